@@ -1,0 +1,1 @@
+"""The DuckDB catalog, daily metrics, activation quality, progression, reports, exports."""

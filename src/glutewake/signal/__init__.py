@@ -1,0 +1,1 @@
+"""Signal processing: pure functions over numpy arrays (no I/O, no database)."""

@@ -1,0 +1,1 @@
+"""Seeded simulators: participants, postures and EMG rendered to device-native bytes."""
