@@ -205,3 +205,10 @@ class VirtualDevice(ABC):
     @abstractmethod
     def link_lost(self, now_us: int) -> None:
         """The link dropped: running streams stop, as on the real device."""
+
+    def next_due_us(self) -> int | None:
+        """True time at which the next data notification becomes due (None: nothing streaming).
+
+        Lets offline simulators step from notification to notification instead of polling.
+        """
+        raise NotImplementedError

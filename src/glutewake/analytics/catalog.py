@@ -1,0 +1,388 @@
+"""The DuckDB catalog: schema, forward migrations, and the one-writer discipline.
+
+DuckDB allows one read-write process *or* many read-only processes on a file, never both. So:
+
+* the collector never opens the catalog;
+* batch jobs (``process``, bookkeeping commands) take ``catalog.lock`` (a file lock), then open
+  the file read-write with a bounded retry, and keep it open only for the write itself;
+* every read path opens it read-only with a bounded retry (a writer holds it for moments only).
+
+Migrations are applied in order on every read-write open; ``schema_version`` records them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from glutewake import __version__
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from glutewake.datadir import DataDir
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+
+class CatalogError(RuntimeError):
+    """The catalog cannot be opened or used (names the file and the reason)."""
+
+
+class CatalogBusyError(CatalogError):
+    """Another process holds the catalog and the bounded retry ran out."""
+
+
+class CatalogMissingError(CatalogError):
+    """No catalog exists yet in the data directory."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+# Researcher-facing tables; every column is documented in docs/schema.md (a test checks it).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial schema",
+        """
+        CREATE TABLE participants (
+            participant_id VARCHAR PRIMARY KEY,
+            tz VARCHAR NOT NULL,
+            baseline_start DATE,
+            baseline_end DATE,
+            goal_sitting_min DOUBLE,
+            goal_breaks_per_sitting_hour DOUBLE,
+            notes VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE devices (
+            device_id VARCHAR NOT NULL,
+            participant_id VARCHAR NOT NULL,
+            profile VARCHAR NOT NULL,
+            placement VARCHAR,
+            channel_roles VARCHAR,
+            config VARCHAR,
+            first_seen TIMESTAMPTZ,
+            last_seen TIMESTAMPTZ,
+            PRIMARY KEY (participant_id, device_id)
+        );
+        CREATE TABLE phases (
+            participant_id VARCHAR NOT NULL,
+            phase TINYINT NOT NULL CHECK (phase BETWEEN 1 AND 3),
+            start_date DATE NOT NULL,
+            note VARCHAR,
+            PRIMARY KEY (participant_id, start_date)
+        );
+        CREATE TABLE symptoms (
+            participant_id VARCHAR NOT NULL,
+            local_date DATE NOT NULL,
+            lower_back_pain TINYINT CHECK (lower_back_pain BETWEEN 0 AND 10),
+            hip_pain TINYINT CHECK (hip_pain BETWEEN 0 AND 10),
+            knee_pain TINYINT CHECK (knee_pain BETWEEN 0 AND 10),
+            note VARCHAR,
+            logged_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (participant_id, local_date)
+        );
+        CREATE TABLE spool_files (
+            path VARCHAR PRIMARY KEY,
+            participant_id VARCHAR NOT NULL,
+            device_id VARCHAR NOT NULL,
+            profile VARCHAR NOT NULL,
+            n_records BIGINT NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            first_time TIMESTAMPTZ,
+            last_time TIMESTAMPTZ,
+            min_conn_id BIGINT,
+            max_conn_id BIGINT,
+            processed_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE recordings (
+            recording_id VARCHAR PRIMARY KEY,
+            participant_id VARCHAR NOT NULL,
+            device_id VARCHAR NOT NULL,
+            profile VARCHAR NOT NULL,
+            stream VARCHAR NOT NULL,
+            conn_id BIGINT NOT NULL,
+            start_time TIMESTAMPTZ NOT NULL,
+            end_time TIMESTAMPTZ NOT NULL,
+            n_samples BIGINT NOT NULL,
+            fs_hz DOUBLE NOT NULL,
+            channels VARCHAR NOT NULL,
+            unit VARCHAR NOT NULL,
+            exercise VARCHAR,
+            packets BIGINT,
+            packets_lost BIGINT,
+            duplicates BIGINT,
+            decode_errors BIGINT,
+            clock_offset_us DOUBLE,
+            clock_drift_ppm DOUBLE,
+            glutewake_version VARCHAR NOT NULL
+        );
+        CREATE TABLE posture_periods (
+            participant_id VARCHAR NOT NULL,
+            local_date DATE NOT NULL,
+            start_time TIMESTAMPTZ NOT NULL,
+            end_time TIMESTAMPTZ NOT NULL,
+            posture VARCHAR NOT NULL,
+            duration_s DOUBLE NOT NULL
+        );
+        CREATE TABLE sitting_bouts (
+            participant_id VARCHAR NOT NULL,
+            local_date DATE NOT NULL,
+            start_time TIMESTAMPTZ NOT NULL,
+            end_time TIMESTAMPTZ NOT NULL,
+            duration_min DOUBLE NOT NULL,
+            glutewake_version VARCHAR NOT NULL,
+            params VARCHAR NOT NULL
+        );
+        CREATE TABLE daily_sitting (
+            participant_id VARCHAR NOT NULL,
+            local_date DATE NOT NULL,
+            wear_min DOUBLE NOT NULL,
+            sitting_min DOUBLE NOT NULL,
+            sitting_pct DOUBLE,
+            standing_min DOUBLE NOT NULL,
+            moving_min DOUBLE NOT NULL,
+            lying_min DOUBLE NOT NULL,
+            sitting_bouts INTEGER NOT NULL,
+            bouts_30min INTEGER NOT NULL,
+            bouts_60min INTEGER NOT NULL,
+            longest_bout_min DOUBLE NOT NULL,
+            mean_bout_min DOUBLE,
+            breaks INTEGER NOT NULL,
+            breaks_per_sitting_hour DOUBLE,
+            valid_day BOOLEAN NOT NULL,
+            glutewake_version VARCHAR NOT NULL,
+            params VARCHAR NOT NULL,
+            PRIMARY KEY (participant_id, local_date)
+        );
+        CREATE TABLE mvc_references (
+            participant_id VARCHAR NOT NULL,
+            local_date DATE NOT NULL,
+            channel VARCHAR NOT NULL,
+            mvc_uv DOUBLE NOT NULL,
+            recording_id VARCHAR NOT NULL,
+            PRIMARY KEY (participant_id, local_date, channel)
+        );
+        CREATE TABLE exercise_sessions (
+            session_id VARCHAR PRIMARY KEY,
+            participant_id VARCHAR NOT NULL,
+            local_date DATE NOT NULL,
+            start_time TIMESTAMPTZ NOT NULL,
+            end_time TIMESTAMPTZ NOT NULL,
+            exercise VARCHAR,
+            phase TINYINT,
+            repetitions INTEGER NOT NULL,
+            glute_fired_share DOUBLE,
+            firing_order_ms DOUBLE,
+            glute_hamstring_ratio DOUBLE,
+            coactivation DOUBLE,
+            peak_cv DOUBLE,
+            symmetry DOUBLE,
+            glute_peak_pct_mvc DOUBLE,
+            activation_quality DOUBLE,
+            glutewake_version VARCHAR NOT NULL,
+            params VARCHAR NOT NULL
+        );
+        CREATE TABLE contractions (
+            session_id VARCHAR NOT NULL,
+            participant_id VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            muscle VARCHAR,
+            side VARCHAR,
+            onset_time TIMESTAMPTZ NOT NULL,
+            offset_time TIMESTAMPTZ NOT NULL,
+            duration_ms DOUBLE NOT NULL,
+            time_to_peak_ms DOUBLE,
+            peak_uv DOUBLE NOT NULL,
+            mean_uv DOUBLE NOT NULL,
+            peak_pct_mvc DOUBLE,
+            confidence DOUBLE,
+            repetition INTEGER
+        );
+        CREATE TABLE qc (
+            participant_id VARCHAR NOT NULL,
+            recording_id VARCHAR,
+            local_date DATE,
+            kind VARCHAR NOT NULL,
+            start_time TIMESTAMPTZ,
+            end_time TIMESTAMPTZ,
+            value DOUBLE,
+            detail VARCHAR
+        );
+        CREATE TABLE packet_errors (
+            participant_id VARCHAR NOT NULL,
+            device_id VARCHAR NOT NULL,
+            t TIMESTAMPTZ NOT NULL,
+            char_uuid VARCHAR NOT NULL,
+            payload BLOB NOT NULL,
+            error VARCHAR NOT NULL
+        );
+        CREATE VIEW daily_summary AS
+        WITH sessions AS (
+            SELECT participant_id, local_date,
+                   count(*) AS exercise_sessions,
+                   sum(repetitions) AS exercise_repetitions,
+                   avg(activation_quality) AS activation_quality,
+                   avg(firing_order_ms) AS firing_order_ms
+            FROM exercise_sessions GROUP BY ALL
+        )
+        SELECT d.participant_id, d.local_date,
+               (SELECT p.phase FROM phases p
+                WHERE p.participant_id = d.participant_id AND p.start_date <= d.local_date
+                ORDER BY p.start_date DESC LIMIT 1) AS phase,
+               d.wear_min, d.sitting_min, d.sitting_pct, d.standing_min, d.moving_min,
+               d.lying_min, d.sitting_bouts, d.bouts_30min, d.bouts_60min,
+               d.longest_bout_min, d.mean_bout_min, d.breaks, d.breaks_per_sitting_hour,
+               d.valid_day,
+               coalesce(s.exercise_sessions, 0) AS exercise_sessions,
+               coalesce(s.exercise_repetitions, 0) AS exercise_repetitions,
+               s.activation_quality, s.firing_order_ms,
+               y.lower_back_pain, y.hip_pain, y.knee_pain
+        FROM daily_sitting d
+        LEFT JOIN sessions s USING (participant_id, local_date)
+        LEFT JOIN symptoms y USING (participant_id, local_date);
+        """,
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def _is_lock_conflict(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text or "conflicting" in text or "being used" in text
+
+
+def _connect(path: str, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_lock_conflict(exc):
+                raise CatalogError(f"cannot open catalog {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                mode = "read-only" if read_only else "read-write"
+                raise CatalogBusyError(
+                    f"catalog {path} is held by another process; gave up opening it {mode} after "
+                    f"{timeout_s:g} s (close notebooks or queries holding it read-write, or retry)"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL, glutewake_version VARCHAR NOT NULL)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    current = int(row[0]) if row else 0
+    if current > SCHEMA_VERSION:
+        raise CatalogError(
+            f"catalog schema version {current} is newer than this glutewake ({SCHEMA_VERSION}); "
+            "upgrade glutewake"
+        )
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+        log.info("applying catalog migration %d: %s", migration.version, migration.description)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(migration.sql)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?, now(), ?)",
+                [migration.version, migration.description, __version__],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+@contextlib.contextmanager
+def open_write(
+    data_dir: DataDir, *, timeout_s: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the catalog read-write under the writers' lock, migrating it; keep it briefly.
+
+    Raises
+    ------
+    CatalogBusyError
+        If another writer holds the lock, or a reader holds the file, for longer than ``timeout_s``.
+    """
+    from filelock import FileLock, Timeout
+
+    data_dir.create()
+    lock = FileLock(str(data_dir.lock), mode=0o600)
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout as exc:
+        raise CatalogBusyError(
+            f"another glutewake job is writing {data_dir.catalog} (lock {data_dir.lock}); "
+            f"gave up after {timeout_s:g} s"
+        ) from exc
+    try:
+        new = not data_dir.catalog.exists()
+        con = _connect(str(data_dir.catalog), read_only=False, timeout_s=timeout_s)
+        if new:
+            os.chmod(data_dir.catalog, 0o600)
+        try:
+            _migrate(con)
+            yield con
+        finally:
+            con.close()
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def open_read(
+    data_dir: DataDir, *, timeout_s: float = 10.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the catalog read-only with a bounded retry (writers hold it only briefly).
+
+    Raises
+    ------
+    CatalogMissingError
+        If the data directory has no catalog yet.
+    CatalogBusyError
+        If it stays locked by a writer for longer than ``timeout_s``.
+    """
+    if not data_dir.catalog.exists():
+        raise CatalogMissingError(
+            f"no catalog at {data_dir.catalog} (run 'glutewake process' or 'glutewake demo' first)"
+        )
+    con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Every table and view of the main schema with its columns, in order."""
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(str(table), []).append(str(column))
+    return out

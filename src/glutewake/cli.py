@@ -1,0 +1,512 @@
+"""The ``glutewake`` command: a thin layer over the Python API.
+
+Heavy modules (scipy, polars, duckdb, matplotlib, bleak) are imported inside the commands that
+use them, so ``glutewake --help`` and quick commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from glutewake import __version__
+
+log = logging.getLogger("glutewake")
+
+
+class CliError(Exception):
+    """An error to report as one line, exit status 2."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _pain(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 0-10") from None
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"pain {value} is outside 0-10")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _data_dir(args: argparse.Namespace) -> Any:
+    from glutewake.datadir import DataDir
+
+    return DataDir.resolve(args.data)
+
+
+def _progress_factory(enabled: bool) -> tuple[Callable[[str, int], Callable[[int], None]], Any]:
+    """A ``progress(description, total) -> advance`` hook drawing rich bars on a terminal."""
+    if not enabled:
+        return (lambda description, total: (lambda n: None)), None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+
+    def start(description: str, total: int) -> Callable[[int], None]:
+        task = bar.add_task(description, total=max(total, 1))
+        if total == 0:
+            bar.update(task, completed=1)
+        return lambda n: bar.advance(task, n)
+
+    return start, bar
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() and not args.quiet
+
+
+def _print_table(frame: Any, title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for name in frame.columns:
+        table.add_column(name, overflow="fold")
+    for row in frame.iter_rows():
+        table.add_row(*("" if v is None else _fmt(v) for v in row))
+    Console(soft_wrap=False).print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.6g}"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from glutewake.demo import run_demo
+
+    out = Path(args.out if args.out else (args.data or "glutewake-demo"))
+    progress, bar = _progress_factory(_show_progress(args))
+    if bar is not None:
+        with bar:
+            result = run_demo(out, seed=args.seed, days=args.days, progress=progress)
+    else:
+        result = run_demo(out, seed=args.seed, days=args.days, progress=progress)
+    _print_table(result.summary, title="glutewake demo: daily summary")
+    print(f"database: {result.catalog}")
+    for report in result.reports:
+        print(f"report:   {report}")
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from glutewake.pipeline import process
+
+    data_dir = _data_dir(args)
+    if not data_dir.exists():
+        raise CliError(f"data directory {data_dir.root} does not exist")
+    progress, bar = _progress_factory(_show_progress(args))
+    if bar is not None:
+        with bar:
+            summary = process(data_dir, progress=progress, redo=args.redo)
+    else:
+        summary = process(data_dir, progress=progress, redo=args.redo)
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"processed {summary.spool_files} new spool file(s): {summary.recordings} recording(s), "
+        f"{summary.samples:,} samples, {summary.participant_days} participant-day(s), "
+        f"{summary.exercise_sessions} exercise session(s), {summary.contractions} contraction(s), "
+        f"{summary.decode_errors} undecodable packet(s)"
+    )
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from glutewake.analytics.catalog import open_read
+
+    data_dir = _data_dir(args)
+    query = args.query
+    if query == "-":
+        query = sys.stdin.read()
+    with open_read(data_dir) as con:
+        try:
+            frame = con.execute(query).pl()
+        except duckdb.Error as exc:
+            raise CliError(f"query failed: {str(exc).splitlines()[0]}") from exc
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        _print_table(frame)
+    return 0
+
+
+def cmd_participant_add(args: argparse.Namespace) -> int:
+    from glutewake.analytics.bookkeeping import add_participant
+
+    add_participant(
+        _data_dir(args),
+        args.participant,
+        args.tz,
+        baseline_start=args.baseline_start,
+        baseline_end=args.baseline_end,
+        goal_sitting_min=args.goal_sitting_min,
+        goal_breaks_per_sitting_hour=args.goal_breaks_per_hour,
+        notes=args.notes,
+    )
+    print(f"participant {args.participant} ({args.tz}) saved")
+    return 0
+
+
+def cmd_participant_list(args: argparse.Namespace) -> int:
+    from glutewake.analytics.catalog import open_read
+
+    with open_read(_data_dir(args)) as con:
+        frame = con.execute("SELECT * FROM participants ORDER BY participant_id").pl()
+    _print_table(frame)
+    return 0
+
+
+def cmd_phase_set(args: argparse.Namespace) -> int:
+    from glutewake.analytics.bookkeeping import set_phase
+    from glutewake.analytics.catalog import open_write
+
+    with open_write(_data_dir(args)) as con:
+        set_phase(con, args.participant, args.phase, args.start, args.note)
+    print(f"participant {args.participant}: phase {args.phase} from {args.start}")
+    return 0
+
+
+def cmd_symptom_log(args: argparse.Namespace) -> int:
+    from glutewake.analytics.bookkeeping import log_symptoms
+    from glutewake.analytics.catalog import open_write
+
+    day = args.date or dt.date.today()
+    with open_write(_data_dir(args)) as con:
+        log_symptoms(
+            con,
+            args.participant,
+            day,
+            lower_back=args.lower_back,
+            hip=args.hip,
+            knee=args.knee,
+            note=args.note,
+        )
+    print(f"participant {args.participant}: symptoms for {day} saved")
+    return 0
+
+
+def cmd_device_set(args: argparse.Namespace) -> int:
+    from glutewake.analytics.bookkeeping import set_device
+    from glutewake.analytics.catalog import open_write
+    from glutewake.devices import PROFILES
+
+    if args.profile not in PROFILES:
+        raise CliError(f"unknown profile {args.profile!r} (known: {', '.join(sorted(PROFILES))})")
+    roles = None
+    if args.channel_roles:
+        roles = []
+        for item in args.channel_roles.split(","):
+            parts = item.split(":")
+            if len(parts) != 3:
+                raise CliError(f"channel role {item!r} is not CHANNEL:MUSCLE:SIDE")
+            roles.append((parts[0], parts[1], parts[2]))
+    with open_write(_data_dir(args)) as con:
+        set_device(
+            con,
+            args.participant,
+            args.device,
+            args.profile,
+            placement=args.placement,
+            channel_roles=roles,
+        )
+    print(f"participant {args.participant}: device {args.device} saved")
+    return 0
+
+
+def cmd_report_daily(args: argparse.Namespace) -> int:
+    from glutewake.analytics.report import write_daily_report
+
+    data_dir = _data_dir(args)
+    out = Path(args.out) if args.out else None
+    paths = write_daily_report(data_dir, args.participant, args.date, args.until, out=out)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from glutewake.ingest.scan import scan
+
+    results = scan(args.timeout, simulate=args.simulate)
+    if not results:
+        print("no supported wearables found", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"{r.address}  {r.rssi:>4} dBm  {r.profile or '-':<15} {r.name or ''}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from glutewake.ingest.collector import collect
+
+    if not args.device and not args.simulate:
+        raise CliError("give --device ADDRESS_OR_NAME or --simulate PROFILE")
+    labels = {"exercise": args.exercise} if args.exercise else None
+    return collect(
+        _data_dir(args),
+        participant_id=args.participant,
+        devices=args.device,
+        profile=args.profile,
+        simulate=args.simulate,
+        faults=args.faults,
+        duration_s=args.duration,
+        labels=labels,
+        status_line=sys.stderr.isatty() and not args.quiet,
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from glutewake.ingest.status import stream_status
+
+    streams = stream_status(_data_dir(args))
+    if args.json:
+        print(json.dumps(streams, indent=2, default=str))
+        return 0
+    if not streams:
+        print("no streams collected yet")
+        return 0
+    import polars as pl
+
+    _print_table(pl.DataFrame(streams, infer_schema_length=None))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="data directory (default: $GLUTEWAKE_DATA, else the per-user data folder)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more log output (-vv: debug, and tracebacks on errors)",
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="glutewake",
+        description="Sitting and glute activation from commodity wearables: collect, process, "
+        "query and report.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"glutewake {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="build a small simulated study and run the whole pipeline",
+        description="Simulate 2 participants x N days (thigh IMU all day as Polar PMD bytes, glute "
+        "and hamstring EMG sessions as glutewake-open bytes), spool them as the collector would, "
+        "process them, and write the database and daily reports.",
+    )
+    p.add_argument("--out", metavar="DIR", help="demo data directory (default ./glutewake-demo)")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    p.add_argument("--days", type=int, default=3, help="days per participant (default 3)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "process",
+        parents=[common],
+        help="decode new spool data, run detectors, update the catalog (idempotent)",
+    )
+    p.add_argument("--redo", action="store_true", help="re-decode and re-derive everything")
+    p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser(
+        "sql",
+        parents=[common],
+        help="run a read-only SQL query on the catalog",
+        description="Run a read-only SQL query on the catalog (tables and views in docs/schema.md).",
+    )
+    p.add_argument("query", help="SQL text, or - to read it from standard input")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("participant", parents=[common], help="participants: add, list")
+    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = psub.add_parser("add", parents=[common], help="add or update a participant")
+    q.add_argument("participant", help="pseudonymous participant id")
+    q.add_argument("--tz", required=True, help="IANA time zone, e.g. Europe/Berlin")
+    q.add_argument("--baseline-start", type=_date, metavar="DATE")
+    q.add_argument("--baseline-end", type=_date, metavar="DATE")
+    q.add_argument("--goal-sitting-min", type=_positive, metavar="MIN", help="daily sitting goal")
+    q.add_argument(
+        "--goal-breaks-per-hour", type=_positive, metavar="N", help="goal: breaks per sitting hour"
+    )
+    q.add_argument("--notes")
+    q.set_defaults(func=cmd_participant_add)
+    q = psub.add_parser("list", parents=[common], help="list participants")
+    q.set_defaults(func=cmd_participant_list)
+
+    p = sub.add_parser("phase", parents=[common], help="rehabilitation phase history")
+    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = psub.add_parser("set", parents=[common], help="record a phase change")
+    q.add_argument("participant")
+    q.add_argument("phase", type=int, choices=(1, 2, 3))
+    q.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE")
+    q.add_argument("--note")
+    q.set_defaults(func=cmd_phase_set)
+
+    p = sub.add_parser("symptom", parents=[common], help="self-reported symptoms")
+    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = psub.add_parser("log", parents=[common], help="log 0-10 pain ratings for a day")
+    q.add_argument("participant")
+    q.add_argument("--date", type=_date, help="local date (default today)")
+    q.add_argument("--lower-back", type=_pain, metavar="0-10")
+    q.add_argument("--hip", type=_pain, metavar="0-10")
+    q.add_argument("--knee", type=_pain, metavar="0-10")
+    q.add_argument("--note")
+    q.set_defaults(func=cmd_symptom_log)
+
+    p = sub.add_parser("device", parents=[common], help="devices, placements, channel roles")
+    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = psub.add_parser("set", parents=[common], help="register a participant's device")
+    q.add_argument("participant")
+    q.add_argument("device", help="device id (BLE address or name as spooled)")
+    q.add_argument("--profile", required=True)
+    q.add_argument("--placement", help="thigh, lower_back, glute, ...")
+    q.add_argument(
+        "--channel-roles",
+        metavar="CH:MUSCLE:SIDE,...",
+        help="EMG channel roles, e.g. ch1:glute_max:right,ch2:hamstring:right",
+    )
+    q.set_defaults(func=cmd_device_set)
+
+    p = sub.add_parser("report", parents=[common], help="HTML reports")
+    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = psub.add_parser("daily", parents=[common], help="the daily sedentary report")
+    q.add_argument("--participant", required=True)
+    q.add_argument("--date", type=_date, required=True, help="local date YYYY-MM-DD")
+    q.add_argument("--until", type=_date, help="last date of a range (one report per day)")
+    q.add_argument("--out", metavar="FILE", help="output file (single day) or folder (range)")
+    q.set_defaults(func=cmd_report_daily)
+
+    p = sub.add_parser("scan", parents=[common], help="list nearby supported wearables")
+    p.add_argument("--timeout", type=_positive, default=5.0, help="seconds to scan (default 5)")
+    p.add_argument("--simulate", metavar="PROFILE", help="scan in-process virtual devices")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser(
+        "collect",
+        parents=[common],
+        help="collect from wearables in the background (reconnects forever)",
+    )
+    p.add_argument("--participant", required=True)
+    p.add_argument("--device", action="append", metavar="ADDRESS_OR_NAME", help="repeatable")
+    p.add_argument("--profile", help="device profile (default: recognised from the device)")
+    p.add_argument(
+        "--simulate", action="append", metavar="PROFILE", help="collect from a virtual device"
+    )
+    p.add_argument("--faults", metavar="SPEC", help="fault injection for --simulate")
+    p.add_argument("--duration", type=_positive, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--exercise", help="label the recording as an exercise session (or 'mvc')")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("status", parents=[common], help="collection health per stream")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"glutewake: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("data", None), ("verbose", 0), ("quiet", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    if args.data is None and os.environ.get("GLUTEWAKE_DATA"):
+        args.data = os.environ["GLUTEWAKE_DATA"]
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("glutewake: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line; -vv shows the traceback
+        if args.verbose >= 2:
+            raise
+        if not _expected(exc):
+            log.debug("unexpected error", exc_info=True)
+            _fail(f"{type(exc).__name__}: {exc} (run with -vv for the traceback)")
+        _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+
+
+def _expected(exc: Exception) -> bool:
+    """Errors that are the user's input or environment, reported without a type name."""
+    from glutewake.analytics.catalog import CatalogError
+
+    expected: tuple[type[Exception], ...] = (
+        CliError,
+        CatalogError,
+        FileNotFoundError,
+        PermissionError,
+        KeyError,
+    )
+    names = {"BookkeepingError", "ProcessError", "SpoolError", "DemoError", "ReportError"}
+    return isinstance(exc, expected) or type(exc).__name__ in names or any(
+        c.__name__ in names for c in type(exc).__mro__
+    )

@@ -1,0 +1,106 @@
+"""The data directory: one folder that holds a deployment's everything.
+
+Layout (documented in ``docs/storage.md``)::
+
+    DATA/
+      spool/participant_id=<P>/device=<D>/<segment>.parquet    raw GATT records (the truth)
+      samples/stream=<S>/participant_id=<P>/date=<YYYY-MM-DD>/<file>.parquet   decoded samples
+      catalog.duckdb                                            derived tables and views
+      catalog.lock                                              writers' lock file
+      reports/                                                  HTML reports
+      logs/                                                     collector logs
+
+Chosen by ``--data DIR``, else ``$GLUTEWAKE_DATA``, else the per-user data directory
+(``platformdirs.user_data_dir("glutewake")``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_VAR = "GLUTEWAKE_DATA"
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def default_data_dir() -> Path:
+    """The per-user default data directory (no folder is created)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("glutewake", appauthor=False))
+
+
+def safe_component(value: str) -> str:
+    """Turn an id (a BLE address, a participant id) into a safe path component.
+
+    >>> safe_component("A0:9E:1A:12:34:56")
+    'A0-9E-1A-12-34-56'
+    """
+    cleaned = _SAFE.sub("-", value.replace(":", "-")).strip("-.")
+    if not cleaned:
+        raise ValueError(f"{value!r} cannot be used as a name in the data directory")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Paths inside one data directory."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def resolve(cls, data: str | os.PathLike[str] | None = None) -> DataDir:
+        """Pick the data directory: explicit argument, then ``$GLUTEWAKE_DATA``, then the default."""
+        if data is not None:
+            return cls(Path(data).expanduser().absolute())
+        env = os.environ.get(ENV_VAR)
+        if env:
+            return cls(Path(env).expanduser().absolute())
+        return cls(default_data_dir())
+
+    @property
+    def spool(self) -> Path:
+        return self.root / "spool"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "catalog.lock"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def spool_dir(self, participant_id: str, device_id: str) -> Path:
+        """Folder of one device's spool segments for one participant."""
+        return (
+            self.spool
+            / f"participant_id={safe_component(participant_id)}"
+            / f"device={safe_component(device_id)}"
+        )
+
+    def create(self) -> DataDir:
+        """Create the folder tree, readable by the owner only (health data)."""
+        for path in (self.root, self.spool, self.samples, self.reports, self.logs):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        return self
+
+    def exists(self) -> bool:
+        return self.root.is_dir()

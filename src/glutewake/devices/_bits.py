@@ -1,0 +1,99 @@
+"""Vectorized bit-field packing shared by the delta-compressed device formats.
+
+Polar PMD packs delta fields least-significant bit first; OpenBCI Ganglion packs them most
+significant bit first. Both are handled by reading an 8-byte window at each field's start
+byte and shifting, so unpacking costs a handful of numpy operations per call whatever the
+number of fields (no per-bit or per-field Python loop).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+_U64_SHIFT_MAX = 56  # a field starting at bit 7 of a byte still fits a 64-bit window if w <= 57
+
+
+def _windows_u64(buf: NDArray[np.uint8], byte_idx: NDArray[np.int64], *, big: bool) -> NDArray[np.uint64]:
+    padded = np.concatenate([buf, np.zeros(8, dtype=np.uint8)])
+    win = np.lib.stride_tricks.sliding_window_view(padded, 8)[byte_idx]
+    dtype = ">u8" if big else "<u8"
+    return np.ascontiguousarray(win).view(dtype).reshape(-1).astype(np.uint64)
+
+
+def unpack_fields(
+    buf: NDArray[np.uint8],
+    bit_start: NDArray[np.int64],
+    width: NDArray[np.int64],
+    *,
+    msb_first: bool = False,
+    signed: bool = True,
+) -> NDArray[np.int64]:
+    """Read bit fields of per-field ``width`` starting at absolute bit offsets ``bit_start``.
+
+    Parameters
+    ----------
+    buf : uint8 array
+        The packed bytes.
+    bit_start, width : int64 arrays
+        Field start (bits from the start of ``buf``) and width (1..57 bits).
+    msb_first : bool
+        False: bit 0 of each byte comes first and a field's first bit is its least significant
+        (Polar). True: bit 7 comes first and a field's first bit is its most significant (Ganglion).
+    signed : bool
+        Interpret fields as two's complement.
+
+    Returns
+    -------
+    int64 array of field values.
+    """
+    if bit_start.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    byte_idx = bit_start >> 3
+    bit_off = (bit_start & 7).astype(np.uint64)
+    w = width.astype(np.uint64)
+    words = _windows_u64(buf, byte_idx, big=msb_first)
+    if msb_first:
+        vals = (words >> (np.uint64(64) - bit_off - w)) & ((np.uint64(1) << w) - np.uint64(1))
+    else:
+        vals = (words >> bit_off) & ((np.uint64(1) << w) - np.uint64(1))
+    out = vals.astype(np.int64)
+    if signed:
+        wi = width.astype(np.int64)
+        sign = (out >> (wi - 1)) & 1
+        out = out - (sign << wi)
+    return out
+
+
+def pack_fields(values: NDArray[np.int64], width: NDArray[np.int64], *, msb_first: bool = False) -> bytes:
+    """Pack integer fields (two's complement, per-field width) into bytes, padding the last byte.
+
+    The inverse of :func:`unpack_fields` for consecutive fields starting at bit 0.
+    """
+    if values.size == 0:
+        return b""
+    w = width.astype(np.int64)
+    total_bits = int(w.sum())
+    maxw = int(w.max())
+    k = np.arange(maxw, dtype=np.int64)
+    v = values.astype(np.int64)
+    if msb_first:
+        shifts = (w[:, None] - 1 - k[None, :])
+    else:
+        shifts = np.broadcast_to(k[None, :], (v.size, maxw))
+    bits = ((v[:, None] >> np.maximum(shifts, 0)) & 1).astype(np.uint8)
+    mask = k[None, :] < w[:, None]
+    stream = bits[mask]  # row-major: field by field, first bit first
+    assert stream.size == total_bits
+    return np.packbits(stream, bitorder="big" if msb_first else "little").tobytes()
+
+
+def min_signed_width(values: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Smallest two's-complement width (>= 1 bit) that holds each value."""
+    v = values.astype(np.int64)
+    mag = np.where(v < 0, ~v, v)  # -2**(w-1) needs the same width as 2**(w-1) - 1
+    # bit_length via float log2 is exact enough below 2**52; values here are <= 2**33.
+    bl = np.zeros(v.shape, dtype=np.int64)
+    nz = mag > 0
+    bl[nz] = np.floor(np.log2(mag[nz].astype(np.float64))).astype(np.int64) + 1
+    return bl + 1

@@ -1,0 +1,128 @@
+"""Decoded samples on disk: hive-partitioned Parquet, one file per recording and UTC date.
+
+``samples/stream=<S>/participant_id=<P>/date=<YYYY-MM-DD>/<recording>.parquet`` with columns
+``t_us`` (int64, UTC µs), ``sample_seq`` (int64) and one float32 column per channel, named by the
+channel and unit-free (the unit is the stream's: acc g, gyro deg/s, mag gauss, emg µV). Rows are
+sorted by ``t_us`` so zone maps prune time-range queries. Files are written tmp -> fsync -> rename.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from glutewake.datadir import DataDir, safe_component
+
+_US_PER_DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class SampleBlock:
+    """Samples of one stream read back from the store, sorted by time."""
+
+    t_us: NDArray[np.int64]
+    values: NDArray[np.float32]
+    channels: tuple[str, ...]
+
+
+def _utc_dates(t_us: NDArray[np.int64]) -> NDArray[np.int64]:
+    return np.floor_divide(t_us, _US_PER_DAY)
+
+
+def write_recording(
+    data_dir: DataDir,
+    *,
+    stream: str,
+    participant_id: str,
+    recording_name: str,
+    t_us: NDArray[np.int64],
+    values: NDArray[np.floating],
+    channels: tuple[str, ...],
+    sample_seq: NDArray[np.int64],
+) -> list[Path]:
+    """Write one recording's samples, split by UTC date; replace earlier files of the same name."""
+    order = np.argsort(t_us, kind="stable")
+    if not np.all(order[1:] > order[:-1]):
+        t_us, values, sample_seq = t_us[order], values[order], sample_seq[order]
+    days = _utc_dates(t_us)
+    cuts = np.flatnonzero(np.diff(days)) + 1
+    bounds = np.concatenate(([0], cuts, [len(t_us)]))
+    base = data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
+    paths: list[Path] = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if hi <= lo:
+            continue
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[lo]))
+        folder = base / f"date={day.isoformat()}"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        frame = pl.DataFrame(
+            {
+                "t_us": t_us[lo:hi],
+                "sample_seq": sample_seq[lo:hi],
+                **{
+                    name: values[lo:hi, i].astype(np.float32, copy=False)
+                    for i, name in enumerate(channels)
+                },
+            }
+        )
+        final = folder / f"{safe_component(recording_name)}.parquet"
+        tmp = final.with_suffix(".parquet.tmp")
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, final)
+        paths.append(final)
+    return paths
+
+
+def read_samples(
+    data_dir: DataDir,
+    *,
+    stream: str,
+    participant_id: str,
+    start_us: int,
+    end_us: int,
+    device_id: str | None = None,
+) -> SampleBlock | None:
+    """Samples of one stream and participant with ``start_us <= t_us < end_us`` (None if none).
+
+    Only the date partitions that can hold the range are read; ``device_id`` restricts the read
+    to one device's recordings (files are named ``<device>-c<conn>.parquet``).
+    """
+    pattern = f"{safe_component(device_id)}-*.parquet" if device_id else "*.parquet"
+    base = data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
+    first = dt.date(1970, 1, 1) + dt.timedelta(days=start_us // _US_PER_DAY)
+    last = dt.date(1970, 1, 1) + dt.timedelta(days=(end_us - 1) // _US_PER_DAY)
+    files: list[Path] = []
+    day = first
+    while day <= last:
+        files.extend(sorted((base / f"date={day.isoformat()}").glob(pattern)))
+        day += dt.timedelta(days=1)
+    if not files:
+        return None
+    # files of different devices may carry different channel sets: align by name
+    frame = pl.concat([pl.scan_parquet(f) for f in files], how="diagonal_relaxed")
+    frame_df = (
+        frame.filter((pl.col("t_us") >= start_us) & (pl.col("t_us") < end_us))
+        .sort("t_us")
+        .collect()
+    )
+    if frame_df.height == 0:
+        return None
+    channels = tuple(c for c in frame_df.columns if c not in ("t_us", "sample_seq"))
+    values = frame_df.select(channels).to_numpy().astype(np.float32, copy=False)
+    return SampleBlock(
+        t_us=frame_df["t_us"].to_numpy().astype(np.int64, copy=False),
+        values=values,
+        channels=channels,
+    )

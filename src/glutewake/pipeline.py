@@ -1,0 +1,653 @@
+"""The process job: new spool data -> device decoders -> samples -> detectors -> catalog.
+
+This is the one module that joins the parts. It is idempotent: every derived row is keyed by
+recording or by participant and local day, and a re-run replaces exactly the rows it recomputes.
+Decoding and detection happen before the catalog is opened for writing, so the write lock is held
+for moments only (readers retry briefly meanwhile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import polars as pl
+
+from glutewake import __version__
+from glutewake.analytics import catalog
+from glutewake.datadir import DataDir, safe_component
+from glutewake.devices import RecordKind, get_profile
+from glutewake.devices.base import RawRecords
+from glutewake.ingest import samples as sample_store
+from glutewake.ingest.spool import (
+    SpoolError,
+    SpoolInfo,
+    concat_records,
+    list_segments,
+    read_segment,
+    spool_folders,
+)
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+#: profiles whose accelerometer is worn on the thigh unless the devices table says otherwise
+THIGH_IMU_PROFILES = frozenset({"polar-pmd", "movesense", "metawear"})
+#: samples farther apart than this split a recording into separately analysed segments
+SEGMENT_GAP_S = 1.0
+#: context read on either side of a local day so posture and bouts see across midnight
+DAY_CONTEXT_S = 3600
+
+
+class ProcessError(RuntimeError):
+    """The process job cannot go on (names what is wrong)."""
+
+
+ProgressHook = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(description: str, total: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+@dataclass
+class ProcessSummary:
+    """What one ``process`` run did."""
+
+    spool_files: int = 0
+    recordings: int = 0
+    samples: int = 0
+    decode_errors: int = 0
+    participant_days: int = 0
+    exercise_sessions: int = 0
+    contractions: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Recording:
+    recording_id: str
+    participant_id: str
+    device_id: str
+    profile: str
+    stream: str
+    conn_id: int
+    start_us: int
+    end_us: int
+    n_samples: int
+    fs_hz: float
+    channels: tuple[str, ...]
+    unit: str
+    exercise: str | None
+    qc: dict[str, Any]
+
+
+@dataclass
+class _Rows:
+    """Rows computed in this run, written in one short transaction."""
+
+    spool_files: list[dict[str, Any]] = field(default_factory=list)
+    recordings: list[_Recording] = field(default_factory=list)
+    qc: list[dict[str, Any]] = field(default_factory=list)
+    packet_errors: list[dict[str, Any]] = field(default_factory=list)
+    devices: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    days: dict[str, set[dt.date]] = field(default_factory=lambda: defaultdict(set))
+    daily: list[pl.DataFrame] = field(default_factory=list)
+    bouts: list[pl.DataFrame] = field(default_factory=list)
+    periods: list[pl.DataFrame] = field(default_factory=list)
+    mvc: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+    contractions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _us_to_dt(t_us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(t_us))
+
+
+def _local_date(t_us: int, tz: str) -> dt.date:
+    return _us_to_dt(t_us).astimezone(ZoneInfo(tz)).date()
+
+
+def _day_bounds_us(day: dt.date, tz: str) -> tuple[int, int]:
+    zone = ZoneInfo(tz)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (start - epoch) // dt.timedelta(microseconds=1), (end - epoch) // dt.timedelta(
+        microseconds=1
+    )
+
+
+def _known_state(data_dir: DataDir) -> tuple[dict[str, tuple[int, int, int]], dict[str, str], dict]:
+    """Spool files already processed, participants' time zones and device settings."""
+    if not data_dir.catalog.exists():
+        return {}, {}, {}
+    with catalog.open_read(data_dir) as con:
+        files = {
+            str(path): (int(size), int(lo), int(hi))
+            for path, size, lo, hi in con.execute(
+                "SELECT path, size_bytes, min_conn_id, max_conn_id FROM spool_files"
+            ).fetchall()
+        }
+        tzs = {str(p): str(tz) for p, tz in con.execute("SELECT participant_id, tz FROM participants")}
+        devices = {
+            (str(p), str(d)): (placement, roles)
+            for p, d, placement, roles in con.execute(
+                "SELECT participant_id, device_id, placement, channel_roles FROM devices"
+            ).fetchall()
+        }
+    return files, tzs, devices
+
+
+def _select_conn(records: RawRecords, seq: np.ndarray, conn_id: int) -> tuple[RawRecords, np.ndarray]:
+    idx = np.flatnonzero(records.conn_id == conn_id)
+    return (
+        RawRecords(
+            t_us=records.t_us[idx],
+            kind=records.kind[idx],
+            char_uuid=[records.char_uuid[i] for i in idx],
+            payload=[records.payload[i] for i in idx],
+            conn_id=records.conn_id[idx],
+        ),
+        seq[idx],
+    )
+
+
+def _decode_folder(
+    data_dir: DataDir,
+    folder: Path,
+    known: dict[str, tuple[int, int, int]],
+    rows: _Rows,
+    summary: ProcessSummary,
+) -> None:
+    """Decode the connections touched by new segments of one device spool folder."""
+    segments = list_segments(folder)
+    rel = {seg: str(seg.relative_to(data_dir.root)) for seg in segments}
+    new = [s for s in segments if rel[s] not in known or known[rel[s]][0] != s.stat().st_size]
+    if not new:
+        return
+    loaded: dict[Path, tuple[SpoolInfo, RawRecords, np.ndarray]] = {}
+    for seg in new:
+        try:
+            loaded[seg] = read_segment(seg)
+        except SpoolError as exc:
+            summary.warnings.append(str(exc))
+    affected = {int(c) for _, recs, _ in loaded.values() for c in np.unique(recs.conn_id)}
+    # older segments holding the start of an affected connection carry its settings exchange
+    for seg in segments:
+        if seg in loaded or rel[seg] not in known:
+            continue
+        _, lo, hi = known[rel[seg]]
+        if any(lo <= c <= hi for c in affected):
+            loaded[seg] = read_segment(seg)
+    ordered = sorted(loaded.items(), key=lambda kv: int(kv[1][2][0]))
+    for seg, (info, recs, _) in ordered:
+        if seg in new:
+            rows.spool_files.append(
+                {
+                    "path": rel[seg],
+                    "participant_id": info.participant_id,
+                    "device_id": info.device_id,
+                    "profile": info.profile,
+                    "n_records": len(recs),
+                    "size_bytes": seg.stat().st_size,
+                    "first_time": _us_to_dt(int(recs.t_us.min())),
+                    "last_time": _us_to_dt(int(recs.t_us.max())),
+                    "min_conn_id": int(recs.conn_id.min()),
+                    "max_conn_id": int(recs.conn_id.max()),
+                    "processed_at": dt.datetime.now(dt.UTC),
+                }
+            )
+    all_records = concat_records(r for _, (_, r, _) in ordered)
+    all_seq = np.concatenate([s for _, (_, _, s) in ordered])
+    infos = [i for _, (i, _, _) in ordered]
+    conn_info: dict[int, SpoolInfo] = {}
+    for info, (_, recs, _) in zip(infos, (v for _, v in ordered), strict=True):
+        for c in np.unique(recs.conn_id):
+            conn_info.setdefault(int(c), info)
+    for conn_id in sorted(affected):
+        info = conn_info[conn_id]
+        records, _ = _select_conn(all_records, all_seq, conn_id)
+        _decode_connection(data_dir, info, conn_id, records, rows, summary)
+
+
+def _decode_connection(
+    data_dir: DataDir,
+    info: SpoolInfo,
+    conn_id: int,
+    records: RawRecords,
+    rows: _Rows,
+    summary: ProcessSummary,
+) -> None:
+    profile = get_profile(info.profile)
+    result = profile.decode_records(records, info.config)
+    device_key = (info.participant_id, info.device_id)
+    dev = rows.devices.setdefault(
+        device_key,
+        {"profile": info.profile, "config": info.config, "first": None, "last": None},
+    )
+    for err in result.errors:
+        rows.packet_errors.append(
+            {
+                "participant_id": info.participant_id,
+                "device_id": info.device_id,
+                "t": _us_to_dt(err.t_us),
+                "char_uuid": err.char_uuid,
+                "payload": err.payload,
+                "error": err.error,
+            }
+        )
+    summary.decode_errors += len(result.errors)
+    exercise = info.labels.get("exercise")
+    for stream, smp in result.streams.items():
+        if len(smp) == 0:
+            continue
+        recording_id = f"{safe_component(info.device_id)}-c{conn_id}-{stream}"
+        sample_store.write_recording(
+            data_dir,
+            stream=stream,
+            participant_id=info.participant_id,
+            recording_name=recording_id,
+            t_us=smp.t_us,
+            values=smp.values,
+            channels=smp.channel_names,
+            sample_seq=smp.sample_seq,
+        )
+        start_us, end_us = int(smp.t_us.min()), int(smp.t_us.max())
+        dev["first"] = start_us if dev["first"] is None else min(dev["first"], start_us)
+        dev["last"] = end_us if dev["last"] is None else max(dev["last"], end_us)
+        qc = dict(result.qc.get(stream, {}))
+        rows.recordings.append(
+            _Recording(
+                recording_id=f"{info.participant_id}/{recording_id}",
+                participant_id=info.participant_id,
+                device_id=info.device_id,
+                profile=info.profile,
+                stream=stream,
+                conn_id=conn_id,
+                start_us=start_us,
+                end_us=end_us,
+                n_samples=len(smp),
+                fs_hz=float(smp.fs_hz),
+                channels=smp.channel_names,
+                unit=smp.unit,
+                exercise=str(exercise) if exercise else None,
+                qc=qc,
+            )
+        )
+        summary.recordings += 1
+        summary.samples += len(smp)
+    for gap in result.gaps:
+        rows.qc.append(
+            {
+                "participant_id": info.participant_id,
+                "recording_id": f"{info.participant_id}/{safe_component(info.device_id)}"
+                f"-c{conn_id}-{gap.stream}",
+                "local_date": None,
+                "kind": f"gap:{gap.reason}",
+                "start_time": _us_to_dt(gap.start_us),
+                "end_time": _us_to_dt(gap.end_us),
+                "value": (gap.end_us - gap.start_us) / 1e6,
+                "detail": None,
+            }
+        )
+
+
+def _contiguous_segments(t_us: np.ndarray, fs_hz: float) -> list[tuple[int, int]]:
+    """Index ranges of runs without a gap longer than ``SEGMENT_GAP_S`` (or 3 samples)."""
+    if len(t_us) == 0:
+        return []
+    limit_us = max(SEGMENT_GAP_S * 1e6, 3e6 / fs_hz)
+    breaks = np.flatnonzero(np.diff(t_us) > limit_us) + 1
+    bounds = np.concatenate(([0], breaks, [len(t_us)]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def _posture_day(
+    data_dir: DataDir,
+    participant_id: str,
+    device_id: str,
+    fs_hz: float,
+    day: dt.date,
+    tz: str,
+    rows: _Rows,
+) -> bool:
+    """Posture, bouts and the daily measures of one participant's local day from thigh ACC."""
+    from glutewake.analytics.daily_sitting import daily_sitting, sitting_bout_table
+    from glutewake.signal.posture import Posture, PostureParams, analyse_posture
+
+    day_start, day_end = _day_bounds_us(day, tz)
+    block = sample_store.read_samples(
+        data_dir,
+        stream="acc",
+        participant_id=participant_id,
+        device_id=device_id,
+        start_us=day_start - DAY_CONTEXT_S * 1_000_000,
+        end_us=day_end + DAY_CONTEXT_S * 1_000_000,
+    )
+    if block is None:
+        return False
+    params = PostureParams()
+    epoch_t: list[np.ndarray] = []
+    epoch_code: list[np.ndarray] = []
+    epoch_s = 1.0
+    for lo, hi in _contiguous_segments(block.t_us, fs_hz):
+        if (hi - lo) < fs_hz * 10:  # under 10 s of data: no posture can be judged
+            continue
+        acc = block.values[lo:hi, :3].astype(np.float64)
+        res = analyse_posture(acc, fs_hz, placement="thigh", params=params)
+        epoch_s = float(res.epoch_s)
+        n = len(res.posture)
+        starts = block.t_us[lo] + np.round(np.arange(n) * epoch_s * 1e6).astype(np.int64)
+        epoch_t.append(starts)
+        epoch_code.append(np.asarray(res.posture, dtype=np.int8))
+        rows.qc.append(
+            {
+                "participant_id": participant_id,
+                "recording_id": None,
+                "local_date": day,
+                "kind": "posture_segment",
+                "start_time": _us_to_dt(int(block.t_us[lo])),
+                "end_time": _us_to_dt(int(block.t_us[hi - 1])),
+                "value": (block.t_us[hi - 1] - block.t_us[lo]) / 1e6,
+                "detail": json.dumps(res.qc, default=_json_default, sort_keys=True),
+            }
+        )
+    if not epoch_t:
+        return False
+    t_all = np.concatenate(epoch_t)
+    codes = np.concatenate(epoch_code)
+    param_text = json.dumps(dataclasses.asdict(params), default=_json_default, sort_keys=True)
+    daily = daily_sitting(t_all, codes, epoch_s, tz).filter(pl.col("local_date") == day)
+    bouts = sitting_bout_table(t_all, codes, epoch_s, tz).filter(pl.col("local_date") == day)
+    in_day = (t_all >= day_start) & (t_all < day_end)
+    periods = _posture_periods(t_all[in_day], codes[in_day], epoch_s, Posture)
+    rows.daily.append(
+        daily.with_columns(
+            pl.lit(participant_id).alias("participant_id"),
+            pl.lit(__version__).alias("glutewake_version"),
+            pl.lit(param_text).alias("params"),
+        )
+    )
+    rows.bouts.append(
+        bouts.with_columns(
+            pl.lit(participant_id).alias("participant_id"),
+            pl.lit(__version__).alias("glutewake_version"),
+            pl.lit(param_text).alias("params"),
+        )
+    )
+    rows.periods.append(
+        periods.with_columns(
+            pl.lit(participant_id).alias("participant_id"), pl.lit(day).alias("local_date")
+        )
+    )
+    return True
+
+
+def _posture_periods(t_us: np.ndarray, codes: np.ndarray, epoch_s: float, enum: Any) -> pl.DataFrame:
+    """Run-length encode epochs into periods of one posture (contiguous in time)."""
+    if len(t_us) == 0:
+        return pl.DataFrame(
+            schema={"start_us": pl.Int64, "end_us": pl.Int64, "posture": pl.Utf8}
+        )
+    step_us = int(round(epoch_s * 1e6))
+    new_run = np.ones(len(t_us), dtype=bool)
+    new_run[1:] = (codes[1:] != codes[:-1]) | (np.diff(t_us) > step_us * 1.5)
+    starts = np.flatnonzero(new_run)
+    ends = np.concatenate((starts[1:], [len(t_us)])) - 1
+    names = {int(m.value): m.name.lower() for m in enum}
+    return pl.DataFrame(
+        {
+            "start_us": t_us[starts],
+            "end_us": t_us[ends] + step_us,
+            "posture": [names.get(int(c), str(int(c))) for c in codes[starts]],
+        }
+    )
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dt.date | dt.datetime):
+        return obj.isoformat()
+    return str(obj)
+
+
+def process(
+    data_dir: DataDir,
+    *,
+    progress: ProgressHook = _no_progress,
+    redo: bool = False,
+) -> ProcessSummary:
+    """Decode new spool data, run the detectors, and update the catalog; idempotent.
+
+    Parameters
+    ----------
+    data_dir : DataDir
+        The deployment's data directory.
+    progress : callable, optional
+        ``progress(description, total)`` returns an ``advance(n)`` callable; the CLI passes a
+        progress bar.
+    redo : bool
+        Re-decode every spool file and re-derive every day, not only what is new.
+
+    Returns
+    -------
+    ProcessSummary
+        Counts of what was decoded and derived, and warnings worth showing.
+    """
+    if not data_dir.exists():
+        raise ProcessError(f"data directory {data_dir.root} does not exist")
+    summary = ProcessSummary()
+    known, tzs, devices = _known_state(data_dir)
+    if redo:
+        known = {}
+    rows = _Rows()
+    folders = spool_folders(data_dir.spool)
+    advance = progress("decoding spool", len(folders))
+    for folder in folders:
+        _decode_folder(data_dir, folder, known, rows, summary)
+        advance(1)
+    summary.spool_files = len(rows.spool_files)
+    if not rows.spool_files:
+        return summary
+    _derive(data_dir, rows, tzs, devices, summary, progress)
+    _write(data_dir, rows)
+    return summary
+
+
+def _derive(
+    data_dir: DataDir,
+    rows: _Rows,
+    tzs: dict[str, str],
+    devices: dict[tuple[str, str], tuple[str | None, str | None]],
+    summary: ProcessSummary,
+    progress: ProgressHook,
+) -> None:
+    from glutewake import emg_sessions
+
+    missing_tz = sorted({r.participant_id for r in rows.recordings} - set(tzs))
+    for pid in missing_tz:
+        summary.warnings.append(
+            f"participant {pid!r} has no time zone in the catalog, so its local days are not "
+            f"derived yet: run 'glutewake participant add {pid} --tz ZONE', then 'process --redo'"
+        )
+    thigh: list[tuple[_Recording, dt.date]] = []
+    for rec in rows.recordings:
+        tz = tzs.get(rec.participant_id)
+        if tz is None or rec.stream != "acc":
+            continue
+        placement = devices.get((rec.participant_id, rec.device_id), (None, None))[0]
+        if placement is None and rec.profile not in THIGH_IMU_PROFILES or (
+            placement is not None and placement != "thigh"
+        ):
+            continue
+        day = _local_date(rec.start_us, tz)
+        last = _local_date(rec.end_us, tz)
+        while day <= last:
+            thigh.append((rec, day))
+            day += dt.timedelta(days=1)
+    todo = {(r.participant_id, r.device_id, d): r.fs_hz for r, d in thigh}
+    advance = progress("sitting", len(todo))
+    for (pid, device_id, day), fs_hz in sorted(todo.items()):
+        if _posture_day(data_dir, pid, device_id, fs_hz, day, tzs[pid], rows):
+            rows.days[pid].add(day)
+        advance(1)
+    summary.participant_days = sum(len(v) for v in rows.days.values())
+    emg = [r for r in rows.recordings if r.stream == "emg" and r.participant_id in tzs]
+    advance = progress("glute activation", len(emg))
+    emg_sessions.derive_sessions(data_dir, emg, tzs, devices, rows, advance)
+    summary.exercise_sessions = len(rows.sessions)
+    summary.contractions = len(rows.contractions)
+
+
+def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(records, infer_schema_length=None)
+
+
+def _write(data_dir: DataDir, rows: _Rows) -> None:
+    """Replace the derived rows this run recomputed, in one short read-write transaction."""
+    recs = pl.DataFrame(
+        [
+            {
+                "recording_id": r.recording_id,
+                "participant_id": r.participant_id,
+                "device_id": r.device_id,
+                "profile": r.profile,
+                "stream": r.stream,
+                "conn_id": r.conn_id,
+                "start_time": _us_to_dt(r.start_us),
+                "end_time": _us_to_dt(r.end_us),
+                "n_samples": r.n_samples,
+                "fs_hz": r.fs_hz,
+                "channels": ",".join(r.channels),
+                "unit": r.unit,
+                "exercise": r.exercise,
+                "packets": r.qc.get("packets"),
+                "packets_lost": r.qc.get("packets_lost"),
+                "duplicates": r.qc.get("duplicates"),
+                "decode_errors": r.qc.get("decode_errors"),
+                "clock_offset_us": r.qc.get("clock_offset_us"),
+                "clock_drift_ppm": r.qc.get("clock_drift_ppm"),
+                "glutewake_version": __version__,
+            }
+            for r in rows.recordings
+        ],
+        infer_schema_length=None,
+    )
+    day_keys = pl.DataFrame(
+        [{"participant_id": p, "local_date": d} for p, days in rows.days.items() for d in days],
+        schema={"participant_id": pl.Utf8, "local_date": pl.Date},
+    )
+    with catalog.open_write(data_dir) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.register("new_spool", _frame(rows.spool_files))
+            con.execute("INSERT OR REPLACE INTO spool_files SELECT * FROM new_spool")
+            for (pid, device_id), dev in rows.devices.items():
+                con.execute(
+                    """
+                    INSERT INTO devices (device_id, participant_id, profile, config,
+                                         first_seen, last_seen)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (participant_id, device_id) DO UPDATE SET
+                        profile = excluded.profile, config = excluded.config,
+                        first_seen = least(devices.first_seen, excluded.first_seen),
+                        last_seen = greatest(devices.last_seen, excluded.last_seen)
+                    """,
+                    [
+                        device_id,
+                        pid,
+                        dev["profile"],
+                        json.dumps(dev["config"], sort_keys=True),
+                        _us_to_dt(dev["first"]) if dev["first"] is not None else None,
+                        _us_to_dt(dev["last"]) if dev["last"] is not None else None,
+                    ],
+                )
+            if recs.height:
+                con.register("new_recordings", recs)
+                con.execute(
+                    "DELETE FROM qc WHERE recording_id IN (SELECT recording_id FROM new_recordings)"
+                )
+                con.execute("INSERT OR REPLACE INTO recordings SELECT * FROM new_recordings")
+            con.register("day_keys", day_keys)
+            for table in ("daily_sitting", "sitting_bouts", "posture_periods"):
+                con.execute(
+                    f"DELETE FROM {table} WHERE (participant_id, local_date) IN "
+                    "(SELECT (participant_id, local_date) FROM day_keys)"
+                )
+            con.execute(
+                "DELETE FROM qc WHERE kind = 'posture_segment' AND (participant_id, local_date) IN "
+                "(SELECT (participant_id, local_date) FROM day_keys)"
+            )
+            _insert_by_name(con, "daily_sitting", rows.daily)
+            _insert_by_name(con, "sitting_bouts", [_times(b) for b in rows.bouts])
+            _insert_by_name(
+                con,
+                "posture_periods",
+                [
+                    _times(p).with_columns(
+                        ((pl.col("end_time") - pl.col("start_time")).dt.total_microseconds() / 1e6)
+                        .alias("duration_s")
+                    )
+                    for p in rows.periods
+                ],
+            )
+            if rows.qc:
+                _insert_by_name(con, "qc", [_frame(rows.qc)])
+            if rows.packet_errors:
+                con.register("new_errors", _frame(rows.packet_errors))
+                con.execute(
+                    "DELETE FROM packet_errors WHERE (participant_id, device_id, t) IN "
+                    "(SELECT (participant_id, device_id, t) FROM new_errors)"
+                )
+                con.execute("INSERT INTO packet_errors SELECT * FROM new_errors")
+            from glutewake.emg_sessions import write_sessions
+
+            write_sessions(con, rows)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _times(frame: pl.DataFrame) -> pl.DataFrame:
+    """``start_us``/``end_us`` columns to UTC timestamps named ``start_time``/``end_time``."""
+    return frame.with_columns(
+        pl.from_epoch("start_us", time_unit="us").dt.replace_time_zone("UTC").alias("start_time"),
+        pl.from_epoch("end_us", time_unit="us").dt.replace_time_zone("UTC").alias("end_time"),
+    ).drop("start_us", "end_us")
+
+
+def _insert_by_name(con: Any, table: str, frames: list[pl.DataFrame]) -> None:
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return
+    data = pl.concat(frames, how="diagonal_relaxed")
+    columns = [c for c in catalog_columns(con, table) if c in data.columns]
+    con.register("incoming", data.select(columns))
+    cols = ", ".join(columns)
+    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
+    con.unregister("incoming")
+
+
+def catalog_columns(con: Any, table: str) -> list[str]:
+    return [
+        str(r[0])
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]

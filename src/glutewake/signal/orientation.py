@@ -1,0 +1,225 @@
+"""Sensor orientation from the data: the upright reference direction of each mounting.
+
+While a person walks, the segment the sensor sits on (thigh or pelvis) is, on average, upright,
+so the mean gravity direction over walking epochs, in the sensor's own frame, is the segment's
+long axis whatever way the sensor was put on (rotated, upside down, inside out). Walking is
+recognised from movement alone (sustained acceleration variability), with no axis assumptions.
+
+A recording is split into *mountings*: a new mounting starts after every non-wear period and
+wherever the walking direction jumps by more than ``remount_angle_deg`` between consecutive
+walking bouts (the sensor was moved on the body). Each mounting gets its own reference; a
+mounting without walking borrows the nearest mounting's reference (flagged, lower confidence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from glutewake.signal.runs import runs_of
+
+__all__ = ["Orientation", "find_orientation", "inclination_deg", "unit_directions"]
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """Upright reference per mounting.
+
+    Attributes
+    ----------
+    mount_start_epoch : ndarray of int64, shape (n_mounts,)
+        First epoch of each mounting (the first is 0).
+    up_ref : ndarray, shape (n_mounts, 3)
+        Unit vector of the segment's upright axis in the sensor frame (sign arbitrary:
+        inclinations use the axis, not its sign).
+    confidence : ndarray, shape (n_mounts,)
+        0..1: walking time (saturating at ``full_confidence_s``) times the concentration of the
+        walking directions (mean resultant length); 0 when borrowed or assumed.
+    walking_epochs : ndarray of int64, shape (n_mounts,)
+        Walking epochs behind each reference.
+    source : tuple of str
+        ``"walking"``, ``"borrowed"``, ``"prior"`` or ``"none"`` per mounting.
+    """
+
+    mount_start_epoch: np.ndarray
+    up_ref: np.ndarray
+    confidence: np.ndarray
+    walking_epochs: np.ndarray
+    source: tuple[str, ...]
+
+    def per_epoch(self, n_epochs: int) -> np.ndarray:
+        """Reference vector for every epoch, shape (n_epochs, 3)."""
+        bounds = np.append(self.mount_start_epoch, n_epochs)
+        return np.repeat(self.up_ref, np.diff(bounds), axis=0)
+
+    def as_dict(self, epoch_s: float) -> dict[str, object]:
+        """Plain-Python form for QC ledgers (re-mount times in seconds from the start)."""
+        return {
+            "up_ref": self.up_ref.round(4).tolist(),
+            "confidence": [round(float(c), 3) for c in self.confidence],
+            "walking_epochs": [int(v) for v in self.walking_epochs],
+            "source": list(self.source),
+            "remount_s": [float(s * epoch_s) for s in self.mount_start_epoch[1:]],
+        }
+
+
+def unit_directions(mean_g: np.ndarray) -> np.ndarray:
+    """Epoch means scaled to unit length (zero vectors stay zero)."""
+    norm = np.linalg.norm(mean_g, axis=1, keepdims=True)
+    return np.divide(mean_g, norm, out=np.zeros_like(mean_g, dtype=np.float64), where=norm > 0)
+
+
+def inclination_deg(directions: np.ndarray, up_ref: np.ndarray) -> np.ndarray:
+    """Angle in degrees between each direction's axis and the upright axis (0..90).
+
+    ``up_ref`` is (3,) or (n, 3). The sign of either vector is ignored, so a sensor worn upside
+    down gives the same inclination.
+    """
+    if up_ref.ndim == 1:
+        cos = directions @ up_ref
+    else:
+        cos = np.einsum("ij,ij->i", directions, up_ref)
+    return np.degrees(np.arccos(np.clip(np.abs(cos), 0.0, 1.0)))
+
+
+def _principal_axis(u: np.ndarray) -> tuple[np.ndarray, float]:
+    """Dominant axis of a set of unit vectors (sign-free) and the mean resultant length."""
+    scatter = u.T @ u
+    _, vecs = np.linalg.eigh(scatter)
+    axis = vecs[:, -1]
+    signs = np.where(u @ axis >= 0, 1.0, -1.0)
+    mean = (u * signs[:, None]).mean(axis=0)
+    r = float(np.linalg.norm(mean))
+    return (mean / r if r > 0 else axis), r
+
+
+def _robust_axis(u: np.ndarray, keep_deg: float) -> tuple[np.ndarray, float]:
+    axis, r = _principal_axis(u)
+    near = inclination_deg(u, axis) <= keep_deg
+    if near.sum() >= max(3, u.shape[0] // 2):
+        axis, r = _principal_axis(u[near])
+        r *= near.mean()
+    return axis, r
+
+
+def find_orientation(
+    mean_g: np.ndarray,
+    sd_g: np.ndarray,
+    epoch_s: float,
+    *,
+    nonwear: np.ndarray | None = None,
+    walk_sd_min_g: float = 0.1,
+    walk_sd_max_g: float = 2.0,
+    walk_min_s: float = 5.0,
+    remount_angle_deg: float = 35.0,
+    keep_deg: float = 30.0,
+    full_confidence_s: float = 60.0,
+    prior_up: np.ndarray | None = None,
+) -> Orientation:
+    """Find the upright reference of each mounting from walking periods.
+
+    Parameters
+    ----------
+    mean_g, sd_g : ndarray, shape (n_epochs, 3)
+        Calibrated per-epoch means and standard deviations.
+    epoch_s : float
+        Epoch length.
+    nonwear : ndarray of bool, shape (n_epochs,), optional
+        Non-wear epochs; each non-wear run ends a mounting and is never used as walking.
+    walk_sd_min_g, walk_sd_max_g : float
+        Range of the total standard deviation (root of the summed axis variances, rotation
+        invariant) for walking epochs.
+    walk_min_s : float
+        Walking needs this many seconds of sustained movement.
+    remount_angle_deg : float
+        A change of walking direction larger than this between consecutive walking bouts is a
+        re-mount.
+    keep_deg : float
+        Walking epochs further than this from the dominant direction are ignored (robustness to
+        cycling and other non-upright movement).
+    full_confidence_s : float
+        Walking time at which confidence saturates.
+    prior_up : ndarray, shape (3,), optional
+        Upright axis from a device profile, used only where no walking is found.
+
+    Returns
+    -------
+    Orientation
+    """
+    n = mean_g.shape[0]
+    u = unit_directions(np.asarray(mean_g, dtype=np.float64))
+    sd_tot = np.sqrt(np.sum(np.asarray(sd_g, dtype=np.float64) ** 2, axis=1))
+    nw = np.zeros(n, dtype=bool) if nonwear is None else np.asarray(nonwear, dtype=bool)
+    moving = (sd_tot >= walk_sd_min_g) & (sd_tot <= walk_sd_max_g) & ~nw
+    w_starts, w_ends = runs_of(moving)
+    min_ep = max(1, round(walk_min_s / epoch_s))
+    long_enough = (w_ends - w_starts) >= min_ep
+    w_starts, w_ends = w_starts[long_enough], w_ends[long_enough]
+    walking = np.zeros(n, dtype=bool)
+    for s, e in zip(w_starts, w_ends, strict=True):
+        walking[s:e] = True
+
+    # Mount boundaries: after each non-wear run, and at walking-direction jumps.
+    nw_starts, nw_ends = runs_of(nw)
+    bounds = {0}
+    bounds.update(int(e) for e in nw_ends if e < n)
+    bounds.update(int(s) for s in nw_starts if s > 0)
+    seg_edges = np.array(sorted(bounds) + [n])
+    ref_prev: np.ndarray | None = None
+    prev_end = 0
+    prev_seg = -1
+    for s, e in zip(w_starts, w_ends, strict=True):
+        seg = int(np.searchsorted(seg_edges, s, side="right")) - 1
+        direction, _ = _principal_axis(u[s:e])
+        if seg != prev_seg:
+            ref_prev = None
+        if ref_prev is not None and inclination_deg(direction[None, :], ref_prev)[0] > remount_angle_deg:
+            # Place the re-mount at the largest epoch-to-epoch jump between the two bouts.
+            lo, hi = prev_end, int(s)
+            if hi - lo >= 1:
+                jump = inclination_deg(u[lo : hi + 1][1:], u[lo : hi + 1][:-1]) if hi > lo else np.zeros(0)
+                cut = lo + 1 + int(np.argmax(jump)) if jump.size else hi
+            else:
+                cut = hi
+            bounds.add(int(cut))
+        ref_prev = direction
+        prev_end = int(e)
+        prev_seg = seg
+
+    starts = np.array(sorted(bounds), dtype=np.int64) if n else np.zeros(1, dtype=np.int64)
+    ends = np.append(starts[1:], n)
+    k = starts.size
+    up = np.zeros((k, 3))
+    conf = np.zeros(k)
+    n_walk = np.zeros(k, dtype=np.int64)
+    source: list[str] = ["none"] * k
+    for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        sel = walking[s:e]
+        n_walk[i] = int(sel.sum())
+        if n_walk[i] >= min_ep:
+            axis, r = _robust_axis(u[s:e][sel], keep_deg)
+            up[i] = axis
+            conf[i] = r * min(1.0, n_walk[i] * epoch_s / full_confidence_s)
+            source[i] = "walking"
+    have = np.array([src == "walking" for src in source])
+    for i in range(k):
+        if have[i]:
+            continue
+        if have.any():
+            cand = np.flatnonzero(have)
+            j = cand[np.argmin(np.abs(cand - i))]
+            up[i] = up[j]
+            source[i] = "borrowed"
+        elif prior_up is not None:
+            p = np.asarray(prior_up, dtype=np.float64)
+            up[i] = p / np.linalg.norm(p)
+            source[i] = "prior"
+        else:
+            # No upright reference anywhere: the most common direction of the still epochs
+            # is the best available guess (it makes that posture read as upright).
+            s, e = starts[i], ends[i]
+            still = (sd_tot[s:e] < walk_sd_min_g) & ~nw[s:e]
+            pool = u[s:e][still] if still.any() else u[s:e]
+            up[i] = _principal_axis(pool)[0] if pool.shape[0] else np.array([0.0, 0.0, 1.0])
+    return Orientation(starts, up, conf, n_walk, tuple(source))

@@ -1,0 +1,379 @@
+"""Per-epoch posture from one body-worn accelerometer (thigh or waist), any orientation.
+
+Pipeline for one contiguous segment (no gaps): per-epoch means and standard deviations
+(:mod:`~glutewake.signal.epochs`) -> auto-calibration (:mod:`~glutewake.signal.calibration`)
+-> non-wear (:mod:`~glutewake.signal.nonwear`) -> upright reference per mounting from walking
+(:mod:`~glutewake.signal.orientation`) -> inclination of the segment's long axis from that
+reference plus movement intensity -> posture codes -> minimum-duration smoothing.
+The method and its defaults are documented in ``docs/sitting.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from glutewake.signal.calibration import apply_calibration, calibrate_from_epochs
+from glutewake.signal.epochs import EpochFeatures, epoch_features
+from glutewake.signal.nonwear import nonwear_mask
+from glutewake.signal.orientation import find_orientation, inclination_deg, unit_directions
+from glutewake.signal.runs import fill_short_runs, runs_of
+
+__all__ = [
+    "PLACEMENTS",
+    "Posture",
+    "PostureParams",
+    "PostureResult",
+    "analyse_posture",
+    "classify_epochs",
+    "sitting_mask",
+]
+
+PLACEMENTS = ("thigh", "waist", "auto")
+
+
+class Posture(IntEnum):
+    """Posture codes stored per epoch (int8)."""
+
+    NONWEAR = 0
+    SITTING = 1
+    STANDING = 2
+    MOVING = 3
+    LYING = 4
+    CYCLING = 5
+
+
+SEDENTARY = (Posture.SITTING, Posture.LYING)
+UPRIGHT = (Posture.STANDING, Posture.MOVING, Posture.CYCLING)
+
+
+@dataclass(frozen=True)
+class PostureParams:
+    """Documented, configurable defaults of the posture classifier (see docs/sitting.md).
+
+    Attributes
+    ----------
+    epoch_s : float
+        Classification epoch (1 s).
+    thigh_sit_angle_deg : float
+        Thigh: sitting when the thigh's long axis is at least this far from upright (45°, the
+        thigh-inclinometer convention of activPAL and Acti4).
+    waist_sit_angle_deg : float
+        Waist: sitting when the pelvis is at least this far from upright and still (12°).
+    waist_lie_angle_deg : float
+        Waist: lying when at least this far from upright (60°).
+    adaptive_split : bool
+        Thigh: per mounting, replace the sitting angle by the Otsu split between the upright
+        and the inclined clusters of still epochs when both are present
+        (see :func:`split_angle_deg`).
+    waist_adaptive_split : bool
+        The same for the waist (off by default: on hapt it lowered F1 from 0.85 to 0.83).
+    thigh_split_min_deg, thigh_split_max_deg : float
+        Range allowed for the thigh's adaptive split (30°..60°).
+    waist_split_min_deg, waist_split_max_deg : float
+        Range allowed for the waist's adaptive split (6°..30°).
+    move_sd_g : float
+        Moving when the total standard deviation (root of summed axis variances) exceeds this
+        (0.1 g).
+    still_sd_g : float
+        Still (for calibration and non-wear) when every axis' standard deviation is below this
+        (13 mg).
+    walk_min_s : float
+        Movement must last this long to serve as walking for the upright reference (5 s).
+    remount_angle_deg : float
+        Walking-direction jump treated as a re-mount (35°).
+    nonwear_min_s : float
+        Shortest still period counted as non-wear (3600 s).
+    cycling_min_s : float
+        Thigh: movement with the thigh inclined must last this long to count as cycling rather
+        than fidgeting while seated (10 s).
+    min_posture_s : float
+        Postures lasting less than this are absorbed into the preceding posture (3 s).
+    calibrate : bool
+        Run auto-calibration (identity when it cannot succeed).
+    prior_up : tuple of float, optional
+        Device-profile upright axis, used only for mountings with no walking at all.
+    """
+
+    epoch_s: float = 1.0
+    thigh_sit_angle_deg: float = 45.0
+    waist_sit_angle_deg: float = 12.0
+    waist_lie_angle_deg: float = 60.0
+    adaptive_split: bool = True
+    thigh_split_min_deg: float = 30.0
+    thigh_split_max_deg: float = 60.0
+    waist_adaptive_split: bool = False
+    waist_split_min_deg: float = 6.0
+    waist_split_max_deg: float = 30.0
+    move_sd_g: float = 0.1
+    still_sd_g: float = 0.013
+    walk_min_s: float = 5.0
+    remount_angle_deg: float = 35.0
+    nonwear_min_s: float = 3600.0
+    cycling_min_s: float = 10.0
+    min_posture_s: float = 3.0
+    calibrate: bool = True
+    prior_up: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epoch_s", "move_sd_g", "still_sd_g", "nonwear_min_s"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"PostureParams.{name} must be positive, got {value!r}")
+        for name in ("thigh_sit_angle_deg", "waist_sit_angle_deg", "waist_lie_angle_deg"):
+            value = getattr(self, name)
+            if not 0 < value < 90:
+                raise ValueError(f"PostureParams.{name} must be in (0, 90) degrees, got {value!r}")
+        if self.waist_lie_angle_deg <= self.waist_sit_angle_deg:
+            raise ValueError("PostureParams.waist_lie_angle_deg must exceed waist_sit_angle_deg")
+
+
+@dataclass(frozen=True)
+class PostureResult:
+    """Posture of one contiguous segment.
+
+    Attributes
+    ----------
+    epoch_s : float
+        Epoch length actually used (whole samples: ``round(fs_hz * epoch_s) / fs_hz``).
+    samples_per_epoch : int
+    posture : ndarray of int8, shape (n_epochs,)
+        :class:`Posture` codes. Samples after the last complete epoch take its code in
+        :func:`sitting_mask`.
+    inclination_deg : ndarray of float32, shape (n_epochs,)
+        Angle of the segment's long axis from the mounting's upright reference.
+    qc : dict
+        Ledger: placement, calibration, orientation (reference, confidence, re-mount times),
+        non-wear seconds, parameters.
+    """
+
+    epoch_s: float
+    samples_per_epoch: int
+    posture: np.ndarray
+    inclination_deg: np.ndarray
+    qc: dict[str, object] = field(default_factory=dict)
+
+    def sample_mask(self, n_samples: int, codes: tuple[int, ...] = tuple(SEDENTARY)) -> np.ndarray:
+        """Per-sample boolean mask of the given posture codes (default sitting or lying)."""
+        ep = np.isin(self.posture, np.asarray(codes, dtype=np.int8))
+        out = np.zeros(n_samples, dtype=bool)
+        if ep.size == 0:
+            return out
+        m = min(n_samples, ep.size * self.samples_per_epoch)
+        out[:m] = np.repeat(ep, self.samples_per_epoch)[:m]
+        out[m:] = ep[-1]
+        return out
+
+
+def _sustained(mask: np.ndarray, min_len: int) -> np.ndarray:
+    starts, ends = runs_of(mask)
+    keep = (ends - starts) >= min_len
+    marks = np.zeros(mask.size + 1, dtype=np.int64)
+    np.add.at(marks, starts[keep], 1)
+    np.add.at(marks, ends[keep], -1)
+    return np.cumsum(marks[:-1]) > 0
+
+
+def classify_epochs(
+    feats: EpochFeatures,
+    *,
+    placement: str = "thigh",
+    params: PostureParams | None = None,
+    temperature_c: np.ndarray | None = None,
+) -> PostureResult:
+    """Posture per epoch from precomputed epoch features (see :func:`analyse_posture`).
+
+    Use this with :class:`glutewake.signal.epochs.EpochFeatureAccumulator` to process a long
+    recording chunk by chunk; the result equals :func:`analyse_posture` on the whole array.
+    """
+    p = params or PostureParams()
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    epoch_s = feats.epoch_s
+    n = feats.n_epochs
+    if n and not (np.all(np.isfinite(feats.mean_g)) and np.all(np.isfinite(feats.sd_g))):
+        raise ValueError("acc_g contains NaN or infinite values; split the segment at them")
+    if p.calibrate and n:
+        cal = calibrate_from_epochs(feats.mean_g, feats.sd_g, still_sd_g=p.still_sd_g)
+        mean_g, sd_g = apply_calibration(feats.mean_g, feats.sd_g, cal)
+    else:
+        cal = calibrate_from_epochs(np.zeros((0, 3)), np.zeros((0, 3)))
+        mean_g, sd_g = feats.mean_g, feats.sd_g
+    nonwear = nonwear_mask(
+        sd_g, epoch_s, still_sd_g=p.still_sd_g, min_duration_s=p.nonwear_min_s,
+        temperature_c=temperature_c,
+    )
+    orient = find_orientation(
+        mean_g, sd_g, epoch_s, nonwear=nonwear, walk_sd_min_g=p.move_sd_g,
+        walk_min_s=p.walk_min_s, remount_angle_deg=p.remount_angle_deg,
+        prior_up=None if p.prior_up is None else np.asarray(p.prior_up, dtype=np.float64),
+    )
+    incl = inclination_deg(unit_directions(mean_g), orient.per_epoch(n)) if n else np.zeros(0)
+    sd_tot = np.sqrt(np.sum(sd_g**2, axis=1))
+    moving = sd_tot > p.move_sd_g
+    resolved = placement if placement != "auto" else _guess_placement(incl, moving, sd_tot)
+    still = ~moving & ~nonwear
+    bounds = np.append(orient.mount_start_epoch, n)
+    split = np.empty(n)
+    splits: list[float] = []
+    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        if resolved == "thigh":
+            default, lo, hi = p.thigh_sit_angle_deg, p.thigh_split_min_deg, p.thigh_split_max_deg
+            pool = incl[s:e][still[s:e]]
+        else:
+            default, lo, hi = p.waist_sit_angle_deg, p.waist_split_min_deg, p.waist_split_max_deg
+            pool = incl[s:e][still[s:e] & (incl[s:e] < p.waist_lie_angle_deg)]
+        adaptive = p.adaptive_split if resolved == "thigh" else p.waist_adaptive_split
+        value = split_angle_deg(pool, default, lo, hi) if adaptive else default
+        split[s:e] = value
+        splits.append(value)
+    posture = np.full(n, Posture.STANDING, dtype=np.int8)
+    if resolved == "thigh":
+        inclined = incl >= split
+        cyc_ep = max(1, round(p.cycling_min_s / epoch_s))
+        cycling = _sustained(inclined & moving, cyc_ep)
+        posture[inclined] = Posture.SITTING
+        posture[~inclined & moving] = Posture.MOVING
+        posture[cycling] = Posture.CYCLING
+    else:
+        posture[moving] = Posture.MOVING
+        posture[~moving & (incl >= split)] = Posture.SITTING
+        posture[incl >= p.waist_lie_angle_deg] = Posture.LYING
+    min_ep = max(1, round(p.min_posture_s / epoch_s))
+    posture[nonwear] = Posture.NONWEAR
+    posture = fill_short_runs(posture, min_ep, protect=nonwear)
+    qc: dict[str, object] = {
+        "placement": resolved,
+        "placement_requested": placement,
+        "n_epochs": n,
+        "epoch_s": epoch_s,
+        "calibration": cal.as_dict(),
+        "orientation": orient.as_dict(epoch_s),
+        "nonwear_s": float(nonwear.sum() * epoch_s),
+        "split_angle_deg": splits,
+        "params": asdict(p),
+    }
+    return PostureResult(epoch_s, feats.samples_per_epoch, posture, incl.astype(np.float32), qc)
+
+
+def split_angle_deg(
+    incl_deg: np.ndarray,
+    default_deg: float,
+    lo_deg: float,
+    hi_deg: float,
+    *,
+    min_epochs: int = 30,
+    min_separation_deg: float = 15.0,
+) -> float:
+    """Per-mounting split between the upright and the inclined cluster of still epochs.
+
+    Otsu's two-class split of the inclination histogram (1° bins), restricted to
+    ``[lo_deg, hi_deg]``. The default is kept when either side has fewer than ``min_epochs``
+    epochs or the class means are closer than ``min_separation_deg`` (one posture only).
+    """
+    x = incl_deg[np.isfinite(incl_deg)]
+    if x.size < 2 * min_epochs:
+        return default_deg
+    hist = np.bincount(np.minimum(x.astype(np.int64), 90), minlength=91).astype(np.float64)
+    centres = np.arange(91) + 0.5
+    w0 = np.cumsum(hist)
+    s0 = np.cumsum(hist * centres)
+    total_w, total_s = w0[-1], s0[-1]
+    w1 = total_w - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m0 = s0 / w0
+        m1 = (total_s - s0) / w1
+        between = w0 * w1 * (m0 - m1) ** 2
+    cand = np.arange(91) + 1.0  # split after bin k: threshold k + 1
+    ok = (cand >= lo_deg) & (cand <= hi_deg) & (w0 >= min_epochs) & (w1 >= min_epochs)
+    ok &= np.isfinite(between) & ((m1 - m0) >= min_separation_deg)
+    if not ok.any():
+        return default_deg
+    k = int(np.flatnonzero(ok)[np.argmax(between[ok])])
+    return float(cand[k])
+
+
+def _guess_placement(incl: np.ndarray, moving: np.ndarray, sd_tot: np.ndarray) -> str:
+    """Thigh or waist from the data: a thigh spends still time far from upright (sitting)."""
+    still = ~moving
+    if not still.any():
+        return "thigh"
+    share_far = float(np.mean(incl[still] >= 45.0))
+    share_mid = float(np.mean((incl[still] >= 12.0) & (incl[still] < 45.0)))
+    return "thigh" if share_far >= share_mid else "waist"
+
+
+def analyse_posture(
+    acc_g: npt.ArrayLike,
+    fs_hz: float,
+    *,
+    placement: str = "thigh",
+    params: PostureParams | None = None,
+    temperature_c: np.ndarray | None = None,
+) -> PostureResult:
+    """Posture per epoch for one contiguous segment of tri-axial acceleration.
+
+    Parameters
+    ----------
+    acc_g : array_like, shape (n, 3)
+        Acceleration in g, any sensor orientation, no gaps.
+    fs_hz : float
+        Sampling rate.
+    placement : {"thigh", "waist", "auto"}
+        Where the sensor is worn. ``"auto"`` guesses from the share of still time spent far
+        from upright (documented in docs/sitting.md).
+    params : PostureParams, optional
+        Thresholds; defaults documented on :class:`PostureParams`.
+    temperature_c : ndarray, shape (n_epochs,), optional
+        Device temperature per epoch, used by non-wear detection.
+
+    Returns
+    -------
+    PostureResult
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, non-finite values, bad sampling rate or unknown placement.
+
+    Examples
+    --------
+    >>> acc = np.tile([0.0, 0.0, 1.0], (3000, 1))
+    >>> res = analyse_posture(acc, 50.0)
+    >>> res.posture.shape
+    (60,)
+    """
+    p = params or PostureParams()
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    feats = epoch_features(acc_g, fs_hz, p.epoch_s)
+    return classify_epochs(feats, placement=placement, params=p, temperature_c=temperature_c)
+
+
+def sitting_mask(acc_g: npt.ArrayLike, fs_hz: float, *, placement: str = "thigh") -> np.ndarray:
+    """True where the wearer is sitting or lying (sedentary posture), per sample.
+
+    Parameters
+    ----------
+    acc_g : array_like, shape (n, 3)
+        Acceleration in g, any sensor orientation.
+    fs_hz : float
+        Sampling rate.
+    placement : {"thigh", "waist", "auto"}
+        Sensor placement (front of the thigh / front trouser pocket, or belt / hip).
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+
+    Examples
+    --------
+    >>> sitting_mask(np.tile([0.0, 0.0, 1.0], (500, 1)), 50.0).shape
+    (500,)
+    """
+    arr = np.asarray(acc_g)
+    res = analyse_posture(arr, fs_hz, placement=placement)
+    return res.sample_mask(arr.shape[0])
