@@ -89,6 +89,17 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def _print_table(frame: Any, title: str | None = None) -> None:
+    if not sys.stdout.isatty():
+        import polars as pl
+
+        with pl.Config(
+            tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=200, tbl_width_chars=60_000,
+            tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+        ):
+            if title:
+                print(title)
+            print(frame)
+        return
     from rich.console import Console
     from rich.table import Table
 
@@ -152,7 +163,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from glutewake.analytics.catalog import open_read
+    from glutewake.analytics.catalog import open_read, query_frame
 
     data_dir = _data_dir(args)
     query = args.query
@@ -160,7 +171,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         query = sys.stdin.read()
     with open_read(data_dir) as con:
         try:
-            frame = con.execute(query).pl()
+            frame = query_frame(con, query)
         except duckdb.Error as exc:
             raise CliError(f"query failed: {str(exc).splitlines()[0]}") from exc
     if args.format == "csv":
@@ -190,10 +201,10 @@ def cmd_participant_add(args: argparse.Namespace) -> int:
 
 
 def cmd_participant_list(args: argparse.Namespace) -> int:
-    from glutewake.analytics.catalog import open_read
+    from glutewake.analytics.catalog import open_read, query_frame
 
     with open_read(_data_dir(args)) as con:
-        frame = con.execute("SELECT * FROM participants ORDER BY participant_id").pl()
+        frame = query_frame(con, "SELECT * FROM participants ORDER BY participant_id")
     _print_table(frame)
     return 0
 

@@ -24,6 +24,7 @@ from glutewake import __version__
 
 if TYPE_CHECKING:
     import duckdb
+    import polars as pl
 
     from glutewake.datadir import DataDir
 
@@ -386,3 +387,15 @@ def table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     for table, column in rows:
         out.setdefault(str(table), []).append(str(column))
     return out
+
+
+def query_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+) -> pl.DataFrame:
+    """Run ``sql`` with ``params`` and return the result as a polars DataFrame."""
+    import polars as pl
+
+    relation = con.sql(sql, params=params or None)
+    if relation is None:  # a statement without a result set
+        return pl.DataFrame()
+    return relation.pl()

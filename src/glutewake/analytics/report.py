@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from glutewake import __version__
-from glutewake.analytics.catalog import open_read
+from glutewake.analytics.catalog import open_read, query_frame
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -61,16 +61,16 @@ class DayData:
 def load_day(data_dir: DataDir, participant_id: str, day: dt.date) -> DayData:
     """Read one participant-day's report data from the catalog (read-only)."""
     with open_read(data_dir) as con:
-        part = con.execute(
-            "SELECT * FROM participants WHERE participant_id = ?", [participant_id]
-        ).pl()
+        part = query_frame(
+            con, "SELECT * FROM participants WHERE participant_id = ?", [participant_id]
+        )
         if part.height == 0:
             raise ReportError(f"participant {participant_id!r} is not in the catalog")
         participant = part.row(0, named=True)
         tz = participant["tz"]
 
         def frame(sql: str, *params: Any) -> pl.DataFrame:
-            return con.execute(sql, [participant_id, *params]).pl()
+            return query_frame(con, sql, [participant_id, *params])
 
         daily = frame(
             "SELECT * FROM daily_sitting WHERE participant_id = ? AND local_date = ?", day

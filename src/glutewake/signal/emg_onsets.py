@@ -319,6 +319,10 @@ class ContractionStream:
     # ----------------------------------------------------------------- public
     def push(self, chunk_uv: object) -> Contractions:
         """Feed the next chunk ``(n,)`` or ``(n, n_channels)``; returns contractions completed."""
+        self._feed(chunk_uv)
+        return self._collect()
+
+    def _feed(self, chunk_uv: object) -> None:
         if self._closed:
             raise EmgInputError("stream is closed")
         x = validate_emg(chunk_uv, self._fs) if np.size(chunk_uv) else None  # type: ignore[arg-type]
@@ -334,12 +338,11 @@ class ContractionStream:
             self._raw = np.concatenate([self._raw, x]) if self._raw.size else x
             self._n_in += x.shape[0]
             self._advance(final=False)
-        return self._collect()
 
     def close(self, chunk_uv: object | None = None) -> Contractions:
         """Feed an optional last chunk, flush, and return the remaining contractions."""
         if chunk_uv is not None:
-            self.push(chunk_uv)
+            self._feed(chunk_uv)
         min_n = max(round(0.5 * self._fs), 1)
         if self._n_in < min_n:
             raise EmgInputError(
@@ -528,9 +531,9 @@ class ContractionStream:
         first_av = self._first_available()
         if self._p.refine:
             a = max(ev.start - self._pre, st.last_offset + 1, first_av)
-            onset = self._refine(ch, a, ev.first_high, ev.end, reverse=False)
+            onset = self._refine(ch, a, ev.first_high, ev.end, ev.start, reverse=False)
             b = min(ev.end + self._pre, next_bound, self._n_in)
-            offset = self._refine(ch, b, ev.last_high, ev.start, reverse=True)
+            offset = self._refine(ch, b, ev.last_high, ev.start, ev.end - 1, reverse=True)
             if offset <= onset:
                 onset, offset = ev.start, ev.end - 1
         rms = self._range("rms", ch, onset, offset + 1)
@@ -546,7 +549,9 @@ class ContractionStream:
                           j / self._fs))
         st.last_offset = offset
 
-    def _refine(self, ch: int, a: int, anchor: int, limit: int, reverse: bool) -> int:
+    def _refine(
+        self, ch: int, a: int, anchor: int, limit: int, fallback: int, reverse: bool
+    ) -> int:
         """Onset (or, reversed, offset) from a changepoint fit between ``a`` and the half-peak."""
         if reverse:
             lo = max(limit, anchor - round(0.3 * self._fs))
@@ -556,7 +561,6 @@ class ContractionStream:
             hi = min(limit, anchor + round(0.3 * self._fs))
             seg = self._range("pw", ch, a, hi)
             rel = anchor - a
-        fallback = anchor if not reverse else anchor
         if seg.size < 8 or rel < 1 or rel >= seg.size:
             return fallback
         base = float(np.median(seg[: max(rel // 2, 1)]))

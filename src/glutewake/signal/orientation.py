@@ -83,6 +83,11 @@ def inclination_deg(directions: np.ndarray, up_ref: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(np.abs(cos), 0.0, 1.0)))
 
 
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Sign-free angle between two axes, degrees."""
+    return float(np.degrees(np.arccos(min(1.0, abs(float(a @ b))))))
+
+
 def _principal_axis(u: np.ndarray) -> tuple[np.ndarray, float]:
     """Dominant axis of a set of unit vectors (sign-free) and the mean resultant length."""
     scatter = u.T @ u
@@ -94,13 +99,22 @@ def _principal_axis(u: np.ndarray) -> tuple[np.ndarray, float]:
     return (mean / r if r > 0 else axis), r
 
 
-def _robust_axis(u: np.ndarray, keep_deg: float) -> tuple[np.ndarray, float]:
-    axis, r = _principal_axis(u)
-    near = inclination_deg(u, axis) <= keep_deg
-    if near.sum() >= max(3, u.shape[0] // 2):
-        axis, r = _principal_axis(u[near])
-        r *= near.mean()
-    return axis, r
+def _robust_axis(
+    u: np.ndarray, weights: np.ndarray, keep_deg: float, mode_deg: float = 15.0
+) -> tuple[np.ndarray, float]:
+    """Densest direction of a set of unit vectors, weighted, then averaged within ``keep_deg``.
+
+    The weight is the movement intensity, so the reference comes from the most vigorous
+    sustained movement (walking, with heel strikes) rather than, say, smoother cycling.
+    """
+    pts = u[np.linspace(0, u.shape[0] - 1, min(u.shape[0], 4000)).astype(np.int64)]
+    w = weights[np.linspace(0, u.shape[0] - 1, min(u.shape[0], 4000)).astype(np.int64)]
+    cand = pts[np.linspace(0, pts.shape[0] - 1, min(pts.shape[0], 300)).astype(np.int64)]
+    near = np.abs(cand @ pts.T) >= np.cos(np.radians(mode_deg))
+    best = cand[int(np.argmax(near.astype(np.float64) @ w))]
+    sel = inclination_deg(u, best) <= keep_deg
+    axis, r = _principal_axis(u[sel])
+    return axis, r * float(sel.mean())
 
 
 def find_orientation(
@@ -166,26 +180,37 @@ def find_orientation(
     bounds.update(int(e) for e in nw_ends if e < n)
     bounds.update(int(s) for s in nw_starts if s > 0)
     seg_edges = np.array(sorted(bounds) + [n])
+    bout_dirs = [_principal_axis(u[s:e])[0] for s, e in zip(w_starts, w_ends, strict=True)]
+    bout_seg = np.searchsorted(seg_edges, w_starts, side="right") - 1
     ref_prev: np.ndarray | None = None
     prev_end = 0
-    prev_seg = -1
-    for s, e in zip(w_starts, w_ends, strict=True):
-        seg = int(np.searchsorted(seg_edges, s, side="right")) - 1
-        direction, _ = _principal_axis(u[s:e])
-        if seg != prev_seg:
-            ref_prev = None
-        if ref_prev is not None and inclination_deg(direction[None, :], ref_prev)[0] > remount_angle_deg:
-            # Place the re-mount at the largest epoch-to-epoch jump between the two bouts.
-            lo, hi = prev_end, int(s)
-            if hi - lo >= 1:
-                jump = inclination_deg(u[lo : hi + 1][1:], u[lo : hi + 1][:-1]) if hi > lo else np.zeros(0)
-                cut = lo + 1 + int(np.argmax(jump)) if jump.size else hi
-            else:
-                cut = hi
-            bounds.add(int(cut))
-        ref_prev = direction
-        prev_end = int(e)
-        prev_seg = seg
+    for i, (s, e) in enumerate(zip(w_starts, w_ends, strict=True)):
+        if i == 0 or bout_seg[i] != bout_seg[i - 1]:
+            ref_prev, prev_end = bout_dirs[i], int(e)
+            continue
+        assert ref_prev is not None
+        if _angle(bout_dirs[i], ref_prev) <= remount_angle_deg:
+            ref_prev, prev_end = bout_dirs[i], int(e)
+            continue
+        # A new direction counts as a re-mount only if the next bout confirms it; otherwise it
+        # was movement that is not upright walking (cycling, fidgeting) and is ignored.
+        j = i + 1
+        confirmed = (
+            j < len(bout_dirs)
+            and bout_seg[j] == bout_seg[i]
+            and _angle(bout_dirs[j], bout_dirs[i]) <= remount_angle_deg
+            and _angle(bout_dirs[j], ref_prev) > remount_angle_deg
+        )
+        if not confirmed:
+            continue
+        lo, hi = prev_end, int(s)
+        cut = hi
+        if hi > lo:
+            # The re-mount is placed at the largest epoch-to-epoch jump between the two bouts.
+            window = u[lo : hi + 1]
+            cut = lo + 1 + int(np.argmax(inclination_deg(window[1:], window[:-1])))
+        bounds.add(cut)
+        ref_prev, prev_end = bout_dirs[i], int(e)
 
     starts = np.array(sorted(bounds), dtype=np.int64) if n else np.zeros(1, dtype=np.int64)
     ends = np.append(starts[1:], n)
@@ -198,7 +223,7 @@ def find_orientation(
         sel = walking[s:e]
         n_walk[i] = int(sel.sum())
         if n_walk[i] >= min_ep:
-            axis, r = _robust_axis(u[s:e][sel], keep_deg)
+            axis, r = _robust_axis(u[s:e][sel], sd_tot[s:e][sel], keep_deg)
             up[i] = axis
             conf[i] = r * min(1.0, n_walk[i] * epoch_s / full_confidence_s)
             source[i] = "walking"

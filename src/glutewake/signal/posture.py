@@ -90,6 +90,9 @@ class PostureParams:
     cycling_min_s : float
         Thigh: movement with the thigh inclined must last this long to count as cycling rather
         than fidgeting while seated (10 s).
+    cycling_angle_deg : float
+        Thigh: sustained movement at least this far from upright (or beyond the sitting split
+        if lower) is cycling (40°; the thigh swings through 30-90° on a bicycle).
     min_posture_s : float
         Postures lasting less than this are absorbed into the preceding posture (3 s).
     calibrate : bool
@@ -114,6 +117,7 @@ class PostureParams:
     remount_angle_deg: float = 35.0
     nonwear_min_s: float = 3600.0
     cycling_min_s: float = 10.0
+    cycling_angle_deg: float = 40.0
     min_posture_s: float = 3.0
     calibrate: bool = True
     prior_up: tuple[float, float, float] | None = None
@@ -234,7 +238,7 @@ def classify_epochs(
     if resolved == "thigh":
         inclined = incl >= split
         cyc_ep = max(1, round(p.cycling_min_s / epoch_s))
-        cycling = _sustained(inclined & moving, cyc_ep)
+        cycling = _sustained((incl >= np.minimum(split, p.cycling_angle_deg)) & moving, cyc_ep)
         posture[inclined] = Posture.SITTING
         posture[~inclined & moving] = Posture.MOVING
         posture[cycling] = Posture.CYCLING

@@ -1,0 +1,340 @@
+"""Seeded simulator of thigh-worn tri-axial acceleration over whole days, with ground truth.
+
+A day in the participant's local time zone: the sensor lies on a bedside table overnight
+(non-wear, or worn while lying if ``night="lying"``), is put on at waking with a new random
+mounting rotation, and the day is a Markov sequence of sitting, standing, walking and
+cycling bouts with realistic, heavy-tailed durations and brief (< 10 s) stands inside some
+sitting bouts. Optionally the sensor is taken off for an hour or so mid-day and put back in
+another random orientation (a re-mount). The accelerometer has a per-axis gain and offset
+error and white noise; output is float32 in g.
+
+The signal model: thigh frame x = anterior, y = medio-lateral, z = long axis (towards the
+hip). The specific force at rest is the "up" vector ``[sin θ cos ψ, sin θ sin ψ, cos θ]``
+for thigh pitch θ from vertical and roll ψ about the long axis. Walking swings θ at the
+stride frequency and adds vertical impacts at the step frequency; cycling swings θ around
+60°. Everything is vectorised over samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from glutewake.signal.posture import Posture
+
+__all__ = ["SimulatedDays", "simulate_thigh_days"]
+
+_DAY_STATES = (Posture.SITTING, Posture.STANDING, Posture.MOVING, Posture.CYCLING)
+# Transition probabilities between daytime states (rows: from, columns: to; same order).
+_TRANSITIONS = np.array(
+    [
+        [0.0, 0.50, 0.48, 0.02],
+        [0.55, 0.0, 0.45, 0.0],
+        [0.50, 0.45, 0.0, 0.05],
+        [0.0, 0.40, 0.60, 0.0],
+    ]
+)
+# Lognormal duration (median s, sigma, min s, max s) per state.
+_DURATIONS = {
+    Posture.SITTING: (900.0, 1.0, 30.0, 3 * 3600.0),
+    Posture.STANDING: (90.0, 0.9, 12.0, 1800.0),
+    Posture.MOVING: (120.0, 0.9, 12.0, 3600.0),
+    Posture.CYCLING: (600.0, 0.5, 120.0, 3600.0),
+}
+
+
+@dataclass(frozen=True)
+class SimulatedDays:
+    """Simulated recording with ground truth.
+
+    Attributes
+    ----------
+    acc_g : ndarray of float32, shape (n, 3)
+        Raw acceleration as the device would report it (gain/offset error, noise), g.
+    t_us : ndarray of int64, shape (n,)
+        UTC sample times, µs.
+    fs_hz : float
+    labels : ndarray of int8, shape (n,)
+        True :class:`~glutewake.signal.posture.Posture` per sample.
+    bout_start_us, bout_end_us : ndarray of int64
+        True activity bouts (every scheduled segment, end exclusive).
+    bout_label : ndarray of int8
+    mount_start_us : ndarray of int64
+        When each mounting (sensor put on with a new rotation) began.
+    mount_rotation : ndarray, shape (n_mounts, 3, 3)
+        Sensor-from-thigh rotation of each mounting.
+    gain, offset_g : ndarray, shape (3,)
+        The accelerometer's error: ``raw = gain * true + offset_g``.
+    tz : str
+    """
+
+    acc_g: np.ndarray
+    t_us: np.ndarray
+    fs_hz: float
+    labels: np.ndarray
+    bout_start_us: np.ndarray
+    bout_end_us: np.ndarray
+    bout_label: np.ndarray
+    mount_start_us: np.ndarray
+    mount_rotation: np.ndarray
+    gain: np.ndarray
+    offset_g: np.ndarray
+    tz: str
+
+    def epoch_labels(self, samples_per_epoch: int) -> np.ndarray:
+        """Label of each complete epoch (the label at the epoch's middle sample)."""
+        n_ep = self.labels.size // samples_per_epoch
+        return self.labels[samples_per_epoch // 2 :: samples_per_epoch][:n_ep].copy()
+
+
+def _local_instant_us(day: date, hour: float, tz: ZoneInfo) -> int:
+    dt = datetime.combine(day, time(0), tzinfo=tz) + timedelta(hours=hour)
+    # Re-attach the zone so a wall time after a DST change gets the right offset.
+    dt = dt.replace(tzinfo=None).replace(tzinfo=tz)
+    return int(round(dt.timestamp() * 1e6))
+
+
+def _schedule(
+    rng: np.random.Generator,
+    start_us: int,
+    end_us: int,
+    tz: ZoneInfo,
+    night: Posture,
+    remount_per_day: float,
+) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """Segments (label, start_us, end_us) covering [start_us, end_us) and mount start times."""
+    segs: list[tuple[int, int, int]] = []
+    mounts: list[int] = []
+    first_day = datetime.fromtimestamp(start_us / 1e6, tz).date() - timedelta(days=1)
+    last_day = datetime.fromtimestamp(end_us / 1e6, tz).date() + timedelta(days=1)
+    day = first_day
+    t = start_us
+    while day <= last_day and t < end_us:
+        wake = _local_instant_us(day, rng.normal(7.0, 0.4), tz)
+        bed = _local_instant_us(day, rng.normal(23.0, 0.4), tz)
+        if t < wake:
+            segs.append((int(night), t, min(wake, end_us)))
+            t = wake
+        if t < bed and t < end_us:
+            mounts.append(t)
+            remount_at = None
+            if rng.random() < remount_per_day:
+                remount_at = _local_instant_us(day, rng.uniform(11.0, 17.0), tz)
+            state = int(rng.choice(len(_DAY_STATES), p=[0.3, 0.3, 0.4, 0.0]))
+            day_end = min(bed, end_us)
+            while t < day_end:
+                label = _DAY_STATES[state]
+                med, sig, lo, hi = _DURATIONS[label]
+                dur_us = int(np.clip(med * np.exp(sig * rng.normal()), lo, hi) * 1e6)
+                stop = min(t + dur_us, day_end)
+                if remount_at is not None and t <= remount_at < stop:
+                    stop = remount_at
+                if stop > t:
+                    segs.append((int(label), t, stop))
+                t = stop
+                if remount_at is not None and t == remount_at:
+                    off_end = min(t + int(rng.uniform(3900.0, 5400.0) * 1e6), day_end)
+                    segs.append((int(Posture.NONWEAR), t, off_end))
+                    t = off_end
+                    if t < day_end:
+                        mounts.append(t)
+                    remount_at = None
+                state = int(rng.choice(len(_DAY_STATES), p=_TRANSITIONS[state]))
+        if t < end_us:
+            next_wake_guess = _local_instant_us(day + timedelta(days=1), 0.0, tz)
+            if t < next_wake_guess:
+                segs.append((int(night), t, min(next_wake_guess, end_us)))
+                t = min(next_wake_guess, end_us)
+        day += timedelta(days=1)
+    if t < end_us:
+        segs.append((int(night), t, end_us))
+    return segs, mounts
+
+
+def simulate_thigh_days(
+    n_days: float,
+    fs_hz: float,
+    *,
+    start_us: int,
+    tz: str = "UTC",
+    seed: int = 0,
+    night: str = "nonwear",
+    remount_per_day: float = 0.5,
+    brief_stand_rate_per_h: float = 2.0,
+    fidget_rate_per_h: float = 20.0,
+    noise_g: float = 0.004,
+    gain_error: float = 0.02,
+    offset_error_g: float = 0.02,
+) -> SimulatedDays:
+    """Simulate ``n_days`` of thigh acceleration with ground-truth posture.
+
+    Parameters
+    ----------
+    n_days : float
+        Length of the recording in days (from ``start_us``).
+    fs_hz : float
+        Sampling rate.
+    start_us : int
+        UTC start, µs.
+    tz : str
+        IANA time zone of the participant (sets the local sleep/wake times).
+    seed : int
+        Seed; the same arguments give the same data.
+    night : {"nonwear", "lying"}
+        Sensor off on a table overnight, or worn while lying in bed.
+    remount_per_day : float
+        Probability per day of a mid-day removal (65-90 min) and re-mount in a new orientation.
+    brief_stand_rate_per_h : float
+        Rate of brief (3-8 s) stands inside sitting bouts, shorter than the break rule.
+    fidget_rate_per_h : float
+        Rate of 1-3 s fidgets while seated or lying.
+    noise_g : float
+        White noise per axis.
+    gain_error, offset_error_g : float
+        Standard deviation of the per-axis gain error and offset error.
+
+    Returns
+    -------
+    SimulatedDays
+
+    Examples
+    --------
+    >>> sim = simulate_thigh_days(0.1, 25.0, start_us=1_780_000_000_000_000, seed=1)
+    >>> sim.acc_g.shape[0] == sim.t_us.shape[0] == sim.labels.shape[0]
+    True
+    """
+    if n_days <= 0 or not np.isfinite(n_days):
+        raise ValueError(f"n_days must be positive, got {n_days!r}")
+    if fs_hz <= 0 or not np.isfinite(fs_hz):
+        raise ValueError(f"fs_hz must be positive, got {fs_hz!r}")
+    if night not in ("nonwear", "lying"):
+        raise ValueError(f"night must be 'nonwear' or 'lying', got {night!r}")
+    zone = ZoneInfo(tz)
+    rng = np.random.default_rng(seed)
+    n = round(n_days * 86400.0 * fs_hz)
+    end_us = start_us + round(n * 1e6 / fs_hz)
+    night_label = Posture.NONWEAR if night == "nonwear" else Posture.LYING
+    segs, mounts = _schedule(rng, start_us, end_us, zone, night_label, remount_per_day)
+    if not mounts:
+        mounts = [start_us]
+    lab = np.array([s[0] for s in segs], dtype=np.int8)
+    s_us = np.array([s[1] for s in segs], dtype=np.int64)
+    e_us = np.array([s[2] for s in segs], dtype=np.int64)
+    s_idx = np.clip(np.round((s_us - start_us) * fs_hz / 1e6).astype(np.int64), 0, n)
+    e_idx = np.append(s_idx[1:], n)
+    keep = e_idx > s_idx
+    lab, s_us, e_us, s_idx, e_idx = lab[keep], s_us[keep], e_us[keep], s_idx[keep], e_idx[keep]
+    dur = e_idx - s_idx
+    k = lab.size
+
+    # Per-segment parameters.
+    theta0 = np.zeros(k)
+    amp = np.zeros(k)
+    freq = np.zeros(k)
+    psi = rng.normal(0.0, np.radians(10.0), k)
+    for code, mu, sd in (
+        (Posture.SITTING, 80.0, 7.0),
+        (Posture.STANDING, 5.0, 4.0),
+        (Posture.MOVING, 12.0, 3.0),
+        (Posture.CYCLING, 60.0, 5.0),
+        (Posture.LYING, 88.0, 3.0),
+    ):
+        sel = lab == code
+        theta0[sel] = np.radians(rng.normal(mu, sd, sel.sum()))
+    walk = lab == Posture.MOVING
+    cyc = lab == Posture.CYCLING
+    amp[walk] = np.radians(rng.uniform(15.0, 25.0, walk.sum()))
+    freq[walk] = rng.uniform(0.8, 1.0, walk.sum())
+    amp[cyc] = np.radians(rng.uniform(20.0, 30.0, cyc.sum()))
+    freq[cyc] = rng.uniform(1.0, 1.4, cyc.sum())
+    stand = lab == Posture.STANDING
+    amp[stand] = np.radians(rng.uniform(1.0, 3.0, stand.sum()))  # postural sway
+    freq[stand] = rng.uniform(0.2, 0.5, stand.sum())
+    lying = lab == Posture.LYING
+    psi[lying] = rng.choice([-np.pi / 2, 0.0, np.pi / 2], lying.sum())
+
+    labels = np.repeat(lab, dur)
+    phase = (np.arange(n, dtype=np.int64) - np.repeat(s_idx, dur)).astype(np.float32)
+    phase *= np.repeat((2 * np.pi * freq / fs_hz).astype(np.float32), dur)
+    theta = np.repeat(theta0.astype(np.float32), dur)
+    theta += np.repeat(amp.astype(np.float32), dur) * np.sin(phase)
+    psi_s = np.repeat(psi.astype(np.float32), dur)
+    sin_t = np.sin(theta)
+    up = np.empty((n, 3), dtype=np.float32)
+    up[:, 0] = sin_t * np.cos(psi_s)
+    up[:, 1] = sin_t * np.sin(psi_s)
+    up[:, 2] = np.cos(theta)
+    # Heel-strike impacts at the step frequency (twice the stride), along the long axis.
+    impact = np.repeat(np.where(walk, 0.35, np.where(cyc, 0.08, 0.0)).astype(np.float32), dur)
+    up[:, 2] += impact * np.sin(2.0 * phase)
+    up[:, 0] += impact * 0.4 * np.cos(phase)
+
+    # Brief stands (< 10 s) inside sitting bouts: the thigh comes up for a few seconds.
+    sit_hours = float(dur[lab == Posture.SITTING].sum()) / fs_hz / 3600.0
+    n_brief = rng.poisson(brief_stand_rate_per_h * sit_hours)
+    sit_idx = np.flatnonzero(lab == Posture.SITTING)
+    if n_brief and sit_idx.size:
+        which = rng.choice(sit_idx, n_brief)
+        brief_len = np.round(rng.uniform(3.0, 8.0, n_brief) * fs_hz).astype(np.int64)
+        room = dur[which] - brief_len - 2 * round(20 * fs_hz)
+        ok = room > 0
+        offs = s_idx[which[ok]] + round(20 * fs_hz) + (rng.random(ok.sum()) * room[ok]).astype(np.int64)
+        for o, ln in zip(offs, brief_len[ok], strict=True):
+            up[o : o + ln] = (0.05, 0.0, 0.998)
+            labels[o : o + ln] = Posture.STANDING
+
+    # Fidgets while seated or lying (a worn sensor is never perfectly still for long).
+    sed_idx = np.flatnonzero((lab == Posture.SITTING) | (lab == Posture.LYING))
+    sed_hours = float(dur[sed_idx].sum()) / fs_hz / 3600.0
+    n_fidget = rng.poisson(fidget_rate_per_h * sed_hours)
+    if n_fidget and sed_idx.size:
+        weights = dur[sed_idx] / dur[sed_idx].sum()
+        which = rng.choice(sed_idx, n_fidget, p=weights)
+        f_len = np.round(rng.uniform(1.0, 3.0, n_fidget) * fs_hz).astype(np.int64)
+        f_pos = s_idx[which] + (rng.random(n_fidget) * np.maximum(dur[which] - f_len, 1)).astype(
+            np.int64
+        )
+        f_amp = rng.uniform(0.03, 0.12, n_fidget).astype(np.float32)
+        ramp = np.arange(int(f_len.max()), dtype=np.float32) * np.float32(2 * np.pi * 2.5 / fs_hz)
+        for o, ln, a in zip(f_pos, f_len, f_amp, strict=True):
+            up[o : o + ln, 0] += a * np.sin(ramp[:ln])
+
+    # Mountings: each has its own random rotation, applied from its start.
+    mount_us = np.array(sorted(set(mounts)), dtype=np.int64)
+    rots = Rotation.random(mount_us.size, random_state=rng.integers(2**31)).as_matrix()
+    m_idx = np.clip(np.round((mount_us - start_us) * fs_hz / 1e6).astype(np.int64), 0, n)
+    m_idx[0] = 0
+    m_end = np.append(m_idx[1:], n)
+    acc = np.empty((n, 3), dtype=np.float32)
+    for rot, a, b in zip(rots, m_idx, m_end, strict=True):
+        acc[a:b] = up[a:b] @ rot.T.astype(np.float32)
+    # Off the body the sensor lies still on a table in an arbitrary (fixed) orientation.
+    off = np.flatnonzero(lab == Posture.NONWEAR)
+    table = Rotation.random(max(off.size, 1), random_state=rng.integers(2**31)).as_matrix()
+    for j, i in enumerate(off):
+        acc[s_idx[i] : e_idx[i]] = table[j][:, 2].astype(np.float32)
+    del up
+    gain = 1.0 + rng.normal(0.0, gain_error, 3)
+    offset = rng.normal(0.0, offset_error_g, 3)
+    acc *= gain.astype(np.float32)
+    acc += offset.astype(np.float32)
+    acc += rng.standard_normal((n, 3), dtype=np.float32) * np.float32(noise_g)
+    t_us = start_us + np.round(np.arange(n, dtype=np.float64) * (1e6 / fs_hz)).astype(np.int64)
+    return SimulatedDays(
+        acc_g=acc,
+        t_us=t_us,
+        fs_hz=float(fs_hz),
+        labels=labels.astype(np.int8),
+        bout_start_us=s_us,
+        bout_end_us=e_us,
+        bout_label=lab,
+        mount_start_us=mount_us,
+        mount_rotation=rots,
+        gain=gain,
+        offset_g=offset,
+        tz=tz,
+    )
