@@ -67,8 +67,9 @@ def test_errors_are_one_line_without_traceback(
     code, _, err = _run(["sql", "--data", str(tmp_path / "none"), "select 1"], capsys)
     assert code == 2
     assert err.strip().count("\n") == 0 and "no catalog" in err and "Traceback" not in err
-    code, _, err = _run(["participant", "add", "P1", "--tz", "Nowhere/City", "--data",
-                         str(tmp_path)], capsys)
+    code, _, err = _run(
+        ["participant", "add", "P1", "--tz", "Nowhere/City", "--data", str(tmp_path)], capsys
+    )
     assert code == 2 and "IANA" in err
     code, _, err = _run(["symptom", "log", "P1", "--hip", "12", "--data", str(tmp_path)], capsys)
     assert code == 2 and "outside 0-10" in err
@@ -76,16 +77,27 @@ def test_errors_are_one_line_without_traceback(
 
 def test_bookkeeping_and_sql_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(tmp_path)
-    assert _run(["participant", "add", "P01", "--tz", "Europe/Berlin", "--data", data], capsys)[0] == 0
-    assert _run(["phase", "set", "P01", "2", "--from", "2026-03-01", "--data", data], capsys)[0] == 0
-    assert _run(["symptom", "log", "P01", "--date", "2026-03-02", "--hip", "3", "--data", data],
-                capsys)[0] == 0
-    code, out, _ = _run(["sql", "--data", data, "--format", "json",
-                         "select participant_id, tz from participants"], capsys)
+    assert (
+        _run(["participant", "add", "P01", "--tz", "Europe/Berlin", "--data", data], capsys)[0] == 0
+    )
+    assert (
+        _run(["phase", "set", "P01", "2", "--from", "2026-03-01", "--data", data], capsys)[0] == 0
+    )
+    assert (
+        _run(
+            ["symptom", "log", "P01", "--date", "2026-03-02", "--hip", "3", "--data", data], capsys
+        )[0]
+        == 0
+    )
+    code, out, _ = _run(
+        ["sql", "--data", data, "--format", "json", "select participant_id, tz from participants"],
+        capsys,
+    )
     assert code == 0
     assert json.loads(out) == [{"participant_id": "P01", "tz": "Europe/Berlin"}]
-    code, out, _ = _run(["sql", "--data", data, "--format", "csv",
-                         "select phase, start_date from phases"], capsys)
+    code, out, _ = _run(
+        ["sql", "--data", data, "--format", "csv", "select phase, start_date from phases"], capsys
+    )
     assert out.splitlines() == ["phase,start_date", "2,2026-03-01"]
     code, out, _ = _run(["sql", "--data", data, "select hip_pain from symptoms"], capsys)
     assert code == 0 and "hip_pain" in out and "3" in out
@@ -96,8 +108,9 @@ def test_sql_is_read_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     _run(["participant", "add", "P01", "--tz", "UTC", "--data", data], capsys)
     code, _, err = _run(["sql", "--data", data, "delete from participants"], capsys)
     assert code == 2 and "read-only" in err.lower()
-    code, out, _ = _run(["sql", "--data", data, "--format", "csv",
-                         "select count(*) as n from participants"], capsys)
+    code, out, _ = _run(
+        ["sql", "--data", data, "--format", "csv", "select count(*) as n from participants"], capsys
+    )
     assert out.splitlines() == ["n", "1"]
 
 

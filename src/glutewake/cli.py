@@ -64,7 +64,7 @@ def _data_dir(args: argparse.Namespace) -> Any:
 def _progress_factory(enabled: bool) -> tuple[Callable[[str, int], Callable[[int], None]], Any]:
     """A ``progress(description, total) -> advance`` hook drawing rich bars on a terminal."""
     if not enabled:
-        return (lambda description, total: (lambda n: None)), None
+        return (lambda description, total: lambda n: None), None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
@@ -93,8 +93,12 @@ def _print_table(frame: Any, title: str | None = None) -> None:
         import polars as pl
 
         with pl.Config(
-            tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=200, tbl_width_chars=60_000,
-            tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+            tbl_rows=-1,
+            tbl_cols=-1,
+            fmt_str_lengths=200,
+            tbl_width_chars=60_000,
+            tbl_hide_dataframe_shape=True,
+            tbl_hide_column_data_types=True,
         ):
             if title:
                 print(title)
@@ -380,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sql",
         parents=[common],
         help="run a read-only SQL query on the catalog",
-        description="Run a read-only SQL query on the catalog (tables and views in docs/schema.md).",
+        description="Run a read-only SQL query on the catalog (tables and views: docs/schema.md).",
     )
     p.add_argument("query", help="SQL text, or - to read it from standard input")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -474,7 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 def _fail(message: str) -> NoReturn:
@@ -518,6 +524,8 @@ def _expected(exc: Exception) -> bool:
         KeyError,
     )
     names = {"BookkeepingError", "ProcessError", "SpoolError", "DemoError", "ReportError"}
-    return isinstance(exc, expected) or type(exc).__name__ in names or any(
-        c.__name__ in names for c in type(exc).__mro__
+    return (
+        isinstance(exc, expected)
+        or type(exc).__name__ in names
+        or any(c.__name__ in names for c in type(exc).__mro__)
     )

@@ -55,7 +55,7 @@ class DataDir:
 
     @classmethod
     def resolve(cls, data: str | os.PathLike[str] | None = None) -> DataDir:
-        """Pick the data directory: explicit argument, then ``$GLUTEWAKE_DATA``, then the default."""
+        """Pick the data directory: the argument, then ``$GLUTEWAKE_DATA``, then the default."""
         if data is not None:
             return cls(Path(data).expanduser().absolute())
         env = os.environ.get(ENV_VAR)

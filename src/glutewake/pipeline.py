@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import logging
 from collections import defaultdict
@@ -25,7 +26,7 @@ import polars as pl
 from glutewake import __version__
 from glutewake.analytics import catalog
 from glutewake.datadir import DataDir, safe_component
-from glutewake.devices import RecordKind, get_profile
+from glutewake.devices import get_profile
 from glutewake.devices.base import RawRecords
 from glutewake.ingest import samples as sample_store
 from glutewake.ingest.spool import (
@@ -138,7 +139,10 @@ def _known_state(data_dir: DataDir) -> tuple[dict[str, tuple[int, int, int]], di
                 "SELECT path, size_bytes, min_conn_id, max_conn_id FROM spool_files"
             ).fetchall()
         }
-        tzs = {str(p): str(tz) for p, tz in con.execute("SELECT participant_id, tz FROM participants")}
+        tzs = {
+            str(p): str(tz)
+            for p, tz in con.execute("SELECT participant_id, tz FROM participants").fetchall()
+        }
         devices = {
             (str(p), str(d)): (placement, roles)
             for p, d, placement, roles in con.execute(
@@ -148,7 +152,9 @@ def _known_state(data_dir: DataDir) -> tuple[dict[str, tuple[int, int, int]], di
     return files, tzs, devices
 
 
-def _select_conn(records: RawRecords, seq: np.ndarray, conn_id: int) -> tuple[RawRecords, np.ndarray]:
+def _select_conn(
+    records: RawRecords, seq: np.ndarray, conn_id: int
+) -> tuple[RawRecords, np.ndarray]:
     idx = np.flatnonzero(records.conn_id == conn_id)
     return (
         RawRecords(
@@ -309,7 +315,7 @@ def _contiguous_segments(t_us: np.ndarray, fs_hz: float) -> list[tuple[int, int]
     limit_us = max(SEGMENT_GAP_S * 1e6, 3e6 / fs_hz)
     breaks = np.flatnonzero(np.diff(t_us) > limit_us) + 1
     bounds = np.concatenate(([0], breaks, [len(t_us)]))
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _posture_day(
@@ -393,13 +399,13 @@ def _posture_day(
     return True
 
 
-def _posture_periods(t_us: np.ndarray, codes: np.ndarray, epoch_s: float, enum: Any) -> pl.DataFrame:
+def _posture_periods(
+    t_us: np.ndarray, codes: np.ndarray, epoch_s: float, enum: Any
+) -> pl.DataFrame:
     """Run-length encode epochs into periods of one posture (contiguous in time)."""
     if len(t_us) == 0:
-        return pl.DataFrame(
-            schema={"start_us": pl.Int64, "end_us": pl.Int64, "posture": pl.Utf8}
-        )
-    step_us = int(round(epoch_s * 1e6))
+        return pl.DataFrame(schema={"start_us": pl.Int64, "end_us": pl.Int64, "posture": pl.Utf8})
+    step_us = round(epoch_s * 1e6)
     new_run = np.ones(len(t_us), dtype=bool)
     new_run[1:] = (codes[1:] != codes[:-1]) | (np.diff(t_us) > step_us * 1.5)
     starts = np.flatnonzero(new_run)
@@ -489,8 +495,10 @@ def _derive(
         if tz is None or rec.stream != "acc":
             continue
         placement = devices.get((rec.participant_id, rec.device_id), (None, None))[0]
-        if placement is None and rec.profile not in THIGH_IMU_PROFILES or (
-            placement is not None and placement != "thigh"
+        if (
+            (placement is None
+            and rec.profile not in THIGH_IMU_PROFILES)
+            or (placement is not None and placement != "thigh")
         ):
             continue
         day = _local_date(rec.start_us, tz)
@@ -598,8 +606,10 @@ def _write(data_dir: DataDir, rows: _Rows) -> None:
                 "posture_periods",
                 [
                     _times(p).with_columns(
-                        ((pl.col("end_time") - pl.col("start_time")).dt.total_microseconds() / 1e6)
-                        .alias("duration_s")
+                        (
+                            (pl.col("end_time") - pl.col("start_time")).dt.total_microseconds()
+                            / 1e6
+                        ).alias("duration_s")
                     )
                     for p in rows.periods
                 ],

@@ -28,7 +28,10 @@ from glutewake.datadir import DataDir
 
 
 def test_read_without_catalog_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(CatalogMissingError, match="glutewake process"), open_read(DataDir(tmp_path)):
+    with (
+        pytest.raises(CatalogMissingError, match="glutewake process"),
+        open_read(DataDir(tmp_path)),
+    ):
         pass
 
 
@@ -106,8 +109,9 @@ def test_reader_gives_up_with_a_clear_error(tmp_path: Path) -> None:
         pass
     proc = _hold_writer(tmp_path, 5)
     try:
-        with pytest.raises(CatalogBusyError, match="held by another process"), open_read(
-            d, timeout_s=0.5
+        with (
+            pytest.raises(CatalogBusyError, match="held by another process"),
+            open_read(d, timeout_s=0.5),
         ):
             pass
     finally:

@@ -43,8 +43,17 @@ def test_doc_matches_database(tmp_path: Path) -> None:
 
 def test_required_researcher_tables_exist() -> None:
     required = {
-        "participants", "devices", "recordings", "phases", "symptoms", "sitting_bouts",
-        "daily_sitting", "contractions", "exercise_sessions", "qc", "daily_summary",
+        "participants",
+        "devices",
+        "recordings",
+        "phases",
+        "symptoms",
+        "sitting_bouts",
+        "daily_sitting",
+        "contractions",
+        "exercise_sessions",
+        "qc",
+        "daily_summary",
     }
     assert required <= set(documented_columns())
     assert SCHEMA_VERSION >= 1

@@ -41,7 +41,8 @@ def _require_participant(con: duckdb.DuckDBPyConnection, participant_id: str) ->
     ).fetchone()
     if row is None:
         raise BookkeepingError(
-            f"participant {participant_id!r} does not exist (add it with 'glutewake participant add')"
+            f"participant {participant_id!r} does not exist "
+            "(add it with 'glutewake participant add')"
         )
 
 

@@ -4,7 +4,7 @@ A PMD data notification is one *frame*::
 
     offset  size  field
     0       1     measurement type (low 6 bits; 2 ACC, 5 GYRO, 6 MAG, ...)
-    1       8     timestamp, uint64 LE, ns since 2000-01-01T00:00:00 (device clock) of the LAST sample
+    1       8     timestamp, uint64 LE, ns since 2000-01-01 (device clock), of the LAST sample
     9       1     frame type: bit 7 = delta compressed, bits 0-6 = type index
     10      ...   content
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -166,13 +167,17 @@ def parse_header(data: bytes, *, att_mtu: int | None = None) -> tuple[int, int, 
     if len(data) < HEADER_BYTES + 1:
         stream = stream_name(data[0] & 0x3F) if data else "data"
         err = TruncatedPacketError(
-            DEVICE, stream, f"frame of {len(data)} bytes is shorter than the 10-byte header + content"
+            DEVICE,
+            stream,
+            f"frame of {len(data)} bytes is shorter than the 10-byte header + content",
         )
         raise _mtu_wrap(err, data, att_mtu) from None
     mtype = data[0] & 0x3F
     ts = int.from_bytes(data[1:9], "little")
     if ts > _INT64_MAX:
-        raise TimestampError(DEVICE, stream_name(mtype), f"frame timestamp {ts} ns is beyond year 2292")
+        raise TimestampError(
+            DEVICE, stream_name(mtype), f"frame timestamp {ts} ns is beyond year 2292"
+        )
     return mtype, ts, data[9]
 
 
@@ -190,7 +195,9 @@ def layout_of(measurement_type: int, frame_type: int) -> FrameLayout:
             else "unknown"
         )
         raise UnknownMeasurementTypeError(
-            DEVICE, stream_name(measurement_type), f"measurement type {measurement_type} ({name}) not supported"
+            DEVICE,
+            stream_name(measurement_type),
+            f"measurement type {measurement_type} ({name}) not supported",
         )
     lay = LAYOUTS.get((measurement_type, frame_type))
     if lay is None:
@@ -217,11 +224,12 @@ def _mtu_wrap(err: DecodeError, data: bytes, att_mtu: int | None) -> DecodeError
 class _BlockPlan:
     """Validated block structure of one or more compressed payloads in a shared buffer."""
 
-    ref_offsets: list[int]  # byte offset of each payload's reference sample
-    block_bytes: list[int]  # byte offset of each block's packed data
-    block_width: list[int]
-    block_count: list[int]
-    frame_blocks: list[int]  # number of blocks per payload
+    # lists while the scalar path appends; int64 arrays from the batch planner
+    ref_offsets: Any  # byte offset of each payload's reference sample
+    block_bytes: Any  # byte offset of each block's packed data
+    block_width: Any
+    block_count: Any
+    frame_blocks: Any  # number of blocks per payload
 
     @classmethod
     def empty(cls) -> _BlockPlan:
@@ -257,7 +265,9 @@ def _plan_payload(
     while pos < end:
         if pos + 2 > end:
             raise TruncatedPacketError(
-                DEVICE, stream, f"delta block {nblocks + 1} header cut: 1 byte left at offset {pos - start}"
+                DEVICE,
+                stream,
+                f"delta block {nblocks + 1} header cut: 1 byte left at offset {pos - start}",
             )
         w = buf[pos]
         c = buf[pos + 1]
@@ -291,7 +301,7 @@ def _execute_plan(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Unpack every payload of ``plan``; return (samples (rows, ch), rows per payload)."""
     nbytes = (resolution_bits + 7) >> 3
-    nf = len(plan.ref_offsets)
+    nf = int(np.asarray(plan.ref_offsets).size)
     # reference samples, all payloads at once
     ro = np.asarray(plan.ref_offsets, dtype=np.int64)
     idx = ro[:, None] + np.arange(channels * nbytes, dtype=np.int64)[None, :]
@@ -310,8 +320,12 @@ def _execute_plan(
         blk = np.repeat(np.arange(w.size, dtype=np.int64), nvals)
         first = np.cumsum(nvals) - nvals
         j = np.arange(total, dtype=np.int64) - first[blk]
-        bit_start = np.asarray(plan.block_bytes, dtype=np.int64)[blk] * 8 + j * w[blk]
-        deltas = unpack_fields(buf, bit_start, w[blk], msb_first=False, signed=True).reshape(-1, channels)
+        bit_start = (np.asarray(plan.block_bytes, dtype=np.int64)[blk] * 8 + j * w[blk]).astype(
+            np.int64
+        )
+        deltas = unpack_fields(buf, bit_start, w[blk], msb_first=False, signed=True).reshape(
+            -1, channels
+        )
     else:
         deltas = np.zeros((0, channels), dtype=np.int64)
 
@@ -338,7 +352,12 @@ def _execute_plan(
 
 
 def decode_delta_payload(
-    content: bytes, *, channels: int, resolution_bits: int, signed: bool | None = None, stream: str = "data"
+    content: bytes,
+    *,
+    channels: int,
+    resolution_bits: int,
+    signed: bool | None = None,
+    stream: str = "data",
 ) -> NDArray[np.int64]:
     """Decode a compressed PMD payload (reference sample + delta blocks) into integers.
 
@@ -384,7 +403,9 @@ def _check_shape(channels: int, resolution_bits: int, stream: str) -> None:
     if not 1 <= channels <= 16:
         raise ValueError(f"{DEVICE} {stream}: channels must be 1..16, got {channels}")
     if resolution_bits not in (8, 16, 24, 32):
-        raise ValueError(f"{DEVICE} {stream}: resolution_bits must be 8/16/24/32, got {resolution_bits}")
+        raise ValueError(
+            f"{DEVICE} {stream}: resolution_bits must be 8/16/24/32, got {resolution_bits}"
+        )
 
 
 def _delta_widths(raw: NDArray[np.int64], resolution_bits: int) -> NDArray[np.int64]:
@@ -449,25 +470,35 @@ def encode_delta_payload(raw: ArrayLike, *, resolution_bits: int = 16) -> bytes:
         raise ValueError("raw must be (n >= 1, channels)")
     ch = r.shape[1]
     _check_shape(ch, resolution_bits, "data")
-    nbytes = (resolution_bits + 7) >> 3
     lo, hi = -(1 << (resolution_bits - 1)), (1 << (resolution_bits - 1)) - 1
     if resolution_bits >= 32:
         r = ((r + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
     elif r.min() < lo or r.max() > hi:
         raise ValueError(f"samples exceed the {resolution_bits}-bit range [{lo}, {hi}]")
-    ref = b"".join(int(v).to_bytes(nbytes, "little", signed=True) for v in r[0])
-    widths = _delta_widths(r, resolution_bits)
+    return _encode_delta_payload(r, resolution_bits, _delta_widths(r, resolution_bits))
+
+
+def _encode_delta_payload(
+    r: NDArray[np.int64], resolution_bits: int, widths: NDArray[np.int64]
+) -> bytes:
+    """Encode validated samples given each delta's width; one bit-packing pass for the payload."""
+    ch = r.shape[1]
     d = np.diff(r, axis=0)
     if resolution_bits >= 32:
         d = ((d + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-    parts = [ref]
+    ref_w = 8 * ((resolution_bits + 7) >> 3)
+    vals: list[NDArray[np.int64]] = [r[0]]
+    wids: list[NDArray[np.int64]] = [np.full(ch, ref_w, dtype=np.int64)]
     i = 0
     for w, c in plan_blocks(widths):
-        vals = d[i : i + c].reshape(-1)
-        parts.append(bytes((w, c)))
-        parts.append(pack_fields(vals, np.full(vals.size, w, dtype=np.int64), msb_first=False))
+        blk = d[i : i + c].reshape(-1)
+        pad = -(w * blk.size) % 8  # every block starts on a byte boundary
+        vals.append(np.concatenate([[w, c], blk, [0] * (pad > 0)]).astype(np.int64))
+        wids.append(
+            np.concatenate([[8, 8], np.full(blk.size, w), [pad] * (pad > 0)]).astype(np.int64)
+        )
         i += c
-    return b"".join(parts)
+    return pack_fields(np.concatenate(vals), np.concatenate(wids), msb_first=False)
 
 
 def delta_payload_size(widths: NDArray[np.int64], channels: int, resolution_bits: int) -> int:
@@ -489,16 +520,12 @@ def max_samples_fitting(
     if budget_bytes < ref:
         return 0
     n = int(widths.shape[0])
-    ids = _chunk_ids(n)
     best = 1
     closed = ref
     cur_w, cur_c = 0, 0
     pos = 0
     while pos < n:
-        end = pos
-        cid = ids[pos]
-        while end < n and ids[end] == cid:
-            end += 1
+        end = min(n, BLOCK_SAMPLES - 1 if pos == 0 else pos + BLOCK_SAMPLES)
         # try the whole chunk, then shorter prefixes of it
         cm = np.maximum.accumulate(widths[pos:end]).tolist()
         fitted = 0
@@ -526,6 +553,20 @@ def max_samples_fitting(
             cur_w, cur_c = wk, fitted
         pos = end
     return best
+
+
+def min_frame_mtu(channels: int, resolution_bits: int) -> int:
+    """ATT MTU below which a compressed frame cannot hold its reference and first delta block.
+
+    The first block is 9 deltas; at the widest width a ``resolution_bits`` stream can need
+    (``resolution_bits + 1``) that is the largest first frame the device may have to send.
+
+    >>> min_frame_mtu(3, 16)
+    79
+    """
+    ref = channels * ((resolution_bits + 7) >> 3)
+    w = min(resolution_bits + 1, 32)
+    return 3 + HEADER_BYTES + ref + 2 + (w * (BLOCK_SAMPLES - 1) * channels + 7) // 8
 
 
 # ----------------------------------------------------------------------------- timestamps
@@ -585,7 +626,11 @@ def sample_timestamps(
     if n_samples == 1:
         return np.array([ts], dtype=np.int64)
     if not sample_rate_hz or sample_rate_hz <= 0:
-        why = "no previous frame timestamp" if not prev else f"previous timestamp {prev} >= frame {ts}"
+        why = (
+            "no previous frame timestamp"
+            if not prev
+            else f"previous timestamp {prev} >= frame {ts}"
+        )
         raise TimestampError(
             DEVICE, stream, f"{why} and no sample rate: cannot time {n_samples} samples"
         )
@@ -615,7 +660,9 @@ def _raw_frame_samples(content: bytes, lay: FrameLayout, stream: str) -> NDArray
     step = nbytes * lay.channels
     if len(content) == 0 or len(content) % step:
         raise PayloadLengthError(
-            DEVICE, stream, f"{len(content)} content bytes is not a whole number of {step}-byte samples"
+            DEVICE,
+            stream,
+            f"{len(content)} content bytes is not a whole number of {step}-byte samples",
         )
     if nbytes == 1:
         return np.frombuffer(content, dtype=np.int8).astype(np.int64).reshape(-1, lay.channels)
@@ -631,7 +678,8 @@ def scale_raw(raw: NDArray[np.int64], lay: FrameLayout, factor: float) -> NDArra
     """Raw integers to project units for a frame layout."""
     if lay.is_float:
         f32 = (raw & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
-        vals = f32.astype(np.float64) * factor
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf patterns pass through
+            vals = f32.astype(np.float64) * factor
     else:
         vals = raw.astype(np.float64) * (factor * lay.unit_scale)
     if lay.status_channel is not None and raw.shape[1] > lay.status_channel:
@@ -730,6 +778,90 @@ class FrameBatch:
     errors: list[tuple[int, DecodeError]]
 
 
+def _explain(
+    fr: bytes, measurement_type: int, frame_type: int, ch: int, res: int, att_mtu: int | None
+) -> DecodeError:
+    """The specific error of a frame the batch planner rejected (scalar re-check)."""
+    stream = stream_name(measurement_type)
+    try:
+        m, _, ft = parse_header(fr, att_mtu=att_mtu)
+        if (m, ft) != (measurement_type, frame_type):
+            layout_of(m, ft)
+            raise UnknownFrameTypeError(
+                DEVICE, stream, f"frame type 0x{ft:02X} in a 0x{frame_type:02X} run"
+            )
+        _plan_payload(fr, HEADER_BYTES, len(fr), ch, res, _BlockPlan.empty(), stream)
+    except DecodeError as err:
+        return _mtu_wrap(err, fr, att_mtu)
+    raise AssertionError("batch planner rejected a frame the scalar decoder accepts")
+
+
+def _decode_compressed_batch(
+    frames: Sequence[bytes], measurement_type: int, frame_type: int, ch: int, res: int
+) -> tuple[
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]
+]:
+    """Validate and plan every frame's blocks with numpy (one pass per block index, not per
+    frame), then unpack all deltas at once. Returns raw, rows, timestamps, good and bad indices.
+    """
+    nf = len(frames)
+    lens = np.fromiter(map(len, frames), dtype=np.int64, count=nf)
+    buf = np.frombuffer(b"".join(frames) + bytes(16), dtype=np.uint8)
+    starts = np.cumsum(lens) - lens
+    ends = starts + lens
+    ref_bytes = ch * ((res + 7) >> 3)
+    ok = lens >= HEADER_BYTES + ref_bytes
+    ok &= (buf[starts] & 0x3F) == measurement_type
+    ok &= buf[starts + 9] == frame_type
+    ts = np.ascontiguousarray(buf[(starts + 1)[:, None] + np.arange(8)]).view("<u8").reshape(-1)
+    ok &= ts <= np.uint64(_INT64_MAX)
+    max_w = min(res + 1, 32)
+    pos = starts + HEADER_BYTES + ref_bytes
+    bf: list[NDArray[np.int64]] = []
+    bp: list[NDArray[np.int64]] = []
+    bw: list[NDArray[np.int64]] = []
+    bc: list[NDArray[np.int64]] = []
+    active = np.flatnonzero(ok & (pos < ends))
+    while active.size:
+        p = pos[active]
+        e = ends[active]
+        w = buf[p].astype(np.int64)
+        c = buf[p + 1].astype(np.int64)
+        nb = (w * c * ch + 7) >> 3
+        bad = (p + 2 > e) | (w == 0) | (w > max_w) | (p + 2 + nb > e)
+        ok[active[bad]] = False
+        g = ~bad
+        f = active[g]
+        bf.append(f)
+        bp.append(p[g] + 2)
+        bw.append(w[g])
+        bc.append(c[g])
+        pos[f] = p[g] + 2 + nb[g]
+        active = f[pos[f] < ends[f]]
+    good = np.flatnonzero(ok)
+    bad_idx = np.flatnonzero(~ok)
+    if good.size == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return np.zeros((0, ch), dtype=np.int64), z, z, z, bad_idx
+    if bf:
+        blk_f = np.concatenate(bf)
+        order = np.argsort(blk_f, kind="stable")  # frame-major, block order kept
+        blk_f = blk_f[order]
+        keep = ok[blk_f]
+        plan = _BlockPlan(
+            ref_offsets=starts[good] + HEADER_BYTES,
+            block_bytes=np.concatenate(bp)[order][keep],
+            block_width=np.concatenate(bw)[order][keep],
+            block_count=np.concatenate(bc)[order][keep],
+            frame_blocks=np.bincount(blk_f[keep], minlength=nf)[good],
+        )
+    else:
+        z = np.zeros(good.size, dtype=np.int64)
+        plan = _BlockPlan(starts[good] + HEADER_BYTES, z[:0], z[:0], z[:0], z)
+    raw, rows = _execute_plan(buf, plan, ch, res, signed=res < 32)
+    return raw, rows, ts[good].astype(np.int64), good, bad_idx
+
+
 def decode_frames(
     frames: Sequence[bytes],
     *,
@@ -763,7 +895,9 @@ def decode_frames(
                 m, ts, ft = parse_header(fr, att_mtu=att_mtu)
                 if (m, ft) != (measurement_type, frame_type):
                     layout_of(m, ft)
-                    raise UnknownFrameTypeError(DEVICE, stream, f"frame type 0x{ft:02X} in a 0x{frame_type:02X} run")
+                    raise UnknownFrameTypeError(
+                        DEVICE, stream, f"frame type 0x{ft:02X} in a 0x{frame_type:02X} run"
+                    )
                 raws.append(_raw_frame_samples(fr[HEADER_BYTES:], lay, stream))
             except DecodeError as err:
                 errors.append((i, _mtu_wrap(err, fr, att_mtu)))
@@ -773,34 +907,13 @@ def decode_frames(
         raw = np.concatenate(raws) if raws else np.zeros((0, lay.channels), dtype=np.int64)
         rows = np.array([r.shape[0] for r in raws], dtype=np.int64)
     else:
-        plan = _BlockPlan.empty()
-        chunks: list[bytes] = []
-        base = 0
-        for i, fr in enumerate(frames):
-            try:
-                m, ts, ft = parse_header(fr, att_mtu=att_mtu)
-                if (m, ft) != (measurement_type, frame_type):
-                    layout_of(m, ft)
-                    raise UnknownFrameTypeError(DEVICE, stream, f"frame type 0x{ft:02X} in a 0x{frame_type:02X} run")
-                mark = len(plan.block_bytes)
-                try:
-                    _plan_payload(fr, HEADER_BYTES, len(fr), ch, res, plan, stream, base)
-                except DecodeError:
-                    del plan.block_bytes[mark:], plan.block_width[mark:], plan.block_count[mark:]
-                    raise
-            except DecodeError as err:
-                errors.append((i, _mtu_wrap(err, fr, att_mtu)))
-                continue
-            chunks.append(fr)
-            base += len(fr)
-            ok_idx.append(i)
-            ts_list.append(ts)
-        if ok_idx:
-            buf = np.frombuffer(b"".join(chunks), dtype=np.uint8)
-            raw, rows = _execute_plan(buf, plan, ch, res, signed=res < 32)
-        else:
-            raw = np.zeros((0, ch), dtype=np.int64)
-            rows = np.zeros(0, dtype=np.int64)
+        raw, rows, ts_arr, good_idx, bad_idx = _decode_compressed_batch(
+            frames, measurement_type, frame_type, ch, res
+        )
+        ok_idx = good_idx.tolist()
+        ts_list = ts_arr.tolist()
+        for i in bad_idx.tolist():
+            errors.append((i, _explain(frames[i], measurement_type, frame_type, ch, res, att_mtu)))
     if lay.compressed and lay.is_float and res != 32:
         lay = FrameLayout(ch, res, True, False, 1.0)
     values = scale_raw(raw, lay, factor)

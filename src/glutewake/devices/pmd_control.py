@@ -23,6 +23,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from glutewake.devices.errors import ControlPointError
 from glutewake.devices.pmd_codec import DEVICE, stream_name
@@ -131,7 +132,7 @@ def parse_settings(data: bytes, *, stream: str = "control") -> Settings:
     return out
 
 
-def encode_settings(settings: Mapping[SettingType | int, Sequence[float]]) -> bytes:
+def encode_settings(settings: Mapping[Any, Sequence[float]]) -> bytes:
     """Encode settings as a TLV list (the inverse of :func:`parse_settings`).
 
     Examples
@@ -204,7 +205,7 @@ def encode_get_settings(measurement_type: int) -> bytes:
     return bytes((OpCode.GET_MEASUREMENT_SETTINGS, measurement_type))
 
 
-def encode_start(measurement_type: int, settings: Mapping[SettingType | int, Sequence[float]]) -> bytes:
+def encode_start(measurement_type: int, settings: Mapping[Any, Sequence[float]]) -> bytes:
     """Start a measurement with one chosen value per setting.
 
     Examples
@@ -236,9 +237,15 @@ def parse_request(data: bytes) -> CpRequest:
         Empty/short writes or malformed settings.
     """
     if len(data) < 2:
-        raise ControlPointError(DEVICE, "control", f"request of {len(data)} bytes (need op code + type)")
+        raise ControlPointError(
+            DEVICE, "control", f"request of {len(data)} bytes (need op code + type)"
+        )
     mtype = data[1] & 0x3F
-    settings = parse_settings(data[2:], stream=stream_name(mtype)) if data[0] == OpCode.REQUEST_MEASUREMENT_START else {}
+    settings = (
+        parse_settings(data[2:], stream=stream_name(mtype))
+        if data[0] == OpCode.REQUEST_MEASUREMENT_START
+        else {}
+    )
     return CpRequest(data[0], mtype, settings)
 
 

@@ -13,7 +13,6 @@ control point (:mod:`.pmd_control`), the profile that replays spooled records
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +32,10 @@ from glutewake.devices.base import (
     RecordKind,
     StreamSamples,
 )
-from glutewake.devices.errors import ControlPointError
+from glutewake.devices.errors import ControlPointError, TimestampError
 from glutewake.devices.pmd_codec import (
+    _INT64_MAX,
     DEVICE,
-    HEADER_BYTES,
     LAYOUTS,
     PMD_EPOCH_UNIX_US,
     STREAM_NAMES,
@@ -50,6 +49,7 @@ from glutewake.devices.pmd_codec import (
     decode_frames,
     encode_delta_payload,
     encode_frame,
+    min_frame_mtu,
     parse_header,
     sample_timestamps,
     values_to_raw,
@@ -98,17 +98,6 @@ def _stream_settings(stream: str, cfg: Mapping[str, Any]) -> dict[SettingType, l
     return s
 
 
-def min_frame_mtu(channels: int, resolution_bits: int) -> int:
-    """ATT MTU below which a compressed frame cannot hold its reference and first delta block.
-
-    The first block is 9 deltas; at the widest width a ``resolution_bits`` stream can need
-    (``resolution_bits + 1``) that is the largest first frame the device may have to send.
-    """
-    ref = channels * ((resolution_bits + 7) >> 3)
-    w = min(resolution_bits + 1, 32)
-    return 3 + HEADER_BYTES + ref + 2 + math.ceil(w * 9 * channels / 8)
-
-
 @dataclass
 class _StreamState:
     fs_hz: float = 0.0
@@ -124,6 +113,41 @@ class _Collected:
     payload: list[bytes] = field(default_factory=list)
     host_us: list[int] = field(default_factory=list)
     settings: list[tuple[float, int, int, float, int | None]] = field(default_factory=list)
+
+
+def _vendor_times(
+    ts: NDArray[np.int64],
+    prev: NDArray[np.int64],
+    n: NDArray[np.int64],
+    spread: NDArray[np.bool_],
+    fs: float,
+) -> NDArray[np.int64]:
+    """Sample times of many frames at once by the vendor rule (see ``sample_timestamps``):
+    ``spread`` frames over (previous, frame], the others back from the frame at 1/fs."""
+    total = int(n.sum())
+    fr = np.repeat(np.arange(n.size, dtype=np.int64), n)
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    out = np.empty(total, dtype=np.int64)
+    sp = spread[fr]
+    if sp.any():
+        f = fr[sp]
+        num = (within[sp] + 1) * (ts[f] - prev[f])
+        out[sp] = prev[f] + _round_half_even(num, n[f])
+    rt = ~sp
+    if rt.any():
+        f = fr[rt]
+        back = n[f] - 1 - within[rt]
+        if float(fs).is_integer() and fs > 0:
+            out[rt] = ts[f] - _round_half_even(back * 1_000_000_000, np.full(back.size, int(fs)))
+        else:
+            out[rt] = ts[f] - np.rint(back * (1e9 / fs if fs > 0 else 0.0)).astype(np.int64)
+    return out
+
+
+def _round_half_even(num: NDArray[np.int64], den: NDArray[np.int64]) -> NDArray[np.int64]:
+    q, r = np.divmod(num, den)
+    up = (2 * r > den) | ((2 * r == den) & ((q & 1) == 1))
+    return q + up.astype(np.int64)
 
 
 class PolarPmdProfile(DeviceProfile):
@@ -148,10 +172,11 @@ class PolarPmdProfile(DeviceProfile):
         >>> PROFILE.start_writes({"acc": {"sample_rate_hz": 52, "range_g": 8}})[0].data.hex()
         '0202000134000101100002010800040103'
         """
-        return [
-            GattWrite(PMD_CONTROL_POINT_UUID, encode_start(STREAM_TYPES[s], _stream_settings(s, c)))
-            for s, c in config.items()
-        ]
+        out = []
+        for s, c in config.items():
+            settings = _stream_settings(s, c)
+            out.append(GattWrite(PMD_CONTROL_POINT_UUID, encode_start(STREAM_TYPES[s], settings)))
+        return out
 
     def stop_writes(self, config: dict[str, Any]) -> list[GattWrite]:
         """One stop request per configured stream.
@@ -172,7 +197,9 @@ class PolarPmdProfile(DeviceProfile):
         need = 23
         for s, c in config.items():
             _stream_settings(s, {"sample_rate_hz": 0, **c})
-            need = max(need, min_frame_mtu(int(c.get("channels", 3)), int(c.get("resolution_bits", 16))))
+            need = max(
+                need, min_frame_mtu(int(c.get("channels", 3)), int(c.get("resolution_bits", 16)))
+            )
         return need
 
     # ------------------------------------------------------------------ replay
@@ -272,7 +299,7 @@ class PolarPmdProfile(DeviceProfile):
                 col.host_us.append(t)
                 col.settings.append((st.fs_hz, st.resolution_bits, st.channels, st.factor, att_mtu))
         for mt, col in collected.items():
-            self._decode_stream(mt, col, session_end, records, res)
+            self._decode_stream(mt, col, session_end, res)
         for stream, errs in cp_errors.items():
             res.qc.setdefault(stream, {})["control_point_errors"] = errs
         return res
@@ -290,10 +317,9 @@ class PolarPmdProfile(DeviceProfile):
     ) -> None:
         stream = STREAM_NAMES.get(msg.measurement_type, f"type{msg.measurement_type}")
         if not msg.ok:
-            cp_errors.setdefault(stream, []).append(
-                f"{OpCode(msg.op_code).name if msg.op_code in OpCode._value2member_map_ else msg.op_code}: "
-                f"{msg.status_name}"
-            )
+            known = msg.op_code in OpCode._value2member_map_
+            op = OpCode(msg.op_code).name if known else str(msg.op_code)
+            cp_errors.setdefault(stream, []).append(f"{op}: {msg.status_name}")
             return
         if msg.op_code != OpCode.REQUEST_MEASUREMENT_START:
             return
@@ -318,7 +344,6 @@ class PolarPmdProfile(DeviceProfile):
         mt: int,
         col: _Collected,
         session_end: dict[int, str],
-        records: RawRecords,
         res: DecodeResult,
     ) -> None:
         stream = STREAM_NAMES.get(mt, f"type{mt}")
@@ -329,14 +354,21 @@ class PolarPmdProfile(DeviceProfile):
             ft = fr[9] if len(fr) > 9 else -1
             fs, resb, ch, factor, mtu = col.settings[k]
             groups.setdefault((ft, resb, ch, factor, mtu), []).append(k)
-        frame_raw: dict[int, NDArray[np.int64]] = {}
-        frame_vals: dict[int, NDArray[np.float64]] = {}
-        frame_ts: dict[int, int] = {}
+        f_ok = np.zeros(n_in, dtype=bool)
+        f_rows = np.zeros(n_in, dtype=np.int64)
+        f_start = np.zeros(n_in, dtype=np.int64)
+        f_ts = np.zeros(n_in, dtype=np.int64)
+        f_ch = np.zeros(n_in, dtype=np.int64)
+        group_out: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
         for (ft, resb, ch, factor, mtu), idx in groups.items():
             frames = [col.payload[k] for k in idx]
             try:
                 lay = LAYOUTS.get((mt, ft))
-                use_ch = ch if lay is not None and lay.compressed and lay.status_channel is None else None
+                use_ch = (
+                    ch
+                    if lay is not None and lay.compressed and lay.status_channel is None
+                    else None
+                )
                 use_res = resb if lay is not None and lay.compressed and not lay.is_float else None
                 batch: FrameBatch = decode_frames(
                     frames,
@@ -349,105 +381,120 @@ class PolarPmdProfile(DeviceProfile):
                 )
             except DecodeError as err:
                 for k in idx:
-                    self._record_error(res, col, k, err, records)
+                    self._record_error(res, col, k, err)
                 continue
-            for j, err in batch.errors:
-                self._record_error(res, col, idx[j], err, records)
-            starts = np.cumsum(batch.frame_rows) - batch.frame_rows
-            for pos, j in enumerate(batch.frame_index.tolist()):
-                k = idx[j]
-                a, b = int(starts[pos]), int(starts[pos] + batch.frame_rows[pos])
-                frame_raw[k] = batch.raw[a:b]
-                frame_vals[k] = batch.values[a:b]
-                frame_ts[k] = int(batch.frame_timestamp_ns[pos])
-        ok = sorted(frame_raw)
+            for j, bad in batch.errors:
+                self._record_error(res, col, idx[j], bad)
+            kk = np.asarray(idx, dtype=np.int64)[batch.frame_index]
+            f_ok[kk] = True
+            f_rows[kk] = batch.frame_rows
+            f_ts[kk] = batch.frame_timestamp_ns
+            f_ch[kk] = batch.values.shape[1]
+            group_out.append((kk, batch.frame_rows, batch.values))
         qc: dict[str, Any] = {
             "packets": n_in,
-            "packets_decoded": len(ok),
-            "decode_errors": n_in - len(ok),
+            "packets_decoded": int(f_ok.sum()),
+            "decode_errors": int(n_in - f_ok.sum()),
             "packets_lost": 0,
             "duplicates": 0,
             "reordered": 0,
         }
         res.qc[stream] = qc
-        if not ok:
+        if not f_ok.any():
             return
-        # drop exact repeats of the previous frame's timestamp in a session (duplicate
-        # notifications); count frames whose timestamp goes backwards (reordered)
-        keep: list[int] = []
-        last_ts: dict[int, int] = {}
-        for k in ok:
-            s = col.session[k]
-            prev = last_ts.get(s)
-            if prev is not None and frame_ts[k] == prev:
-                qc["duplicates"] += 1
-                continue
-            if prev is not None and frame_ts[k] < prev:
-                qc["reordered"] += 1
-            keep.append(k)
-            last_ts[s] = max(prev or 0, frame_ts[k])
-        fs = self._nominal_fs(col, keep, frame_ts, frame_raw)
+        # one channel layout per stream: frames of another (settings changed mid-stream
+        # without a start we saw) are reported rather than mixed in
+        chans = int(np.bincount(f_ch[f_ok]).argmax())
+        for k in np.flatnonzero(f_ok & (f_ch != chans)).tolist():
+            self._record_error(
+                res, col, k, DecodeError(DEVICE, stream, f"{f_ch[k]} channels, stream has {chans}")
+            )
+        f_ok &= f_ch == chans
+        offset = 0
+        for kk, rows_g, vals_g in group_out:
+            if vals_g.shape[1] == chans:
+                f_start[kk] = offset + np.cumsum(rows_g) - rows_g
+                offset += vals_g.shape[0]
+        all_vals = np.concatenate([v for _, _, v in group_out if v.shape[1] == chans])
+        kept = np.flatnonzero(f_ok)
+        sess = np.asarray(col.session, dtype=np.int64)[kept]
+        ts = f_ts[kept]
+        same = np.zeros(kept.size, dtype=bool)
+        same[1:] = sess[1:] == sess[:-1]
+        prev = np.concatenate([[0], ts[:-1]])
+        # an exact repeat of the previous frame's timestamp is a duplicate notification
+        dup = same & (ts == prev)
+        qc["duplicates"] = int(dup.sum())
+        kept, sess, ts = kept[~dup], sess[~dup], ts[~dup]
+        n = f_rows[kept]
+        fs = self._nominal_fs(col, kept, f_ts, f_rows, sess)
         nominal_ns = 1e9 / fs if fs > 0 else 0.0
-        ts_parts: list[NDArray[np.int64]] = []
-        gaps_dev: list[tuple[int, int, str]] = []  # (device ns last before, first after, reason)
-        missing_before: list[int] = []
-        prev_ts_in_session: dict[int, int] = {}
-        prev_last_sample: int | None = None
-        prev_session: int | None = None
-        for k in keep:
-            s = col.session[k]
-            n = frame_raw[k].shape[0]
-            ts = frame_ts[k]
-            prev = prev_ts_in_session.get(s)
-            use_prev: int | None = prev
-            if prev is not None and nominal_ns > 0:
-                per = (ts - prev) / n
-                if per > 1.5 * nominal_ns or per < 0.5 * nominal_ns:
-                    use_prev = None
-            try:
-                tss = sample_timestamps(
-                    ts, n, previous_timestamp_ns=use_prev, sample_rate_hz=fs, stream=stream
+        same = np.zeros(kept.size, dtype=bool)
+        same[1:] = sess[1:] == sess[:-1]
+        prev = np.concatenate([[0], ts[:-1]])
+        qc["reordered"] = int(np.sum(same & (ts < prev)))
+        diff = ts - prev
+        spread = same & (prev > 0) & (diff > 0) & (diff <= _INT64_MAX // np.maximum(n, 1) // 4)
+        if nominal_ns > 0:
+            per = diff / np.maximum(n, 1)
+            spread &= (per >= 0.5 * nominal_ns) & (per <= 1.5 * nominal_ns)
+        # frames that cannot be timed: no previous frame, several samples, no rate; or timed
+        # before the device epoch
+        untimed = ~spread & (n > 1) & (nominal_ns <= 0)
+        untimed |= ~spread & (ts - (n - 1) * nominal_ns < 0)
+        if untimed.any():
+            for k in kept[untimed].tolist():
+                self._record_error(
+                    res,
+                    col,
+                    k,
+                    TimestampError(
+                        DEVICE, stream, "no previous frame and no sample rate to time it"
+                    ),
                 )
-            except DecodeError as err:
-                self._record_error(res, col, k, err, records)
-                frame_raw.pop(k)
-                continue
-            miss = 0
-            if prev_last_sample is not None and nominal_ns > 0 and use_prev is None:
-                miss = max(0, round((int(tss[0]) - prev_last_sample) / nominal_ns) - 1)
-                if miss > 0:
-                    reason = (
-                        "packet_loss"
-                        if prev_session == s
-                        else session_end.get(prev_session or 0, "disconnect")
-                    )
-                    gaps_dev.append((prev_last_sample, int(tss[0]), reason))
-                    if reason == "packet_loss":
-                        qc["packets_lost"] += max(1, round(miss / max(n, 1)))
-            missing_before.append(miss)
-            ts_parts.append(tss)
-            prev_ts_in_session[s] = ts
-            prev_last_sample = int(tss[-1])
-            prev_session = s
-        keep = [k for k in keep if k in frame_raw]
-        if not keep:
+            keep_m = ~untimed
+            kept, sess, ts, n, spread = (
+                kept[keep_m],
+                sess[keep_m],
+                ts[keep_m],
+                n[keep_m],
+                spread[keep_m],
+            )
+            same = np.zeros(kept.size, dtype=bool)
+            same[1:] = sess[1:] == sess[:-1]
+            prev = np.concatenate([[0], ts[:-1]])
+            diff = ts - prev
+            spread &= same
+        if kept.size == 0:
             return
-        rows = np.array([frame_raw[k].shape[0] for k in keep], dtype=np.int64)
-        dev_ns = np.concatenate(ts_parts)
-        dev_us = dev_ns // 1000 + PMD_EPOCH_UNIX_US
-        pkt_dev_us = np.array([frame_ts[k] // 1000 + PMD_EPOCH_UNIX_US for k in keep], dtype=np.int64)
-        pkt_host_us = np.array([col.host_us[k] for k in keep], dtype=np.int64)
-        sample_pkt = np.repeat(np.arange(len(keep), dtype=np.int64), rows)
+        tss = _vendor_times(ts, prev, n, spread, fs)
+        total = int(n.sum())
+        first_rows = np.cumsum(n) - n
+        last_rows = first_rows + n - 1
+        miss = np.zeros(kept.size, dtype=np.int64)
+        if nominal_ns > 0 and kept.size > 1:
+            hole = (
+                np.rint((tss[first_rows[1:]] - tss[last_rows[:-1]]) / nominal_ns).astype(np.int64)
+                - 1
+            )
+            miss[1:] = np.where(~spread[1:], np.maximum(hole, 0), 0)
+        dev_us = tss // 1000 + PMD_EPOCH_UNIX_US
+        pkt_dev_us = ts // 1000 + PMD_EPOCH_UNIX_US
+        pkt_host_us = np.asarray(col.host_us, dtype=np.int64)[kept]
+        sample_pkt = np.repeat(np.arange(kept.size, dtype=np.int64), n)
         t_us, clock_qc = map_to_host(pkt_dev_us, pkt_host_us, dev_us, sample_pkt)
         qc.update(clock_qc)
-        seq_step = np.ones(int(rows.sum()), dtype=np.int64)
-        first_rows = np.cumsum(rows) - rows
-        seq_step[first_rows] += np.array(missing_before, dtype=np.int64)
+        seq_step = np.ones(total, dtype=np.int64)
+        seq_step[first_rows] += miss
         seq_step[0] = 0
-        seq = np.cumsum(seq_step) + 0
-        values = np.concatenate([frame_vals[k] for k in keep])
-        ch = values.shape[1]
-        names = _CHANNEL_NAMES[:ch] if ch <= 3 else (*_CHANNEL_NAMES, "calibration_status")[:ch]
+        seq = np.cumsum(seq_step)
+        within = np.arange(total, dtype=np.int64) - np.repeat(first_rows, n)
+        values = all_vals[np.repeat(f_start[kept], n) + within]
+        names = (
+            _CHANNEL_NAMES[:chans]
+            if chans <= 3
+            else (*_CHANNEL_NAMES, "calibration_status")[:chans]
+        )
         res.streams[stream] = StreamSamples(
             stream=stream,
             t_us=t_us,
@@ -457,35 +504,38 @@ class PolarPmdProfile(DeviceProfile):
             fs_hz=float(fs),
             sample_seq=seq,
         )
-        qc["samples"] = int(rows.sum())
+        qc["samples"] = total
         qc["fs_hz"] = float(fs)
-        # gap ends in UTC through the same clock model
-        if gaps_dev:
-            a = np.array([g[0] for g in gaps_dev], dtype=np.int64) // 1000 + PMD_EPOCH_UNIX_US
-            b = np.array([g[1] for g in gaps_dev], dtype=np.int64) // 1000 + PMD_EPOCH_UNIX_US
-            ia = np.searchsorted(dev_us, a, side="left")
-            ib = np.searchsorted(dev_us, b, side="left")
-            for g, x, y in zip(gaps_dev, ia.tolist(), ib.tolist(), strict=True):
-                res.gaps.append(
-                    Gap(stream, int(t_us[min(x, t_us.size - 1)]), int(t_us[min(y, t_us.size - 1)]), g[2])
-                )
+        for j in np.flatnonzero(miss > 0).tolist():
+            loss = bool(same[j])
+            reason = "packet_loss" if loss else session_end.get(int(sess[j - 1]), "disconnect")
+            if loss:
+                qc["packets_lost"] += max(1, round(int(miss[j]) / max(int(n[j]), 1)))
+            res.gaps.append(
+                Gap(stream, int(t_us[last_rows[j - 1]]), int(t_us[first_rows[j]]), reason)
+            )
 
     @staticmethod
     def _nominal_fs(
-        col: _Collected, keep: list[int], frame_ts: dict[int, int], frame_raw: dict[int, NDArray[np.int64]]
+        col: _Collected,
+        kept: NDArray[np.int64],
+        f_ts: NDArray[np.int64],
+        f_rows: NDArray[np.int64],
+        sess: NDArray[np.int64],
     ) -> float:
-        fss = [col.settings[k][0] for k in keep if col.settings[k][0] > 0]
+        fss = [col.settings[k][0] for k in kept.tolist() if col.settings[k][0] > 0]
         if fss:
             return float(max(set(fss), key=fss.count))
         # no settings seen: estimate from consecutive frames of a session
-        per: list[float] = []
-        for a, b in zip(keep, keep[1:], strict=False):
-            if col.session[a] == col.session[b] and frame_ts[b] > frame_ts[a]:
-                per.append((frame_ts[b] - frame_ts[a]) / frame_raw[b].shape[0])
-        return float(1e9 / np.median(per)) if per else 0.0
+        ts = f_ts[kept]
+        ok = (sess[1:] == sess[:-1]) & (ts[1:] > ts[:-1])
+        if not ok.any():
+            return 0.0
+        per = (ts[1:] - ts[:-1])[ok] / f_rows[kept][1:][ok]
+        return float(1e9 / np.median(per))
 
     @staticmethod
-    def _record_error(res: DecodeResult, col: _Collected, k: int, err: DecodeError, records: RawRecords) -> None:
+    def _record_error(res: DecodeResult, col: _Collected, k: int, err: DecodeError) -> None:
         res.errors.append(PacketError(col.host_us[k], PMD_DATA_UUID, col.payload[k], str(err)))
 
 

@@ -157,7 +157,9 @@ class BumbleRadio:
         """A bumble device with its own controller on this radio's link (for peripherals)."""
         controller = Controller(name, link=self.link, public_address=address)
         return Device(
-            name=name, address=hci.Address(address), host=Host(controller, AsyncPipeSink(controller))
+            name=name,
+            address=hci.Address(address),
+            host=Host(controller, AsyncPipeSink(controller)),
         )
 
     # scanning is shared: several bleak scanners may run at once on the one central
@@ -372,9 +374,8 @@ class BumbleBleakClient(BaseBleakClient):
                 awaitable.close()
             raise BleakError(f"{self.address}: not connected")
         operation = asyncio.ensure_future(awaitable)
-        done, _ = await asyncio.wait(
-            {operation, self._disconnected}, return_when=asyncio.FIRST_COMPLETED
-        )
+        both: set[asyncio.Future[Any]] = {operation, self._disconnected}
+        done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
         if operation in done:
             return operation.result()
         operation.cancel()
@@ -415,7 +416,9 @@ class BumbleBleakClient(BaseBleakClient):
         proxy: CharacteristicProxy[bytes] = characteristic.obj
         await self._guard(proxy.write_value(bytes(data), with_response=response))
 
-    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: SizedBuffer) -> None:
+    async def write_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
+    ) -> None:
         proxy: DescriptorProxy = descriptor.obj
         await self._guard(proxy.write_value(bytes(data), with_response=True))
 

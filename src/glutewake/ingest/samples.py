@@ -9,6 +9,7 @@ sorted by ``t_us`` so zone maps prune time-range queries. Files are written tmp 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +54,11 @@ def write_recording(
     days = _utc_dates(t_us)
     cuts = np.flatnonzero(np.diff(days)) + 1
     bounds = np.concatenate(([0], cuts, [len(t_us)]))
-    base = data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
+    base = (
+        data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
+    )
     paths: list[Path] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         if hi <= lo:
             continue
         day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[lo]))
@@ -100,7 +103,9 @@ def read_samples(
     to one device's recordings (files are named ``<device>-c<conn>.parquet``).
     """
     pattern = f"{safe_component(device_id)}-*.parquet" if device_id else "*.parquet"
-    base = data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
+    base = (
+        data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
+    )
     first = dt.date(1970, 1, 1) + dt.timedelta(days=start_us // _US_PER_DAY)
     last = dt.date(1970, 1, 1) + dt.timedelta(days=(end_us - 1) // _US_PER_DAY)
     files: list[Path] = []

@@ -10,8 +10,8 @@ of received data while the spool stays a small number of Parquet files:
 * a **journal** (``journal.bin``) gets every record appended, CRC-protected, and is fsynced at least
   every ``journal_fsync_s``;
 * every ``segment_s`` seconds or ``segment_bytes`` bytes the journal's records become a Parquet
-  **segment**: written as ``*.tmp``, fsynced, renamed with :func:`os.replace`, the directory fsynced,
-  and only then is the journal emptied.
+  **segment**: written as ``*.tmp``, fsynced, renamed with :func:`os.replace`, the directory
+  fsynced, and only then is the journal emptied.
 
 On start, stale ``*.tmp`` files are removed, a journal left by a crash is turned into a segment
 (a torn last record is dropped, everything before it kept) and record numbering resumes.
@@ -54,7 +54,8 @@ SPOOL_SCHEMA = pa.schema(
         pa.field("payload", pa.binary(), nullable=False),
     ]
 )
-# record header: record_seq, t_us, conn_id, kind, uuid length, payload length; then uuid, payload, crc32
+# record header: record_seq, t_us, conn_id, kind, uuid length, payload length;
+# then the uuid, the payload and a CRC-32 of all before it
 _HEADER = struct.Struct("<qqqbHI")
 _CRC = struct.Struct("<I")
 _META_PREFIX = "glutewake."

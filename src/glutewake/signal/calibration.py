@@ -118,14 +118,14 @@ def calibrate_from_epochs(
     for _ in range(max_iter):
         cal = pts * gain + offset
         target = cal / np.linalg.norm(cal, axis=1, keepdims=True)
-        new_gain = np.empty(3)
-        new_offset = np.empty(3)
-        for k in range(3):  # 3 small regressions: target_k ~ offset_k + gain_k * raw_k
-            x = pts[:, k]
-            a = np.vstack((x, np.ones_like(x))).T
-            (g, o), *_ = np.linalg.lstsq(a, target[:, k], rcond=None)
-            new_gain[k], new_offset[k] = g, o
-        converged = np.max(np.abs(new_gain - gain)) < 1e-7 and np.max(np.abs(new_offset - offset)) < 1e-7
+        # Three independent 1-D regressions target_k ~ offset_k + gain_k * raw_k, closed form.
+        x_mean = pts.mean(axis=0)
+        y_mean = target.mean(axis=0)
+        cov = ((pts - x_mean) * (target - y_mean)).mean(axis=0)
+        new_gain = cov / pts.var(axis=0)
+        new_offset = y_mean - new_gain * x_mean
+        step = max(np.max(np.abs(new_gain - gain)), np.max(np.abs(new_offset - offset)))
+        converged = step < 1e-7
         gain, offset = new_gain, new_offset
         if converged:
             break

@@ -39,7 +39,7 @@ from glutewake.signal.emg_onsets import (
     Contractions,
     ContractionStream,
     DetectionParams,
-    _pad_reflect,
+    _pad_edges,
     _sub_stats,
 )
 
@@ -50,10 +50,10 @@ __all__ = [
     "Contractions",
     "DetectionParams",
     "EmgInputError",
+    "concat_contractions",
     "condition",
     "contraction_features",
     "detect_contractions",
-    "concat_contractions",
     "detect_contractions_chunked",
     "envelope",
     "estimate_mains_hz",
@@ -81,8 +81,9 @@ def _shape_like(out: FloatArray, emg_uv: object) -> FloatArray:
     return out[:, 0].copy() if np.ndim(emg_uv) == 1 else out
 
 
-def _condition_2d(x: FloatArray, fs_hz: float, p: DetectionParams
-                  ) -> tuple[FloatArray, list[float | None]]:
+def _condition_2d(
+    x: FloatArray, fs_hz: float, p: DetectionParams
+) -> tuple[FloatArray, list[float | None]]:
     nsub = max(2, round(p.sub_window_s * fs_hz))
     block = nsub * p.subs_per_block
     margin = max(round(p.margin_s * fs_hz), 2)
@@ -92,8 +93,13 @@ def _condition_2d(x: FloatArray, fs_hz: float, p: DetectionParams
     for lo in range(0, n, block):
         hi = min(lo + block, n)
         seg_lo, seg_hi = max(lo - margin, 0), min(hi + margin, n)
-        x_pad = _pad_reflect(x[seg_lo:seg_hi], margin - (lo - seg_lo), margin - (seg_hi - hi))
-        y, m = condition_block(x_pad, fs_hz, p.conditioning)
+        x_pad = _pad_edges(
+            x[seg_lo:seg_hi],
+            margin - (lo - seg_lo),
+            margin - (seg_hi - hi),
+            max(1, round(0.1 * fs_hz)),
+        )
+        y, m = condition_block(x_pad, fs_hz, p.conditioning, margin)
         out[lo:hi] = y[margin : margin + hi - lo]
         mains.append(m)
     return out, mains
@@ -175,8 +181,13 @@ def envelope(
     x = validate_emg(emg_uv, fs_hz, min_duration_s=MIN_RECORDING_S)
     if window_s <= 0:
         raise EmgInputError(f"window_s must be positive, got {window_s!r}")
-    y = x if conditioned else _condition_2d(
-        x, fs_hz, DetectionParams(conditioning=ConditioningParams(mains_hz=mains_hz)))[0]
+    y = (
+        x
+        if conditioned
+        else _condition_2d(
+            x, fs_hz, DetectionParams(conditioning=ConditioningParams(mains_hz=mains_hz))
+        )[0]
+    )
     return _shape_like(_rms_env(y, fs_hz, window_s), emg_uv)
 
 
@@ -192,8 +203,7 @@ def _rms_env(y: FloatArray, fs_hz: float, window_s: float) -> FloatArray:
     return np.asarray(np.sqrt(np.maximum(ms, 0.0)))
 
 
-def estimate_mains_hz(emg_uv: ArrayLike, fs_hz: float, *, min_ratio: float = 20.0
-                      ) -> float | None:
+def estimate_mains_hz(emg_uv: ArrayLike, fs_hz: float, *, min_ratio: float = 20.0) -> float | None:
     """Mains frequency (50 or 60 Hz) from the recording's averaged spectrum, or None.
 
     The spectrum is averaged over 10 s segments (all channels); the family (50 or 60 Hz and
@@ -256,8 +266,7 @@ def contraction_features(
     return peak, mean, ttp
 
 
-def _detect_classic(x: FloatArray, fs_hz: float, method: str, p: DetectionParams
-                    ) -> Contractions:
+def _detect_classic(x: FloatArray, fs_hz: float, method: str, p: DetectionParams) -> Contractions:
     y, mains_list = _condition_2d(x, fs_hz, p)
     nsub = max(2, round(p.sub_window_s * fs_hz))
     gap = max(1, round(p.merge_gap_s * fs_hz))
@@ -278,16 +287,25 @@ def _detect_classic(x: FloatArray, fs_hz: float, method: str, p: DetectionParams
     onset = np.concatenate(ons).astype(np.int64)
     offset = np.concatenate(offs).astype(np.int64)
     channel = np.concatenate(chans)
-    peak, mean, ttp = contraction_features(y, fs_hz, onset, offset, channel,
-                                           rms_window_s=p.rms_window_s, conditioned=True)
+    peak, mean, ttp = contraction_features(
+        y, fs_hz, onset, offset, channel, rms_window_s=p.rms_window_s, conditioned=True
+    )
     sq_mean, _ = _sub_stats(y * y, nsub)
     noise_pw = np.quantile(sq_mean, 0.125, axis=0)
     found = [m for m in mains_list if m is not None]
     return Contractions(
-        onset_idx=onset, offset_idx=offset, channel=channel,
-        confidence=np.ones(onset.size), peak_uv=peak, mean_uv=mean, time_to_peak_s=ttp,
-        fs_hz=float(fs_hz), n_channels=y.shape[1], method=method,
-        noise_uv=np.sqrt(noise_pw), mains_hz=max(set(found), key=found.count) if found else None,
+        onset_idx=onset,
+        offset_idx=offset,
+        channel=channel,
+        confidence=np.ones(onset.size),
+        peak_uv=peak,
+        mean_uv=mean,
+        time_to_peak_s=ttp,
+        fs_hz=float(fs_hz),
+        n_channels=y.shape[1],
+        method=method,
+        noise_uv=np.sqrt(noise_pw),
+        mains_hz=max(set(found), key=found.count) if found else None,
     )
 
 
@@ -373,8 +391,12 @@ def concat_contractions(parts: list[Contractions]) -> Contractions:
         return np.concatenate([getattr(p, name) for p in parts])[order]
 
     return replace(
-        last, onset_idx=onset[order], offset_idx=cat("offset_idx"), channel=channel[order],
-        confidence=cat("confidence"), peak_uv=cat("peak_uv"), mean_uv=cat("mean_uv"),
+        last,
+        onset_idx=onset[order],
+        offset_idx=cat("offset_idx"),
+        channel=channel[order],
+        confidence=cat("confidence"),
+        peak_uv=cat("peak_uv"),
+        mean_uv=cat("mean_uv"),
         time_to_peak_s=cat("time_to_peak_s"),
     )
-

@@ -25,8 +25,7 @@ BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
 
 
-def quiet_stats(x: FloatArray, nsub: int, quiet_fraction: float = 0.25
-                ) -> tuple[float, float]:
+def quiet_stats(x: FloatArray, nsub: int, quiet_fraction: float = 0.25) -> tuple[float, float]:
     """Mean and SD of ``x`` over its quietest sub-windows (by sub-window mean)."""
     n_full = (x.size // nsub) * nsub
     if n_full == 0:
@@ -44,8 +43,9 @@ def active_runs(active: BoolArray) -> tuple[IntArray, IntArray]:
     return np.flatnonzero(d == 1).astype(np.int64), np.flatnonzero(d == -1).astype(np.int64)
 
 
-def merge_runs(starts: IntArray, ends: IntArray, gap: int, min_len: int
-               ) -> tuple[IntArray, IntArray]:
+def merge_runs(
+    starts: IntArray, ends: IntArray, gap: int, min_len: int
+) -> tuple[IntArray, IntArray]:
     """Merge runs closer than ``gap`` samples, then drop runs shorter than ``min_len``."""
     if starts.size == 0:
         return starts, ends
@@ -58,8 +58,15 @@ def merge_runs(starts: IntArray, ends: IntArray, gap: int, min_len: int
     return m_starts[keep], m_ends[keep]
 
 
-def hodges_bui_active(y: FloatArray, fs_hz: float, *, h_sd: float = 3.0, lp_hz: float = 50.0,
-                      window_s: float = 0.025, nsub: int = 100) -> BoolArray:
+def hodges_bui_active(
+    y: FloatArray,
+    fs_hz: float,
+    *,
+    h_sd: float = 3.0,
+    lp_hz: float = 50.0,
+    window_s: float = 0.025,
+    nsub: int = 100,
+) -> BoolArray:
     """Hodges-Bui activity mask for one conditioned channel."""
     sos = scipy.signal.butter(2, lp_hz, fs=fs_hz, output="sos")
     env = scipy.signal.sosfiltfilt(sos, np.abs(y))
@@ -69,8 +76,16 @@ def hodges_bui_active(y: FloatArray, fs_hz: float, *, h_sd: float = 3.0, lp_hz: 
     return np.asarray(env > mu + h_sd * sd)
 
 
-def bonato_active(y: FloatArray, fs_hz: float, *, zeta: float = 7.82, m: int = 5, r0: int = 1,
-                  min_active_s: float = 0.025, nsub: int = 100) -> BoolArray:
+def bonato_active(
+    y: FloatArray,
+    fs_hz: float,
+    *,
+    zeta: float = 7.82,
+    m: int = 5,
+    r0: int = 1,
+    min_active_s: float = 0.025,
+    nsub: int = 100,
+) -> BoolArray:
     """Bonato double-threshold activity mask for one conditioned channel."""
     n_pairs = y.size // 2
     _, sd = quiet_stats(y, nsub)

@@ -21,6 +21,7 @@ about 0.2 s time spread) is far shorter than the 1 s margins, so the block seams
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "condition_block",
     "conditioning_gain",
     "mains_from_spectrum",
+    "mains_lines",
     "moving_mean_centered",
     "tkeo_abs",
     "validate_emg",
@@ -67,7 +69,7 @@ class ConditioningParams:
 
     band_hz: tuple[float, float] | None = None
     mains_hz: float | str | None = "auto"
-    notch_sigma_hz: float = 0.75
+    notch_sigma_hz: float = 0.0
     mains_min_ratio: float = 20.0
 
 
@@ -120,74 +122,175 @@ def conditioning_gain(
     n_fft: int,
     fs_hz: float,
     band_hz: tuple[float, float],
-    mains_hz: float | None,
-    notch_sigma_hz: float = 0.75,
+    lines_hz: Sequence[float] = (),
+    notch_sigma_hz: float = 0.3,
 ) -> FloatArray:
-    """Real zero-phase gain on the ``rfftfreq(n_fft, 1/fs)`` grid (band-pass times notches)."""
+    """Real zero-phase gain on the ``rfftfreq(n_fft, 1/fs)`` grid (band-pass times notches).
+
+    ``lines_hz`` are the mains lines (fundamental and harmonics) to notch.
+    """
     f = np.fft.rfftfreq(n_fft, 1.0 / fs_hz)
     lo, hi = band_hz
     with np.errstate(divide="ignore"):
         hp = 1.0 / (1.0 + (lo / f) ** 8)
     hp[0] = 0.0
     gain = hp / (1.0 + (f / hi) ** 8)
-    if mains_hz is not None:
-        for k in range(1, int((fs_hz / 2) // mains_hz) + 1):
-            gain *= 1.0 - np.exp(-0.5 * ((f - k * mains_hz) / notch_sigma_hz) ** 2)
+    for f_line in lines_hz:
+        sel = np.abs(f - f_line) < 6 * notch_sigma_hz
+        gain[sel] *= 1.0 - np.exp(-0.5 * ((f[sel] - f_line) / notch_sigma_hz) ** 2)
     return np.asarray(gain, dtype=np.float64)
 
 
-def _line_ratio(power: FloatArray, f: FloatArray, f_line: float) -> float:
-    peak_sel = np.abs(f - f_line) <= 0.5
-    ref_sel = (np.abs(f - f_line) >= 1.5) & (np.abs(f - f_line) <= 6.0)
-    if not peak_sel.any() or ref_sel.sum() < 3:
-        return 0.0
-    ref = float(np.median(power[ref_sel]))
-    return float(power[peak_sel].max() / ref) if ref > 0 else 0.0
+def _line(power: FloatArray, f: FloatArray, f_line: float) -> tuple[float, float]:
+    """(peak-to-neighbourhood power ratio, peak frequency) of a spectral line near ``f_line``.
+
+    Peak: the strongest bin within +-0.5 Hz; neighbourhood: median of the bins 1.5-6 Hz away.
+    """
+    df = float(f[1] - f[0])
+    j0 = int(round(f_line / df))
+    k_pk, k_in, k_out = (max(1, int(round(h / df))) for h in (0.5, 1.5, 6.0))
+    if j0 - k_out < 0 or j0 + k_out >= power.size:
+        return 0.0, f_line
+    peak = power[j0 - k_pk : j0 + k_pk + 1]
+    ref_bins = np.concatenate([power[j0 - k_out : j0 - k_in + 1], power[j0 + k_in : j0 + k_out + 1]])
+    ref = float(np.median(ref_bins))
+    j = j0 - k_pk + int(np.argmax(peak))
+    return (float(power[j] / ref) if ref > 0 else 0.0), float(f[j])
 
 
-def mains_from_spectrum(power: FloatArray, f: FloatArray, fs_hz: float, min_ratio: float
-                        ) -> float | None:
-    """50, 60 or None: the mains family whose strongest harmonic line stands out most.
+def mains_lines(
+    power: FloatArray,
+    f: FloatArray,
+    fs_hz: float,
+    min_ratio: float,
+    family_hz: float | None = None,
+    band_top_hz: float = np.inf,
+) -> tuple[float | None, list[float]]:
+    """Mains family (50, 60 or None) and the frequencies of its lines present in a spectrum.
 
-    ``power`` is a power spectrum (summed over channels) on the frequency grid ``f``.
+    ``power`` is a power spectrum (summed over channels) on the grid ``f``. A family is present
+    when its strongest line exceeds ``min_ratio`` times the median power 1.5-6 Hz around it; then
+    every harmonic up to the top of the pass band whose line exceeds ``min_ratio / 4`` is
+    returned, at its measured
+    peak frequency (so a grid a little off 50.00 Hz is still notched precisely). With
+    ``family_hz`` given, that family is used and its lines are searched the same way.
     """
     best: float | None = None
+    best_lines: list[float] = []
     best_ratio = min_ratio
-    for f0 in (50.0, 60.0):
-        ratios = [
-            _line_ratio(power, f, k * f0) for k in range(1, 4) if k * f0 < fs_hz / 2 - 6.0
-        ]
-        r = max(ratios, default=0.0)
-        if r > best_ratio:
+    for f0 in (50.0, 60.0) if family_hz is None else (family_hz,):
+        top = min(fs_hz / 2 - 6.0, band_top_hz + 6.0)
+        found = [_line(power, f, k * f0) for k in range(1, int(top // f0) + 1)]
+        r = max((x[0] for x in found), default=0.0)
+        if r > best_ratio or family_hz is not None:
             best, best_ratio = f0, r
-    return best
+            # Harmonics need less evidence once the family is established: removing a spurious
+            # line costs a fitted sinusoid (negligible EMG), leaving a real one costs a hum.
+            best_lines = [fr for ratio, fr in found if ratio > min_ratio / 4]
+    return best, best_lines
+
+
+def mains_from_spectrum(
+    power: FloatArray, f: FloatArray, fs_hz: float, min_ratio: float
+) -> float | None:
+    """50, 60 or None: the mains family whose strongest line stands out most."""
+    return mains_lines(power, f, fs_hz, min_ratio)[0]
 
 
 def condition_block(
-    x_pad: FloatArray, fs_hz: float, params: ConditioningParams
+    x_pad: FloatArray, fs_hz: float, params: ConditioningParams, margin: int = 0
 ) -> tuple[FloatArray, float | None]:
-    """Condition one padded block ``(m, n_channels)``; returns it filtered and the mains used."""
+    """Condition one padded block ``(m, n_channels)``; returns it filtered and the mains used.
+
+    The ``margin`` rows at each end are tapered (half-cosine) before the FFT, which keeps the
+    mains lines narrow in the spectrum; those rows are not used by the caller.
+    """
     m = x_pad.shape[0]
     n_fft = scipy.fft.next_fast_len(m, real=True)
-    # A least-squares line per channel keeps the wrap-around step small (the margins absorb the
-    # rest); it is removed by the high-pass anyway.
+    # A least-squares line per channel keeps the wrap-around step small; the high-pass removes it.
     t = np.linspace(-1.0, 1.0, m)
     slope = (t @ x_pad) / (t @ t)
-    x = x_pad - x_pad.mean(axis=0) - np.outer(t, slope)
-    spec = scipy.fft.rfft(x, n=n_fft, axis=0)
+    x64 = x_pad - x_pad.mean(axis=0) - np.outer(t, slope)
+    taper = None
+    if margin > 0 and 2 * margin < m:
+        taper = (0.5 - 0.5 * np.cos(np.pi * (np.arange(margin) + 0.5) / margin)).astype(np.float32)
+    spec = _rfft_tapered(x64, taper, n_fft)
     band = band_edges_hz(fs_hz, params.band_hz)
-    mains: float | None
-    if params.mains_hz == "auto":
-        f = np.fft.rfftfreq(n_fft, 1.0 / fs_hz)
-        power = np.sum(spec.real**2 + spec.imag**2, axis=1)
-        mains = mains_from_spectrum(power, f, fs_hz, params.mains_min_ratio)
-    elif params.mains_hz is None or isinstance(params.mains_hz, str):
-        mains = None
-    else:
-        mains = float(params.mains_hz)
-    gain = conditioning_gain(n_fft, fs_hz, band, mains, params.notch_sigma_hz)
+    f = np.fft.rfftfreq(n_fft, 1.0 / fs_hz)
+    mains: float | None = None
+    lines: list[float] = []
+    if params.mains_hz is not None:
+        power = np.sum(
+            spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2, axis=1
+        )
+        forced = None if isinstance(params.mains_hz, str) else float(params.mains_hz)
+        mains, lines = mains_lines(power, f, fs_hz, params.mains_min_ratio, forced, band[1])
+        if lines:
+            # Subtract the hum as fitted sinusoids first (amplitude and phase varying smoothly
+            # over the block): a notch alone leaves seams at block edges where the taper
+            # modulates a strong hum. The notch then removes what the fit leaves.
+            lines = [_refine_line(power, f, fl) for fl in lines]
+            x64 = x64 - _fit_lines(x64, lines, fs_hz, t)
+            spec = _rfft_tapered(x64, taper, n_fft)
+    sigma = max(params.notch_sigma_hz, 2.0 * fs_hz / n_fft)
+    notched = lines if params.notch_sigma_hz > 0 else []
+    gain = conditioning_gain(n_fft, fs_hz, band, notched, sigma).astype(np.float32)
     y = scipy.fft.irfft(spec * gain[:, None], n=n_fft, axis=0)[:m]
     return np.asarray(y, dtype=np.float64), mains
+
+
+def _rfft_tapered(
+    x64: FloatArray, taper: NDArray[np.float32] | None, n_fft: int
+) -> NDArray[np.complex64]:
+    x = x64.astype(np.float32)
+    if taper is not None:
+        k = taper.size
+        x[:k] *= taper[:, None]
+        x[x.shape[0] - k :] *= taper[::-1, None]
+    return np.asarray(scipy.fft.rfft(x, n=n_fft, axis=0))
+
+
+def _refine_line(power: FloatArray, f: FloatArray, f_line: float) -> float:
+    """Peak frequency to a fraction of a bin (parabola through the log power at the peak)."""
+    j = int(np.argmin(np.abs(f - f_line)))
+    if j < 1 or j >= f.size - 1:
+        return f_line
+    a, b, c = np.log(np.maximum(power[j - 1 : j + 2], 1e-300))
+    den = a - 2 * b + c
+    delta = 0.5 * (a - c) / den if den < 0 else 0.0
+    return float(f[j] + np.clip(delta, -0.5, 0.5) * (f[1] - f[0]))
+
+
+def _fit_lines(x: FloatArray, lines: Sequence[float], fs_hz: float, t: FloatArray) -> FloatArray:
+    """Least-squares sinusoids at ``lines`` with quadratically varying amplitude, per channel.
+
+    Samples in 50 ms windows whose high-frequency power (first difference) exceeds three times
+    the block median are left out of the fit, so contractions, whose spectrum also covers the
+    mains frequencies, do not leak into the hum estimate (and back out as an echo around them).
+    """
+    n = x.shape[0]
+    ts = np.arange(n) / fs_hz
+    t2 = t * t
+    cols = []
+    for fl in lines:
+        c, s = np.cos(2 * np.pi * fl * ts), np.sin(2 * np.pi * fl * ts)
+        cols += [c, s, t * c, t * s, t2 * c, t2 * s]
+    basis = np.stack(cols, axis=1)
+    w_len = max(1, round(0.05 * fs_hz))
+    n_win = n // w_len
+    dx = np.diff(x, axis=0, prepend=x[:1])
+    win_pw = (dx[: n_win * w_len] ** 2).reshape(n_win, w_len, -1).mean(axis=1)
+    quiet = win_pw <= 3.0 * np.median(win_pw, axis=0)
+    out = np.empty_like(x)
+    ridge = 1e-9 * np.eye(basis.shape[1])
+    for ch in range(x.shape[1]):
+        w = np.ones(n)
+        w[: n_win * w_len] = np.repeat(quiet[:, ch], w_len)
+        bw = basis * w[:, None]
+        gram = bw.T @ basis
+        coef = np.linalg.solve(gram + ridge * np.trace(gram), bw.T @ x[:, ch])
+        out[:, ch] = basis @ coef
+    return out
 
 
 def moving_mean_centered(x: FloatArray, half: int, lo: int, hi: int) -> FloatArray:
@@ -198,14 +301,21 @@ def moving_mean_centered(x: FloatArray, half: int, lo: int, hi: int) -> FloatArr
     cs = np.empty((x.shape[0] + 1, *x.shape[1:]))
     cs[0] = 0.0
     np.cumsum(x, axis=0, out=cs[1:])
-    return np.asarray((cs[lo + half + 1 : hi + half + 1] - cs[lo - half : hi - half])
-                      / (2 * half + 1))
+    return np.asarray(
+        (cs[lo + half + 1 : hi + half + 1] - cs[lo - half : hi - half]) / (2 * half + 1)
+    )
 
 
-def tkeo_abs(y: FloatArray) -> FloatArray:
-    """|Teager-Kaiser energy| ``|y[n]^2 - y[n-1] y[n+1]|``, same length (ends copied)."""
+def tkeo_abs(y: FloatArray, lag: int = 1) -> FloatArray:
+    """|Teager-Kaiser energy| ``|y[n]^2 - y[n-lag] y[n+lag]|``, same length (ends copied).
+
+    The operator weights a component of frequency f by ``sin^2(2 pi f lag / fs)``; choosing
+    ``lag = round(fs / 1000)`` keeps that weighting peaking near 250 Hz at every sampling rate
+    (with lag 1 at 2 kHz it would favour the white noise at the top of the band over the EMG).
+    """
     out = np.empty_like(y)
-    out[1:-1] = np.abs(y[1:-1] ** 2 - y[:-2] * y[2:])
-    out[0] = out[1]
-    out[-1] = out[-2]
+    k = lag
+    out[k:-k] = np.abs(y[k:-k] ** 2 - y[: -2 * k] * y[2 * k :])
+    out[:k] = out[k]
+    out[-k:] = out[-k - 1]
     return out

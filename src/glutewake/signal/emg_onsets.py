@@ -6,8 +6,8 @@ Default method ("tkeo_changepoint"), per channel:
 2. Detection envelope: centered 50 ms moving mean of the absolute Teager-Kaiser energy of the
    conditioned signal (µV²).
 3. Baseline noise, robust to the contractions: the envelope is cut into 100 ms sub-windows; in a
-   context of +-32 s around each block the quietest 25 % of sub-windows (by mean) give the noise
-   level ``nu`` (median of their means) and spread ``s`` (median of their standard deviations).
+   context of +-32 s around each block the lowest quarter of sub-window means is fitted by a
+   Gaussian lower tail, giving the noise level ``nu`` and spread ``s`` (see ``_thresholds``).
 4. Hysteresis (double threshold): a run above ``T_low = nu + k_low s`` is a candidate; it counts
    only if it also crosses ``T_high = nu + k_high s``. Runs separated by less than
    ``merge_gap_s`` (50 ms) are merged; events shorter than ``min_duration_s`` (100 ms, which
@@ -29,6 +29,7 @@ block grid, the context and every computation depend only on sample positions, n
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,8 +39,8 @@ from glutewake.signal.emg_condition import (
     MIN_FS_HZ,
     ConditioningParams,
     EmgInputError,
+    band_edges_hz,
     condition_block,
-    moving_mean_centered,
     tkeo_abs,
     validate_emg,
 )
@@ -48,10 +49,12 @@ __all__ = [
     "ContractionStream",
     "Contractions",
     "DetectionParams",
-    "fit_changepoint",
+    "ramp_onset",
 ]
 
 FloatArray = NDArray[np.float64]
+
+RISE_GRID_S = (0.0, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15)
 IntArray = NDArray[np.int64]
 
 
@@ -69,9 +72,14 @@ class DetectionParams:
         Shortest contraction kept (after merging).
     merge_gap_s : float
         Runs closer than this are one contraction.
-    det_window_s, power_window_s, rms_window_s : float
-        Centered windows of the TKEO detection envelope, the refinement power envelope and the
-        RMS amplitude envelope used for the features.
+    merge_max_s, merge_power_ratio : float
+        Runs closer than ``merge_max_s`` are also one contraction when the mean power between
+        them exceeds ``merge_power_ratio`` times the noise power.
+    det_window_s, rms_window_s : float
+        Centered windows of the TKEO detection envelope and of the RMS amplitude envelope used
+        for the features.
+    bin_s : float
+        Bin length after conditioning (at least one sample).
     sub_window_s : float
         Sub-window for the noise statistics.
     subs_per_block : int
@@ -89,19 +97,22 @@ class DetectionParams:
     """
 
     conditioning: ConditioningParams = field(default_factory=ConditioningParams)
-    k_low: float = 3.0
-    k_high: float = 8.0
+    k_low: float = 2.0
+    k_high: float = 5.0
     min_duration_s: float = 0.1
-    merge_gap_s: float = 0.05
+    merge_gap_s: float = 0.1
+    merge_max_s: float = 0.3
+    merge_power_ratio: float = 1.5
     det_window_s: float = 0.05
-    power_window_s: float = 0.01
     rms_window_s: float = 0.1
+    bin_s: float = 0.002
     sub_window_s: float = 0.1
-    subs_per_block: int = 80
-    margin_s: float = 1.0
+    subs_per_block: int = 120
+    margin_s: float = 1.5
     context_s: float = 32.0
     quiet_fraction: float = 0.25
     refine: bool = True
+    tkeo: bool = True
     refine_pre_s: float = 0.2
 
 
@@ -158,73 +169,95 @@ class Contractions:
         """The contractions of one channel."""
         sel = self.channel == ch
         return Contractions(
-            onset_idx=self.onset_idx[sel], offset_idx=self.offset_idx[sel],
-            channel=self.channel[sel], confidence=self.confidence[sel],
-            peak_uv=self.peak_uv[sel], mean_uv=self.mean_uv[sel],
-            time_to_peak_s=self.time_to_peak_s[sel], fs_hz=self.fs_hz,
-            n_channels=self.n_channels, method=self.method, noise_uv=self.noise_uv,
+            onset_idx=self.onset_idx[sel],
+            offset_idx=self.offset_idx[sel],
+            channel=self.channel[sel],
+            confidence=self.confidence[sel],
+            peak_uv=self.peak_uv[sel],
+            mean_uv=self.mean_uv[sel],
+            time_to_peak_s=self.time_to_peak_s[sel],
+            fs_hz=self.fs_hz,
+            n_channels=self.n_channels,
+            method=self.method,
+            noise_uv=self.noise_uv,
             mains_hz=self.mains_hz,
         )
 
 
-def _suffix(v: FloatArray) -> FloatArray:
-    return np.asarray(np.cumsum(v[::-1])[::-1])
+def ramp_onset(
+    y: FloatArray,
+    noise_pw: float,
+    cand_hi: int,
+    rise_bins: Sequence[int],
+    plateau_bins: int,
+    kappa: float = 0.0,
+) -> int:
+    """Maximum-likelihood start of a variance ramp in a sequence of bin powers.
 
+    Model: ``y_j`` (mean of ``x^2`` over a short bin) has expectation
+    ``v_j = s0 + A2 * clip((j - t0 + 0.5) / R, 0, 1)^2`` (noise, then an amplitude rising linearly
+    over ``R`` bins to a plateau; ``R = 0`` is a step) and a Gamma likelihood, so the negative
+    log-likelihood is ``sum(log v_j + y_j / v_j)``. ``s0`` is the given noise power; ``A2`` comes
+    from the data after the ramp (two passes). ``t0`` is searched over ``0..cand_hi`` and ``R``
+    over ``rise_bins``, all at once: cumulative sums for the noise and plateau parts and one
+    matrix product for the ramp part.
 
-def fit_changepoint(p: FloatArray, cand_lo: int, cand_hi: int) -> int:
-    """Best ``t0`` in ``[cand_lo, cand_hi]`` for ``p(t) = c + a (t - t0)_+^m``, m in {0, 1, 2}.
-
-    Least squares with ``a > 0``; returns ``cand_lo`` if no candidate fits.
+    With ``kappa > 0`` the estimate is the posterior mean of ``t0`` (flat prior over the grid,
+    likelihood ``exp(-kappa * nll)``) instead of the maximum: ``kappa`` is the Gamma shape of a
+    bin power, about ``bandwidth * bin duration``. Early ramp samples are buried in noise, so
+    the maximum sits late on the ramp at low SNR; averaging over the plausible (t0, R) pairs
+    removes most of that bias.
 
     Examples
     --------
-    >>> p = np.r_[np.ones(50), 1 + 0.1 * np.arange(50.0) ** 2]
-    >>> fit_changepoint(p, 1, 90)
-    50
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.r_[rng.exponential(1.0, 100), rng.exponential(20.0, 100)]
+    >>> abs(ramp_onset(y, 1.0, 150, (0, 5, 10), 50) - 100) <= 2
+    True
     """
-    n = p.size
-    cand_hi = min(cand_hi, n - 2)
-    if n < 4 or cand_hi < cand_lo:
-        return cand_lo
-    t = np.arange(n, dtype=np.float64) / n
-    ones = np.ones(n)
-    s0, s1, s2, s3, s4 = (_suffix(t**j) if j else _suffix(ones) for j in range(5))
-    p0, p1, p2 = _suffix(p), _suffix(p * t), _suffix(p * t * t)
-    sp = float(p.sum())
-    spp = float(p @ p)
-    idx = np.arange(cand_lo, cand_hi + 1)
-    t0 = t[idx]
-    s0i, s1i, s2i, s3i, s4i = s0[idx], s1[idx], s2[idx], s3[idx], s4[idx]
-    p0i, p1i, p2i = p0[idx], p1[idx], p2[idx]
-    models = (
-        (s0i, s0i, p0i),
-        (s1i - t0 * s0i, s2i - 2 * t0 * s1i + t0**2 * s0i, p1i - t0 * p0i),
-        (
-            s2i - 2 * t0 * s1i + t0**2 * s0i,
-            s4i - 4 * t0 * s3i + 6 * t0**2 * s2i - 4 * t0**3 * s1i + t0**4 * s0i,
-            p2i - 2 * t0 * p1i + t0**2 * p0i,
-        ),
-    )
-    best_sse = np.inf
-    best = cand_lo
-    for g, gg, pg in models:
-        det = n * gg - g * g
-        ok = det > 1e-12 * n * np.maximum(gg, 1e-300)
-        det_safe = np.where(ok, det, 1.0)
-        c = (gg * sp - g * pg) / det_safe
-        a = (n * pg - g * sp) / det_safe
-        sse = np.where(ok & (a > 0), spp - c * sp - a * pg, np.inf)
-        j = int(np.argmin(sse))
-        if sse[j] < best_sse:
-            best_sse, best = float(sse[j]), int(idx[j])
-    return best
+    n = y.size
+    s0 = max(float(noise_pw), 1e-30)
+    r_all = np.asarray(sorted(set(rise_bins)), dtype=np.int64)
+    n_t0 = min(cand_hi + 1, n - 2)
+    r_all = r_all[r_all <= n - n_t0 - 1]
+    if n_t0 < 1 or r_all.size == 0:
+        return 0
+    r_max = int(r_all[-1])
+    cs = np.empty(n + 1)
+    cs[0] = 0.0
+    np.cumsum(y, out=cs[1:])
+    t0 = np.arange(n_t0)
+    first = min(max(cand_hi, 1), n - 1)
+    a2 = max(float((cs[n] - cs[first]) / (n - first)) - s0, 0.25 * s0)
+    k = np.arange(max(r_max, 1)) + 0.5
+    frac = np.minimum(1.0, k[:, None] / np.maximum(r_all, 1)[None, :]) ** 2
+    frac[:, r_all == 0] = 1.0
+    win = np.lib.stride_tricks.sliding_window_view(y, max(r_max, 1))[:n_t0]
+    pre = t0 * np.log(s0) + cs[t0] / s0
+    best_t0 = 0
+    for _ in range(2):
+        v_pl = s0 + a2
+        v = s0 + a2 * frac
+        tail = (n - t0 - max(r_max, 1)) * np.log(v_pl) + (cs[n] - cs[t0 + max(r_max, 1)]) / v_pl
+        nll = (pre + tail)[:, None] + np.log(v).sum(axis=0)[None, :] + win @ (1.0 / v)
+        j, jr = np.unravel_index(int(np.argmin(nll)), nll.shape)
+        best_t0 = int(j)
+        if kappa > 0:
+            w = np.exp(-kappa * (nll - nll[j, jr]))
+            best_t0 = int(round(float((w.sum(axis=1) @ t0) / w.sum())))
+        lo = best_t0 + int(r_all[jr])
+        hi = min(n, lo + plateau_bins)
+        if hi - lo < 3:
+            break
+        a2 = max(float((cs[hi] - cs[lo]) / (hi - lo)) - s0, 0.25 * s0)
+    return best_t0
 
 
 @dataclass
 class _Block:
     lo: int
     env: FloatArray
-    pw: FloatArray
+    sq: FloatArray
     rms: FloatArray
     sub_mean: FloatArray
     sub_std: FloatArray
@@ -257,16 +290,67 @@ def _sub_stats(x: FloatArray, nsub: int) -> tuple[FloatArray, FloatArray]:
     return mean, np.sqrt(np.maximum(msq - mean**2, 0.0))
 
 
-def _pad_reflect(seg: FloatArray, left: int, right: int) -> FloatArray:
+def _pad_edges(seg: FloatArray, left: int, right: int, period: int) -> FloatArray:
+    """Extend the recording at its ends with data shifted by whole 100 ms periods.
+
+    100 ms holds whole cycles of both 50 and 60 Hz, so mains hum continues in phase across the
+    seam (a mirror image would break it and leave a transient the detector would see); the
+    level is matched over one period so baseline wander leaves no step.
+    """
     if left == 0 and right == 0:
         return seg
-    if seg.shape[0] > 1:
-        return np.pad(seg, ((left, right), (0, 0)), mode="reflect")
-    return np.pad(seg, ((left, right), (0, 0)), mode="edge")
+    n = seg.shape[0]
+    parts = []
+    for size, at_start in ((left, True), (right, False)):
+        if size == 0:
+            continue
+        shift = -(-size // period) * period
+        if shift + period > n:
+            pad = np.pad(
+                seg,
+                ((size, 0), (0, 0)) if at_start else ((0, size), (0, 0)),
+                mode="reflect" if n > 1 else "edge",
+            )
+            parts.append(pad[:size] if at_start else pad[n + left * 0 :][:size])
+            continue
+        if at_start:
+            src = seg[shift - size : shift]
+            level = seg[:period].mean(axis=0) - seg[shift - period : shift].mean(axis=0)
+        else:
+            src = seg[n - shift : n - shift + size]
+            level = seg[n - period :].mean(axis=0) - seg[n - shift : n - shift + period].mean(
+                axis=0
+            )
+        parts.append(src + level)
+    out = [parts.pop(0)] if left else []
+    out.append(seg)
+    if right:
+        out.append(parts.pop(0))
+    return np.concatenate(out)
+
+
+def _bin_mean(x: NDArray[np.floating], d: int) -> FloatArray:
+    if d == 1:
+        return np.asarray(x, dtype=np.float64)
+    return np.asarray(x.reshape(-1, d, x.shape[1]).mean(axis=1), dtype=np.float64)
+
+
+def _centered_mean(x: FloatArray, half: int, lo: int, hi: int) -> FloatArray:
+    cs = np.empty((x.shape[0] + 1, x.shape[1]))
+    cs[0] = 0.0
+    np.cumsum(x, axis=0, out=cs[1:])
+    return np.asarray(
+        (cs[lo + half + 1 : hi + half + 1] - cs[lo - half : hi - half]) / (2 * half + 1)
+    )
 
 
 class ContractionStream:
     """Chunked contraction detection with results identical to a single pass.
+
+    After conditioning, the stream works on short bins (``bin_s``, 2 ms; one sample below
+    500 Hz): bin means of ``|TKEO|`` and of the squared signal carry all later steps, which
+    is what makes an hour of 2 kHz EMG cheap. Onsets and offsets are reported in samples (the
+    centre of the bin found).
 
     Parameters
     ----------
@@ -292,17 +376,28 @@ class ContractionStream:
         p = params or DetectionParams()
         self._p = p
         self._fs = float(fs_hz)
-        self._nsub = max(2, round(p.sub_window_s * fs_hz))
-        self._B = self._nsub * p.subs_per_block
-        self._h_det = max(1, round(p.det_window_s * fs_hz / 2))
-        self._h_pw = max(1, round(p.power_window_s * fs_hz / 2))
-        self._h_rms = max(1, round(p.rms_window_s * fs_hz / 2))
-        self._M = max(round(p.margin_s * fs_hz), self._h_rms + 2, self._h_det + 2)
-        self._C = max(1, math.ceil(p.context_s * fs_hz / self._B))
-        self._min_len = max(1, round(p.min_duration_s * fs_hz))
-        self._gap = max(1, round(p.merge_gap_s * fs_hz))
-        self._pre = max(2, round(p.refine_pre_s * fs_hz))
-        self._dec = max(1, round(fs_hz / 1000.0))
+        d = max(1, round(p.bin_s * fs_hz))
+        self._d = d
+        bfs = fs_hz / d
+        self._bfs = bfs
+        self._nsub = max(2, round(p.sub_window_s * bfs))
+        self._Bb = self._nsub * p.subs_per_block
+        self._h_det = max(1, round(p.det_window_s * bfs / 2))
+        self._h_rms = max(1, round(p.rms_window_s * bfs / 2))
+        self._Mb = max(round(p.margin_s * bfs), self._h_rms + 2, self._h_det + 2)
+        self._B = self._Bb * d
+        self._M = self._Mb * d
+        self._C = max(1, math.ceil(p.context_s * bfs / self._Bb))
+        self._min_len = max(1, round(p.min_duration_s * bfs))
+        self._gap = max(1, round(p.merge_gap_s * bfs))
+        self._gap_max = max(self._gap, round(p.merge_max_s * bfs))
+        self._pre = max(2, round(p.refine_pre_s * bfs))
+        self._span = max(4, round(0.3 * bfs))
+        self._period = max(1, round(0.1 * fs_hz))
+        self._lag = max(1, round(fs_hz / 1000.0))
+        band = band_edges_hz(fs_hz, p.conditioning.band_hz)
+        self._kappa = (band[1] - band[0]) * d / fs_hz
+        self._rise_bins = sorted({round(r * bfs) for r in RISE_GRID_S})
         self._raw = np.zeros((0, 0))
         self._raw_lo = 0
         self._n_in = 0
@@ -311,9 +406,9 @@ class ContractionStream:
         self._next_detect = 0
         self._blocks: dict[int, _Block] = {}
         self._state: list[_ChannelState] = []
-        self._emitted = 0
         self._closed = False
         self._noise_pw: list[FloatArray] = []
+        self._noise_now: FloatArray = np.zeros(0)
         self._mains: list[float | None] = []
 
     # ----------------------------------------------------------------- public
@@ -321,23 +416,6 @@ class ContractionStream:
         """Feed the next chunk ``(n,)`` or ``(n, n_channels)``; returns contractions completed."""
         self._feed(chunk_uv)
         return self._collect()
-
-    def _feed(self, chunk_uv: object) -> None:
-        if self._closed:
-            raise EmgInputError("stream is closed")
-        x = validate_emg(chunk_uv, self._fs) if np.size(chunk_uv) else None  # type: ignore[arg-type]
-        if x is not None:
-            if self._n_ch is None:
-                self._n_ch = x.shape[1]
-                self._raw = np.zeros((0, self._n_ch))
-                self._state = [_ChannelState() for _ in range(self._n_ch)]
-            elif x.shape[1] != self._n_ch:
-                raise EmgInputError(
-                    f"chunk has {x.shape[1]} channels, the stream started with {self._n_ch}"
-                )
-            self._raw = np.concatenate([self._raw, x]) if self._raw.size else x
-            self._n_in += x.shape[0]
-            self._advance(final=False)
 
     def close(self, chunk_uv: object | None = None) -> Contractions:
         """Feed an optional last chunk, flush, and return the remaining contractions."""
@@ -362,36 +440,49 @@ class ContractionStream:
         vals, counts = np.unique(found, return_counts=True)
         return float(vals[np.argmax(counts)])
 
+    def _feed(self, chunk_uv: object) -> None:
+        if self._closed:
+            raise EmgInputError("stream is closed")
+        if np.size(chunk_uv) == 0:  # type: ignore[arg-type]
+            return
+        x = validate_emg(chunk_uv, self._fs)
+        if self._n_ch is None:
+            self._n_ch = x.shape[1]
+            self._raw = np.zeros((0, self._n_ch))
+            self._state = [_ChannelState() for _ in range(self._n_ch)]
+        elif x.shape[1] != self._n_ch:
+            raise EmgInputError(
+                f"chunk has {x.shape[1]} channels, the stream started with {self._n_ch}"
+            )
+        self._raw = np.concatenate([self._raw, x]) if self._raw.size else x
+        self._n_in += x.shape[0]
+        self._advance(final=False)
+
     # ---------------------------------------------------------------- blocks
     def _condition_next(self, final: bool) -> bool:
         k = self._next_block
         lo = k * self._B
-        if lo >= self._n_in:
+        if lo >= self._n_in or (not final and lo + self._B + self._M > self._n_in):
             return False
         hi = min(lo + self._B, self._n_in)
-        if not final and lo + self._B + self._M > self._n_in:
-            return False
+        n_core = -(-(hi - lo) // self._d) * self._d
         seg_lo = max(lo - self._M, 0)
         seg_hi = min(hi + self._M, self._n_in)
         seg = self._raw[seg_lo - self._raw_lo : seg_hi - self._raw_lo]
         pad_l = self._M - (lo - seg_lo)
-        pad_r = self._M - (seg_hi - hi)
-        x_pad = _pad_reflect(seg, pad_l, pad_r)
-        y, mains = condition_block(x_pad, self._fs, self._p.conditioning)
-        c_lo, c_hi = self._M, self._M + (hi - lo)
-        env = moving_mean_centered(tkeo_abs(y), self._h_det, c_lo, c_hi)
-        sq = y * y
-        cs = np.empty((sq.shape[0] + 1, sq.shape[1]))
-        cs[0] = 0.0
-        np.cumsum(sq, axis=0, out=cs[1:])
-        pw = (cs[c_lo + self._h_pw + 1 : c_hi + self._h_pw + 1]
-              - cs[c_lo - self._h_pw : c_hi - self._h_pw]) / (2 * self._h_pw + 1)
-        ms = (cs[c_lo + self._h_rms + 1 : c_hi + self._h_rms + 1]
-              - cs[c_lo - self._h_rms : c_hi - self._h_rms]) / (2 * self._h_rms + 1)
-        rms = np.sqrt(np.maximum(ms, 0.0))
+        pad_r = self._M + n_core - (seg_hi - lo)
+        y, mains = condition_block(
+            _pad_edges(seg, pad_l, pad_r, self._period), self._fs, self._p.conditioning, self._M
+        )
+        sq = _bin_mean(y * y, self._d)
+        tk = _bin_mean(tkeo_abs(y, self._lag), self._d) if self._p.tkeo else sq
+        c_lo, c_hi = self._Mb, self._Mb + n_core // self._d
+        env = _centered_mean(tk, self._h_det, c_lo, c_hi)
+        rms = np.sqrt(np.maximum(_centered_mean(sq, self._h_rms, c_lo, c_hi), 0.0))
+        sq_core = sq[c_lo:c_hi]
         sub_mean, sub_std = _sub_stats(env, self._nsub)
-        sub_pw, _ = _sub_stats(sq[c_lo:c_hi], self._nsub)
-        self._blocks[k] = _Block(lo, env, pw, rms, sub_mean, sub_std, sub_pw, mains)
+        sub_pw, _ = _sub_stats(sq_core, self._nsub)
+        self._blocks[k] = _Block(k * self._Bb, env, sq_core, rms, sub_mean, sub_std, sub_pw, mains)
         self._mains.append(mains)
         self._next_block += 1
         keep_from = hi - self._M
@@ -406,15 +497,16 @@ class ContractionStream:
         while self._next_detect < self._next_block and (
             final or self._next_detect + self._C < self._next_block
         ):
-            self._detect_block(self._next_detect, final)
+            self._detect_block(self._next_detect)
             self._next_detect += 1
         if final:
+            n_bins = -(-self._n_in // self._d)
             for ch, st in enumerate(self._state):
                 if st.open_run is not None:
-                    self._offer(ch, st.open_run, self._n_in)
+                    self._offer(ch, st.open_run)
                     st.open_run = None
                 if st.pending is not None:
-                    self._finalize(ch, st.pending, self._n_in)
+                    self._finalize(ch, st.pending, n_bins)
                     st.pending = None
         self._prune()
 
@@ -423,13 +515,14 @@ class ContractionStream:
         for st in self._state:
             for run in (st.open_run, st.pending):
                 if run is not None:
-                    keep = min(keep, (run.start - self._pre) // self._B - 1)
+                    keep = min(keep, (run.start - self._pre) // self._Bb - 1)
         for k in [k for k in self._blocks if k < keep]:
             del self._blocks[k]
 
     def _range(self, name: str, ch: int, a: int, b: int) -> FloatArray:
+        """Bins ``a..b-1`` of one per-block array (only what is still held)."""
         parts = []
-        for k in range(max(a // self._B, 0), (b - 1) // self._B + 1):
+        for k in range(max(a // self._Bb, 0), (b - 1) // self._Bb + 1):
             blk = self._blocks.get(k)
             if blk is None:
                 continue
@@ -440,27 +533,38 @@ class ContractionStream:
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def _first_available(self) -> int:
-        return min(self._blocks) * self._B if self._blocks else 0
+        return min(self._blocks) * self._Bb if self._blocks else 0
 
     # ------------------------------------------------------------- detection
     def _thresholds(self, k: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Noise level and spread of the detection envelope around block ``k``, robustly.
+
+        The lowest quarter of the context's 100 ms sub-window means is taken as noise only and
+        fitted by a Gaussian lower tail: ``sigma_m = (q25 - q5) / 0.97`` and
+        ``mu = q25 + 0.674 sigma_m``; the spread of single envelope values adds the mean
+        within-window variance of those windows. Valid while contractions fill less than about
+        three quarters of the +-32 s context.
+        """
         ks = [j for j in range(k - self._C, k + self._C + 1) if j in self._blocks]
         means = np.concatenate([self._blocks[j].sub_mean for j in ks])
         stds = np.concatenate([self._blocks[j].sub_std for j in ks])
         pws = np.concatenate([self._blocks[j].sub_pw for j in ks])
-        n_q = max(1, int(self._p.quiet_fraction * means.shape[0]))
-        order = np.argpartition(means, n_q - 1, axis=0)[:n_q]
-        nu = np.median(np.take_along_axis(means, order, axis=0), axis=0)
-        s = np.median(np.take_along_axis(stds, order, axis=0), axis=0)
-        noise_pw = np.median(np.take_along_axis(pws, order, axis=0), axis=0)
-        tiny = 1e-12 * np.maximum(nu, 1e-12)
-        s = np.maximum(s, tiny)
-        return nu + self._p.k_low * s, nu + self._p.k_high * s, noise_pw
+        q5, q25 = np.percentile(means, [5.0, 25.0], axis=0)
+        sigma_m = (q25 - q5) / 0.97
+        mu = q25 + 0.674 * sigma_m
+        quiet = means <= q25[None, :]
+        n_q = np.maximum(quiet.sum(axis=0), 1)
+        within = np.sqrt((np.where(quiet, stds, 0.0) ** 2).sum(axis=0) / n_q)
+        noise_pw = np.where(quiet, pws, 0.0).sum(axis=0) / n_q
+        spread = np.sqrt(sigma_m**2 + within**2)
+        spread = np.maximum(spread, 1e-9 * np.maximum(mu, 1e-12))
+        return mu + self._p.k_low * spread, mu + self._p.k_high * spread, noise_pw
 
-    def _detect_block(self, k: int, final: bool) -> None:
+    def _detect_block(self, k: int) -> None:
         blk = self._blocks[k]
         t_low, t_high, noise_pw = self._thresholds(k)
         self._noise_pw.append(noise_pw)
+        self._noise_now = noise_pw
         n = blk.env.shape[0]
         block_end = blk.lo + n
         for ch, st in enumerate(self._state):
@@ -478,19 +582,22 @@ class ContractionStream:
                 ends = np.r_[ends, n]
             if carry is not None:
                 starts = np.r_[0, starts]
-            pos = np.searchsorted(high_idx, starts)
-            fh = np.where(pos < high_idx.size, high_idx[np.minimum(pos, high_idx.size - 1)]
-                          if high_idx.size else -1, -1)
-            fh = np.where((fh >= starts) & (fh < ends), fh, -1)
-            pos_l = np.searchsorted(high_idx, ends) - 1
-            lh = np.where(pos_l >= 0, high_idx[np.maximum(pos_l, 0)] if high_idx.size else -1, -1)
-            lh = np.where((lh >= starts) & (lh < ends), lh, -1)
             n_runs = starts.size
-            has_high = fh >= 0
-            keep = np.flatnonzero(has_high | ((np.arange(n_runs) == 0) & (carry is not None))
-                                  | ((np.arange(n_runs) == n_runs - 1) & bool(low[-1])))
+            if high_idx.size:
+                pos = np.searchsorted(high_idx, starts)
+                fh = high_idx[np.minimum(pos, high_idx.size - 1)]
+                fh = np.where((pos < high_idx.size) & (fh < ends), fh, -1)
+                pos_l = np.searchsorted(high_idx, ends) - 1
+                lh = high_idx[np.maximum(pos_l, 0)]
+                lh = np.where((pos_l >= 0) & (lh >= starts), lh, -1)
+            else:
+                fh = lh = np.full(n_runs, -1)
+            sel = fh >= 0
+            if n_runs:
+                sel[0] |= carry is not None
+                sel[-1] |= bool(low[-1])
             st.open_run = None
-            for i in keep:
+            for i in np.flatnonzero(sel):
                 s_g = blk.lo + int(starts[i])
                 first_h = blk.lo + int(fh[i]) if fh[i] >= 0 else -1
                 last_h = blk.lo + int(lh[i]) if lh[i] >= 0 else -1
@@ -503,19 +610,19 @@ class ContractionStream:
                 run = _Run(s_g, blk.lo + int(ends[i]), first_h, last_h)
                 if i == n_runs - 1 and low[-1]:
                     st.open_run = run
-                elif run.first_high >= 0:
-                    self._offer(ch, run, run.end)
+                else:
+                    self._offer(ch, run)
             if st.pending is not None:
                 nxt = st.open_run.start if st.open_run is not None else block_end
-                if nxt - st.pending.end >= self._gap:
+                if nxt - st.pending.end >= self._gap_max:
                     self._finalize(ch, st.pending, nxt)
                     st.pending = None
 
-    def _offer(self, ch: int, run: _Run, next_bound: int) -> None:
+    def _offer(self, ch: int, run: _Run) -> None:
         st = self._state[ch]
         if run.first_high < 0:
             return
-        if st.pending is not None and run.start - st.pending.end < self._gap:
+        if st.pending is not None and self._same_contraction(ch, st.pending, run):
             st.pending.end = run.end
             st.pending.last_high = max(st.pending.last_high, run.last_high)
             return
@@ -523,53 +630,69 @@ class ContractionStream:
             self._finalize(ch, st.pending, run.start)
         st.pending = _Run(run.start, run.end, run.first_high, run.last_high)
 
+    def _same_contraction(self, ch: int, prev: _Run, run: _Run) -> bool:
+        """Merge rule: gap < ``merge_gap_s``, or < ``merge_max_s`` with the signal power in the
+        gap still ``merge_power_ratio`` times the noise power (an envelope dip inside one weak
+        contraction, not a rest)."""
+        gap = run.start - prev.end
+        if gap < self._gap:
+            return True
+        if gap >= self._gap_max:
+            return False
+        gap_pw = self._range("sq", ch, prev.end, run.start)
+        return bool(gap_pw.size and gap_pw.mean() > self._p.merge_power_ratio
+                    * float(self._noise_now[ch]))
+
     def _finalize(self, ch: int, ev: _Run, next_bound: int) -> None:
         st = self._state[ch]
         if ev.end - ev.start < self._min_len:
             return
         onset, offset = ev.start, ev.end - 1
-        first_av = self._first_available()
         if self._p.refine:
-            a = max(ev.start - self._pre, st.last_offset + 1, first_av)
+            a = max(ev.start - self._pre, st.last_offset + 1, self._first_available())
             onset = self._refine(ch, a, ev.first_high, ev.end, ev.start, reverse=False)
-            b = min(ev.end + self._pre, next_bound, self._n_in)
-            offset = self._refine(ch, b, ev.last_high, ev.start, ev.end - 1, reverse=True)
+            b = min(ev.end + self._pre, next_bound)
+            offset = self._refine(ch, b, ev.last_high, onset + 1, ev.end - 1, reverse=True)
             if offset <= onset:
                 onset, offset = ev.start, ev.end - 1
+            if offset - onset + 1 < self._min_len:
+                return
         rms = self._range("rms", ch, onset, offset + 1)
-        pw = self._range("pw", ch, onset, offset + 1)
+        pw = self._range("sq", ch, onset, offset + 1)
         if rms.size == 0:
             return
         j = int(np.argmax(rms))
-        noise = self._noise_pw[-1][ch] if self._noise_pw else 0.0
-        snr_db = 10 * np.log10(max(float(pw.mean()), 1e-30) / max(float(noise), 1e-30))
+        noise = float(self._noise_now[ch])
+        snr_db = 10 * np.log10(max(float(pw.mean()), 1e-30) / max(noise, 1e-30))
         conf = 1.0 / (1.0 + np.exp(-(snr_db - 3.0) / 1.5))
         conf *= min(1.0, (offset - onset + 1) / (2 * self._min_len))
-        st.events.append((onset, offset, float(conf), float(rms[j]), float(rms.mean()),
-                          j / self._fs))
+        st.events.append(
+            (onset, offset, float(conf), float(rms[j]), float(rms.mean()), j / self._bfs)
+        )
         st.last_offset = offset
 
     def _refine(
         self, ch: int, a: int, anchor: int, limit: int, fallback: int, reverse: bool
     ) -> int:
-        """Onset (or, reversed, offset) from a changepoint fit between ``a`` and the half-peak."""
+        """ML ramp onset (or, reversed, offset) in bins between ``a`` and ``anchor`` + 300 ms."""
         if reverse:
-            lo = max(limit, anchor - round(0.3 * self._fs))
-            seg = self._range("pw", ch, lo, a)[::-1]
+            lo = max(limit, anchor - self._span)
+            y = self._range("sq", ch, lo, a)[::-1]
             rel = a - 1 - anchor
+            coarse_rel = a - 1 - fallback
         else:
-            hi = min(limit, anchor + round(0.3 * self._fs))
-            seg = self._range("pw", ch, a, hi)
+            y = self._range("sq", ch, a, min(limit, anchor + self._span))
             rel = anchor - a
-        if seg.size < 8 or rel < 1 or rel >= seg.size:
+            coarse_rel = fallback - a
+        if y.size < 8 or rel < 1 or rel >= y.size:
             return fallback
-        base = float(np.median(seg[: max(rel // 2, 1)]))
-        peak = float(seg[rel:].max())
-        above = np.flatnonzero(seg[rel:] >= base + 0.5 * (peak - base))
-        end = rel + (int(above[0]) + 1 if above.size else seg.size - rel)
-        end = min(max(end, rel + 2), seg.size)
-        q = seg[:end : self._dec]
-        t0 = fit_changepoint(q, 1, rel // self._dec) * self._dec
+        # Local noise power from before the coarse boundary: the context estimate is biased low
+        # by its quiet-window selection, which would pull onsets early.
+        n_pre = coarse_rel - max(1, round(0.01 * self._bfs))
+        noise = float(y[:n_pre].mean()) if n_pre >= 10 else float(self._noise_now[ch])
+        # The centered detection window lets crossings lead the signal by up to half a window.
+        cand_hi = min(rel + self._h_det, y.size - 1)
+        t0 = ramp_onset(y, noise, cand_hi, self._rise_bins, self._span, self._kappa)
         return a + t0 if not reverse else a - 1 - t0
 
     # ---------------------------------------------------------------- output
@@ -580,11 +703,19 @@ class ContractionStream:
             st.events.clear()
         rows.sort(key=lambda r: (r[0], r[1]))
         arr = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
-        noise = (np.sqrt(np.median(np.asarray(self._noise_pw), axis=0))
-                 if self._noise_pw else np.zeros(self._n_ch or 0))
+        noise = (
+            np.sqrt(np.median(np.asarray(self._noise_pw), axis=0))
+            if self._noise_pw
+            else np.zeros(self._n_ch or 0)
+        )
+        # Bin index -> sample index of the bin centre, clipped to the recording.
+        last = max(self._n_in - 1, 0)
+        half = (self._d - 1) // 2
+        onset = np.minimum(arr[:, 1].astype(np.int64) * self._d + half, last)
+        offset = np.minimum(arr[:, 2].astype(np.int64) * self._d + half, last)
         return Contractions(
-            onset_idx=arr[:, 1].astype(np.int64),
-            offset_idx=arr[:, 2].astype(np.int64),
+            onset_idx=onset,
+            offset_idx=offset,
             channel=arr[:, 0].astype(np.int64),
             confidence=arr[:, 3].copy(),
             peak_uv=arr[:, 4].copy(),

@@ -73,11 +73,26 @@ def _check_acc(acc_g: npt.ArrayLike) -> np.ndarray:
     return arr
 
 
-def _block_stats(block: np.ndarray, spe: int) -> tuple[np.ndarray, np.ndarray]:
-    x3 = np.asarray(block, dtype=np.float64).reshape(-1, spe, 3)
-    mean = x3.sum(axis=1) / spe
-    sq = np.einsum("ijk,ijk->ik", x3, x3) / spe
-    var = np.maximum(sq - mean * mean, 0.0)
+def _axis_selector(spe: int) -> np.ndarray:
+    """(spe * 3, 3) matrix that sums an epoch's interleaved samples per axis."""
+    sel = np.zeros((spe * 3, 3))
+    for axis in range(3):
+        sel[axis::3, axis] = 1.0 / spe
+    return sel
+
+
+def _block_stats(
+    block: np.ndarray, spe: int, selector: np.ndarray, buf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    # Each epoch is one row of spe * 3 interleaved values; a matrix product with the selector
+    # gives per-axis means at memory speed (BLAS), far faster than a strided reduction.
+    rows = np.ascontiguousarray(block, dtype=np.float64).reshape(-1, spe * 3)
+    mean = rows @ selector
+    sq = buf[: rows.shape[0]]
+    np.square(rows, out=sq)
+    var = sq @ selector
+    var -= mean * mean
+    np.maximum(var, 0.0, out=var)
     return mean, np.sqrt(var)
 
 
@@ -101,6 +116,8 @@ class EpochFeatureAccumulator:
         self.fs_hz = float(fs_hz)
         self.spe = samples_per_epoch(fs_hz, epoch_s)
         self._carry = np.zeros((0, 3), dtype=np.float64)
+        self._selector = _axis_selector(self.spe)
+        self._buf = np.empty((_BLOCK_EPOCHS, self.spe * 3))
         self._means: list[np.ndarray] = []
         self._sds: list[np.ndarray] = []
         self.n_samples = 0
@@ -116,14 +133,14 @@ class EpochFeatureAccumulator:
             if head.shape[0] < self.spe:
                 self._carry = head
                 return
-            m, s = _block_stats(head, self.spe)
+            m, s = _block_stats(head, self.spe, self._selector, self._buf)
             self._means.append(m)
             self._sds.append(s)
         n_full = arr.shape[0] // self.spe
         step = _BLOCK_EPOCHS * self.spe
         for i0 in range(0, n_full * self.spe, step):
             i1 = min(i0 + step, n_full * self.spe)
-            m, s = _block_stats(arr[i0:i1], self.spe)
+            m, s = _block_stats(arr[i0:i1], self.spe, self._selector, self._buf)
             self._means.append(m)
             self._sds.append(s)
         self._carry = np.array(arr[n_full * self.spe :], dtype=np.float64)

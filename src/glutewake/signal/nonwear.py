@@ -68,7 +68,10 @@ def nonwear_mask(
         if temp.shape != (sd_g.shape[0],):
             raise ValueError(f"temperature_c must have shape ({sd_g.shape[0]},), got {temp.shape}")
         cold = np.array(
-            [np.nanmedian(temp[s:e]) < worn_min_temperature_c for s, e in zip(starts, ends, strict=True)],
+            [
+                np.nanmedian(temp[s:e]) < worn_min_temperature_c
+                for s, e in zip(starts, ends, strict=True)
+            ],
             dtype=bool,
         )
         keep = cold & (dur_s >= min_duration_s / 4)

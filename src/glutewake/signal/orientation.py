@@ -13,7 +13,7 @@ mounting without walking borrows the nearest mounting's reference (flagged, lowe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class Orientation:
         Walking epochs behind each reference.
     source : tuple of str
         ``"walking"``, ``"borrowed"``, ``"prior"`` or ``"none"`` per mounting.
+    walking : ndarray of bool, shape (n_epochs,)
+        Epochs recognised as walking (sustained movement of walking intensity).
     """
 
     mount_start_epoch: np.ndarray
@@ -47,6 +49,7 @@ class Orientation:
     confidence: np.ndarray
     walking_epochs: np.ndarray
     source: tuple[str, ...]
+    walking: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def per_epoch(self, n_epochs: int) -> np.ndarray:
         """Reference vector for every epoch, shape (n_epochs, 3)."""
@@ -76,10 +79,7 @@ def inclination_deg(directions: np.ndarray, up_ref: np.ndarray) -> np.ndarray:
     ``up_ref`` is (3,) or (n, 3). The sign of either vector is ignored, so a sensor worn upside
     down gives the same inclination.
     """
-    if up_ref.ndim == 1:
-        cos = directions @ up_ref
-    else:
-        cos = np.einsum("ij,ij->i", directions, up_ref)
+    cos = directions @ up_ref if up_ref.ndim == 1 else np.einsum("ij,ij->i", directions, up_ref)
     return np.degrees(np.arccos(np.clip(np.abs(cos), 0.0, 1.0)))
 
 
@@ -107,9 +107,9 @@ def _robust_axis(
     The weight is the movement intensity, so the reference comes from the most vigorous
     sustained movement (walking, with heel strikes) rather than, say, smoother cycling.
     """
-    pts = u[np.linspace(0, u.shape[0] - 1, min(u.shape[0], 4000)).astype(np.int64)]
-    w = weights[np.linspace(0, u.shape[0] - 1, min(u.shape[0], 4000)).astype(np.int64)]
-    cand = pts[np.linspace(0, pts.shape[0] - 1, min(pts.shape[0], 300)).astype(np.int64)]
+    pick = np.linspace(0, u.shape[0] - 1, min(u.shape[0], 2000)).astype(np.int64)
+    pts, w = u[pick], weights[pick]
+    cand = pts[np.linspace(0, pts.shape[0] - 1, min(pts.shape[0], 150)).astype(np.int64)]
     near = np.abs(cand @ pts.T) >= np.cos(np.radians(mode_deg))
     best = cand[int(np.argmax(near.astype(np.float64) @ w))]
     sel = inclination_deg(u, best) <= keep_deg
@@ -123,10 +123,11 @@ def find_orientation(
     epoch_s: float,
     *,
     nonwear: np.ndarray | None = None,
-    walk_sd_min_g: float = 0.1,
+    walk_sd_min_g: float = 0.15,
     walk_sd_max_g: float = 2.0,
-    walk_min_s: float = 5.0,
+    walk_min_s: float = 10.0,
     remount_angle_deg: float = 35.0,
+    remount_confirm_s: float = 30.0,
     keep_deg: float = 30.0,
     full_confidence_s: float = 60.0,
     prior_up: np.ndarray | None = None,
@@ -148,7 +149,10 @@ def find_orientation(
         Walking needs this many seconds of sustained movement.
     remount_angle_deg : float
         A change of walking direction larger than this between consecutive walking bouts is a
-        re-mount.
+        re-mount candidate.
+    remount_confirm_s : float
+        ... confirmed once walking has kept the new direction this long (before any return to
+        the old direction).
     keep_deg : float
         Walking epochs further than this from the dominant direction are ignored (robustness to
         cycling and other non-upright movement).
@@ -179,29 +183,36 @@ def find_orientation(
     bounds = {0}
     bounds.update(int(e) for e in nw_ends if e < n)
     bounds.update(int(s) for s in nw_starts if s > 0)
-    seg_edges = np.array(sorted(bounds) + [n])
+    seg_edges = np.array([*sorted(bounds), n])
     bout_dirs = [_principal_axis(u[s:e])[0] for s, e in zip(w_starts, w_ends, strict=True)]
+    bout_len_s = (w_ends - w_starts) * epoch_s
     bout_seg = np.searchsorted(seg_edges, w_starts, side="right") - 1
     ref_prev: np.ndarray | None = None
     prev_end = 0
     for i, (s, e) in enumerate(zip(w_starts, w_ends, strict=True)):
         if i == 0 or bout_seg[i] != bout_seg[i - 1]:
-            ref_prev, prev_end = bout_dirs[i], int(e)
-            continue
+            # Start each segment from its dominant walking direction, so that one odd first
+            # bout cannot pass for a re-mount.
+            same = bout_seg == bout_seg[i]
+            sel = np.zeros(n, dtype=bool)
+            for s2, e2 in zip(w_starts[same], w_ends[same], strict=True):
+                sel[s2:e2] = True
+            ref_prev = _robust_axis(u[sel], sd_tot[sel], keep_deg)[0]
+            prev_end = int(seg_edges[bout_seg[i]])
         assert ref_prev is not None
         if _angle(bout_dirs[i], ref_prev) <= remount_angle_deg:
-            ref_prev, prev_end = bout_dirs[i], int(e)
+            prev_end = int(e)
             continue
-        # A new direction counts as a re-mount only if the next bout confirms it; otherwise it
-        # was movement that is not upright walking (cycling, fidgeting) and is ignored.
-        j = i + 1
-        confirmed = (
-            j < len(bout_dirs)
-            and bout_seg[j] == bout_seg[i]
-            and _angle(bout_dirs[j], bout_dirs[i]) <= remount_angle_deg
-            and _angle(bout_dirs[j], ref_prev) > remount_angle_deg
-        )
-        if not confirmed:
+        # A new direction counts as a re-mount only when walking keeps that direction for at
+        # least ``remount_confirm_s`` before any return to the old one; otherwise it was
+        # movement that is not upright walking (a postural transition, cycling) and is ignored.
+        total_s = 0.0
+        for j in range(i, len(bout_dirs)):
+            if bout_seg[j] != bout_seg[i] or _angle(bout_dirs[j], ref_prev) <= remount_angle_deg:
+                break
+            if _angle(bout_dirs[j], bout_dirs[i]) <= remount_angle_deg:
+                total_s += float(bout_len_s[j])
+        if total_s < remount_confirm_s:
             continue
         lo, hi = prev_end, int(s)
         cut = hi
@@ -247,4 +258,4 @@ def find_orientation(
             still = (sd_tot[s:e] < walk_sd_min_g) & ~nw[s:e]
             pool = u[s:e][still] if still.any() else u[s:e]
             up[i] = _principal_axis(pool)[0] if pool.shape[0] else np.array([0.0, 0.0, 1.0])
-    return Orientation(starts, up, conf, n_walk, tuple(source))
+    return Orientation(starts, up, conf, n_walk, tuple(source), walking)

@@ -47,7 +47,9 @@ def runs_of(mask: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(edges == 1).astype(np.int64), np.flatnonzero(edges == -1).astype(np.int64)
 
 
-def fill_short_runs(labels: np.ndarray, min_len: int, *, protect: np.ndarray | None = None) -> np.ndarray:
+def fill_short_runs(
+    labels: np.ndarray, min_len: int, *, protect: np.ndarray | None = None
+) -> np.ndarray:
     """Replace runs shorter than ``min_len`` by the preceding run's value.
 
     One vectorised sweep: a short run takes the value of the nearest preceding long run (or, at

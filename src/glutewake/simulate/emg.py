@@ -164,8 +164,9 @@ def _artefacts(
                 np.sin(2 * np.pi * f_w * t_s + rng.uniform(0, 2 * np.pi)) + 0.5 * walk
             )
     if ecg_rel > 0:
-        # QRS-like Mexican-hat pulses (sigma 6 ms) at about 70 beats/min, same on every channel.
-        sigma = 0.006
+        # QRS-like Mexican-hat pulses (sigma 10 ms, energy peak ~22 Hz) at about 70 beats/min,
+        # the same on every channel.
+        sigma = 0.010
         half = int(5 * sigma * fs_hz)
         tk = np.arange(-half, half + 1) / fs_hz
         qrs = (1 - (tk / sigma) ** 2) * np.exp(-0.5 * (tk / sigma) ** 2)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -54,7 +55,8 @@ class SimulatedDays:
     Attributes
     ----------
     acc_g : ndarray of float32, shape (n, 3)
-        Raw acceleration as the device would report it (gain/offset error, noise), g.
+        Raw acceleration as the device would report it (gain/offset error, noise), g;
+        column-major (Fortran order) because it is generated column by column.
     t_us : ndarray of int64, shape (n,)
         UTC sample times, µs.
     fs_hz : float
@@ -91,11 +93,23 @@ class SimulatedDays:
         return self.labels[samples_per_epoch // 2 :: samples_per_epoch][:n_ep].copy()
 
 
+def _sample_times_us(start_us: int, n: int, fs_hz: float) -> np.ndarray:
+    """``start_us + round(i * 1e6 / fs_hz)`` in exact integer arithmetic, in place."""
+    ratio = Fraction(fs_hz).limit_denominator(1000)  # fs = p / q
+    p, q = ratio.numerator, ratio.denominator
+    t = np.arange(n, dtype=np.int64)
+    t *= 1_000_000 * q
+    t += p // 2
+    t //= p
+    t += start_us
+    return t
+
+
 def _local_instant_us(day: date, hour: float, tz: ZoneInfo) -> int:
     dt = datetime.combine(day, time(0), tzinfo=tz) + timedelta(hours=hour)
     # Re-attach the zone so a wall time after a DST change gets the right offset.
     dt = dt.replace(tzinfo=None).replace(tzinfo=tz)
-    return int(round(dt.timestamp() * 1e6))
+    return round(dt.timestamp() * 1e6)
 
 
 def _schedule(
@@ -231,7 +245,7 @@ def simulate_thigh_days(
     dur = e_idx - s_idx
     k = lab.size
 
-    # Per-segment parameters.
+    # Per-segment parameters (thigh frame: x anterior, y medio-lateral, z long axis).
     theta0 = np.zeros(k)
     amp = np.zeros(k)
     freq = np.zeros(k)
@@ -251,27 +265,41 @@ def simulate_thigh_days(
     freq[walk] = rng.uniform(0.8, 1.0, walk.sum())
     amp[cyc] = np.radians(rng.uniform(20.0, 30.0, cyc.sum()))
     freq[cyc] = rng.uniform(1.0, 1.4, cyc.sum())
-    stand = lab == Posture.STANDING
-    amp[stand] = np.radians(rng.uniform(1.0, 3.0, stand.sum()))  # postural sway
-    freq[stand] = rng.uniform(0.2, 0.5, stand.sum())
     lying = lab == Posture.LYING
     psi[lying] = rng.choice([-np.pi / 2, 0.0, np.pi / 2], lying.sum())
+    up_seg = np.c_[np.sin(theta0) * np.cos(psi), np.sin(theta0) * np.sin(psi), np.cos(theta0)]
 
+    # Mountings: each has its own random rotation (sensor from thigh), applied from its start.
+    mount_us = np.array(sorted(set(mounts)), dtype=np.int64)
+    rots = Rotation.random(mount_us.size, random_state=rng.integers(2**31)).as_matrix()
+    m_idx = np.clip(np.round((mount_us - start_us) * fs_hz / 1e6).astype(np.int64), 0, n)
+    m_idx[0] = 0
+    seg_mount = np.searchsorted(m_idx, s_idx, side="right") - 1
+    sensor_seg = np.einsum("kij,kj->ki", rots[seg_mount], up_seg)
+    # Off the body the sensor lies still on a table in an arbitrary (fixed) orientation.
+    off = lab == Posture.NONWEAR
+    if off.any():
+        table = Rotation.random(int(off.sum()), random_state=rng.integers(2**31)).as_matrix()
+        sensor_seg[off] = table.reshape(-1, 3, 3)[:, :, 2]
+
+    # Column-major output, filled with each segment's static vector, then the moving segments
+    # are overwritten sample by sample. Large temporaries are avoided on purpose: the
+    # simulator must make 3 days at 52 Hz in well under 2 s.
+    acc = np.empty((n, 3), dtype=np.float32, order="F")
+    for axis in range(3):
+        acc[:, axis] = np.repeat(sensor_seg[:, axis].astype(np.float32), dur)
     labels = np.repeat(lab, dur)
-    phase = (np.arange(n, dtype=np.int64) - np.repeat(s_idx, dur)).astype(np.float32)
-    phase *= np.repeat((2 * np.pi * freq / fs_hz).astype(np.float32), dur)
-    theta = np.repeat(theta0.astype(np.float32), dur)
-    theta += np.repeat(amp.astype(np.float32), dur) * np.sin(phase)
-    psi_s = np.repeat(psi.astype(np.float32), dur)
-    sin_t = np.sin(theta)
-    up = np.empty((n, 3), dtype=np.float32)
-    up[:, 0] = sin_t * np.cos(psi_s)
-    up[:, 1] = sin_t * np.sin(psi_s)
-    up[:, 2] = np.cos(theta)
-    # Heel-strike impacts at the step frequency (twice the stride), along the long axis.
-    impact = np.repeat(np.where(walk, 0.35, np.where(cyc, 0.08, 0.0)).astype(np.float32), dur)
-    up[:, 2] += impact * np.sin(2.0 * phase)
-    up[:, 0] += impact * 0.4 * np.cos(phase)
+    for i in np.flatnonzero(walk | cyc):
+        a, b = int(s_idx[i]), int(e_idx[i])
+        ph = np.arange(b - a, dtype=np.float64) * (2 * np.pi * freq[i] / fs_hz)
+        theta = theta0[i] + amp[i] * np.sin(ph)
+        impact = 0.35 if walk[i] else 0.08
+        up = np.empty((b - a, 3))
+        up[:, 0] = np.sin(theta) * np.cos(psi[i]) + impact * 0.4 * np.cos(ph)
+        up[:, 1] = np.sin(theta) * np.sin(psi[i])
+        # Heel-strike impacts at the step frequency (twice the stride), along the long axis.
+        up[:, 2] = np.cos(theta) + impact * np.sin(2 * ph)
+        acc[a:b] = up @ rots[seg_mount[i]].T
 
     # Brief stands (< 10 s) inside sitting bouts: the thigh comes up for a few seconds.
     sit_hours = float(dur[lab == Posture.SITTING].sum()) / fs_hz / 3600.0
@@ -280,11 +308,12 @@ def simulate_thigh_days(
     if n_brief and sit_idx.size:
         which = rng.choice(sit_idx, n_brief)
         brief_len = np.round(rng.uniform(3.0, 8.0, n_brief) * fs_hz).astype(np.int64)
-        room = dur[which] - brief_len - 2 * round(20 * fs_hz)
+        margin = round(20 * fs_hz)
+        room = dur[which] - brief_len - 2 * margin
         ok = room > 0
-        offs = s_idx[which[ok]] + round(20 * fs_hz) + (rng.random(ok.sum()) * room[ok]).astype(np.int64)
-        for o, ln in zip(offs, brief_len[ok], strict=True):
-            up[o : o + ln] = (0.05, 0.0, 0.998)
+        offs = s_idx[which[ok]] + margin + (rng.random(ok.sum()) * room[ok]).astype(np.int64)
+        for o, ln, seg in zip(offs, brief_len[ok], which[ok], strict=True):
+            acc[o : o + ln] = rots[seg_mount[seg]] @ np.array([0.05, 0.0, 0.998])
             labels[o : o + ln] = Posture.STANDING
 
     # Fidgets while seated or lying (a worn sensor is never perfectly still for long).
@@ -298,32 +327,25 @@ def simulate_thigh_days(
         f_pos = s_idx[which] + (rng.random(n_fidget) * np.maximum(dur[which] - f_len, 1)).astype(
             np.int64
         )
-        f_amp = rng.uniform(0.03, 0.12, n_fidget).astype(np.float32)
-        ramp = np.arange(int(f_len.max()), dtype=np.float32) * np.float32(2 * np.pi * 2.5 / fs_hz)
-        for o, ln, a in zip(f_pos, f_len, f_amp, strict=True):
-            up[o : o + ln, 0] += a * np.sin(ramp[:ln])
+        f_amp = rng.uniform(0.03, 0.12, n_fidget)
+        ramp = np.sin(np.arange(int(f_len.max())) * (2 * np.pi * 2.5 / fs_hz))
+        for o, ln, amp_g, seg in zip(f_pos, f_len, f_amp, which, strict=True):
+            anterior = rots[seg_mount[seg]][:, 0]  # thigh x axis in the sensor frame
+            acc[o : o + ln] += (amp_g * ramp[:ln, None] * anterior).astype(np.float32)
 
-    # Mountings: each has its own random rotation, applied from its start.
-    mount_us = np.array(sorted(set(mounts)), dtype=np.int64)
-    rots = Rotation.random(mount_us.size, random_state=rng.integers(2**31)).as_matrix()
-    m_idx = np.clip(np.round((mount_us - start_us) * fs_hz / 1e6).astype(np.int64), 0, n)
-    m_idx[0] = 0
-    m_end = np.append(m_idx[1:], n)
-    acc = np.empty((n, 3), dtype=np.float32)
-    for rot, a, b in zip(rots, m_idx, m_end, strict=True):
-        acc[a:b] = up[a:b] @ rot.T.astype(np.float32)
-    # Off the body the sensor lies still on a table in an arbitrary (fixed) orientation.
-    off = np.flatnonzero(lab == Posture.NONWEAR)
-    table = Rotation.random(max(off.size, 1), random_state=rng.integers(2**31)).as_matrix()
-    for j, i in enumerate(off):
-        acc[s_idx[i] : e_idx[i]] = table[j][:, 2].astype(np.float32)
-    del up
     gain = 1.0 + rng.normal(0.0, gain_error, 3)
     offset = rng.normal(0.0, offset_error_g, 3)
-    acc *= gain.astype(np.float32)
-    acc += offset.astype(np.float32)
-    acc += rng.standard_normal((n, 3), dtype=np.float32) * np.float32(noise_g)
-    t_us = start_us + np.round(np.arange(n, dtype=np.float64) * (1e6 / fs_hz)).astype(np.int64)
+    noise_scale = np.float32(noise_g * np.sqrt(12.0) / 256.0)
+    tmp = np.empty(n, dtype=np.float32)
+    for axis in range(3):
+        col = acc[:, axis]
+        col *= np.float32(gain[axis])
+        col += np.float32(offset[axis] - 127.5 * noise_scale)
+        # Uniform white noise from raw random bytes (quantised like an ADC; sd = noise_g).
+        np.multiply(np.frombuffer(rng.bytes(n), dtype=np.uint8), noise_scale, out=tmp)
+        col += tmp
+    del tmp
+    t_us = _sample_times_us(start_us, n, fs_hz)
     return SimulatedDays(
         acc_g=acc,
         t_us=t_us,

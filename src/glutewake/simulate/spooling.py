@@ -13,7 +13,6 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -107,7 +106,9 @@ def spool_virtual_session(
     return conn_id
 
 
-def _connected_spans(start_us: int, end_us: int, outages: Sequence[Outage]) -> list[tuple[int, int]]:
+def _connected_spans(
+    start_us: int, end_us: int, outages: Sequence[Outage]
+) -> list[tuple[int, int]]:
     spans = []
     t = start_us
     for out in sorted(outages, key=lambda o: o.start_us):
@@ -125,9 +126,3 @@ def already_spooled(folder: Path) -> bool:
     """True if the folder already holds segments (the demo does not spool twice)."""
     return folder.is_dir() and bool(list_segments(folder))
 
-
-def config_copy(config: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of a JSON-able stream configuration."""
-    import json
-
-    return json.loads(json.dumps(config))  # type: ignore[no-any-return]

@@ -1,0 +1,319 @@
+"""Researchers' Python access to the catalog: polars DataFrames per participant or cohort.
+
+Every function takes a *source* - a :class:`~glutewake.datadir.DataDir`, a data directory path,
+or an open DuckDB connection to the catalog - and optional filters: ``participant`` (one id, a
+list of ids, or ``None`` for the whole cohort) and an inclusive local-date range
+``start``/``end``. Given a path or data directory, the catalog is opened read-only for the call
+(with the bounded retry of :func:`~glutewake.analytics.catalog.open_read`); given a connection,
+it is used as it is, which is what a notebook running many queries wants.
+
+>>> from glutewake.analytics import api
+>>> api.daily_summary("study-data", participant="P01",
+...                   start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 31))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from glutewake.analytics.catalog import open_read, query_frame
+from glutewake.datadir import DataDir
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import duckdb
+    import polars as pl
+
+    Source: TypeAlias = DataDir | str | os.PathLike[str] | duckdb.DuckDBPyConnection
+
+__all__ = [
+    "ApiError",
+    "Participants",
+    "UnknownParticipantError",
+    "contractions",
+    "daily_qc",
+    "daily_summary",
+    "exercise_sessions",
+    "filtered",
+    "participant_ids",
+    "participants",
+    "phase_progress",
+    "phases",
+    "sitting_bouts",
+    "weekly_progress",
+]
+
+Participants = str | Sequence[str] | None
+
+
+class ApiError(ValueError):
+    """Invalid query arguments (names the argument and what was expected)."""
+
+
+class UnknownParticipantError(ApiError, KeyError):
+    """A participant id that is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@contextlib.contextmanager
+def connection(source: Source) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a read-only connection for ``source`` (an open connection is passed through)."""
+    if isinstance(source, DataDir):
+        with open_read(source) as con:
+            yield con
+    elif isinstance(source, str | os.PathLike):
+        with open_read(DataDir.resolve(source)) as con:
+            yield con
+    elif hasattr(source, "execute") and hasattr(source, "sql"):
+        yield source
+    else:  # callers may pass anything at run time
+        raise ApiError(
+            f"source must be a DataDir, a data directory path or a DuckDB connection, "
+            f"not {type(source).__name__}"
+        )
+
+
+def participant_ids(participant: Participants) -> list[str] | None:
+    """``participant`` as a list of ids (``None`` = the cohort); raises :class:`ApiError`."""
+    if participant is None:
+        return None
+    ids = [participant] if isinstance(participant, str) else list(participant)
+    if not ids or not all(isinstance(p, str) and p for p in ids):
+        raise ApiError(f"participant must be a non-empty id or list of ids, not {participant!r}")
+    return ids
+
+
+def _check_range(start: dt.date | None, end: dt.date | None) -> None:
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not isinstance(value, dt.date):
+            raise ApiError(f"{name} must be a datetime.date, not {type(value).__name__}")
+    if start is not None and end is not None and end < start:
+        raise ApiError(f"end {end} is before start {start}")
+
+
+def _require(con: duckdb.DuckDBPyConnection, ids: list[str] | None) -> None:
+    if ids is None:
+        return
+    known = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT participant_id FROM participants WHERE participant_id IN (SELECT unnest(?))",
+            [ids],
+        ).fetchall()
+    }
+    missing = [p for p in ids if p not in known]
+    if missing:
+        raise UnknownParticipantError(f"participant(s) not in the catalog: {', '.join(missing)}")
+
+
+def _where(
+    ids: list[str] | None,
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    pid_col: str,
+    date_col: str | None,
+) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if ids is not None:
+        if len(ids) == 1:  # an equality keeps the filter pushed down into the scans
+            clauses.append(f"{pid_col} = ?")
+            params.append(ids[0])
+        else:
+            clauses.append(f"{pid_col} IN (SELECT unnest(?))")
+            params.append(ids)
+    if date_col is not None and start is not None:
+        clauses.append(f"{date_col} >= ?")
+        params.append(start)
+    if date_col is not None and end is not None:
+        clauses.append(f"{date_col} <= ?")
+        params.append(end)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def filtered(
+    source: Source,
+    sql: str,
+    participant: Participants,
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    pid_col: str = "participant_id",
+    date_col: str | None = "local_date",
+    order: str = "participant_id, local_date",
+) -> pl.DataFrame:
+    """Run ``sql`` (a SELECT of a trusted relation) filtered by participant and date range."""
+    ids = participant_ids(participant)
+    _check_range(start, end)
+    where, params = _where(ids, start, end, pid_col=pid_col, date_col=date_col)
+    with connection(source) as con:
+        _require(con, ids)
+        return query_frame(con, f"{sql}{where} ORDER BY {order}", params)
+
+
+def daily_summary(
+    source: Source,
+    participant: Participants = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pl.DataFrame:
+    """The ``daily_summary`` view: one row per participant and local day with any data.
+
+    Parameters
+    ----------
+    source : DataDir, path or duckdb connection
+        Where the catalog is.
+    participant : str or list of str, optional
+        One participant, several, or ``None`` for the cohort.
+    start, end : datetime.date, optional
+        Inclusive range of local dates.
+
+    Returns
+    -------
+    polars.DataFrame
+        The view's columns (see ``docs/schema.md``), sorted by participant and day.
+
+    Raises
+    ------
+    UnknownParticipantError
+        For a participant id that is not in the catalog.
+    ApiError
+        For an ``end`` before ``start`` or arguments of the wrong type.
+    """
+    return filtered(source, "SELECT * FROM daily_summary", participant, start, end)
+
+
+def daily_qc(
+    source: Source,
+    participant: Participants = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pl.DataFrame:
+    """The ``daily_qc`` view (wear time, data gaps, battery) per participant and local day."""
+    return filtered(source, "SELECT * FROM daily_qc", participant, start, end)
+
+
+def sitting_bouts(
+    source: Source,
+    participant: Participants = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pl.DataFrame:
+    """Sitting bouts with their local start and end times (``start_local``, ``end_local``)."""
+    sql = (
+        "SELECT * FROM (SELECT b.participant_id, b.local_date, b.start_time, b.end_time, "
+        "timezone(p.tz, b.start_time) AS start_local, timezone(p.tz, b.end_time) AS end_local, "
+        "b.duration_min, b.glutewake_version, b.params FROM sitting_bouts b "
+        "JOIN participants p USING (participant_id))"
+    )
+    return filtered(
+        source, sql, participant, start, end, order="participant_id, local_date, start_time"
+    )
+
+
+def exercise_sessions(
+    source: Source,
+    participant: Participants = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pl.DataFrame:
+    """Exercise sessions (one row each) with their activation measures."""
+    return filtered(
+        source,
+        "SELECT * FROM exercise_sessions",
+        participant,
+        start,
+        end,
+        order="participant_id, local_date, start_time",
+    )
+
+
+def contractions(
+    source: Source,
+    participant: Participants = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pl.DataFrame:
+    """Contractions with their session's ``local_date``, ``exercise`` and ``phase``."""
+    sql = (
+        "SELECT * FROM (SELECT c.*, s.local_date, s.exercise, s.phase FROM contractions c "
+        "JOIN exercise_sessions s ON s.session_id = c.session_id)"
+    )
+    return filtered(
+        source,
+        sql,
+        participant,
+        start,
+        end,
+        order="participant_id, local_date, session_id, onset_time",
+    )
+
+
+def weekly_progress(
+    source: Source,
+    participant: Participants = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pl.DataFrame:
+    """The ``weekly_progress`` view; ``start``/``end`` select weeks by their Monday."""
+    return filtered(
+        source,
+        "SELECT * FROM weekly_progress",
+        participant,
+        start,
+        end,
+        date_col="week_start",
+        order="participant_id, week_start",
+    )
+
+
+def phase_progress(
+    source: Source,
+    participant: Participants = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pl.DataFrame:
+    """The ``phase_progress`` view; ``start``/``end`` select periods by their start date."""
+    return filtered(
+        source,
+        "SELECT * FROM phase_progress",
+        participant,
+        start,
+        end,
+        date_col="start_date",
+        order="participant_id, start_date",
+    )
+
+
+def phases(source: Source, participant: Participants = None) -> pl.DataFrame:
+    """Phase history (``participant_id, phase, start_date, note``)."""
+    return filtered(
+        source,
+        "SELECT * FROM phases",
+        participant,
+        None,
+        None,
+        date_col=None,
+        order="participant_id, start_date",
+    )
+
+
+def participants(source: Source, participant: Participants = None) -> pl.DataFrame:
+    """Participants with their time zone, baseline week and goals."""
+    return filtered(
+        source,
+        "SELECT * FROM participants",
+        participant,
+        None,
+        None,
+        date_col=None,
+        order="participant_id",
+    )

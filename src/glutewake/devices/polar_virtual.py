@@ -1,0 +1,307 @@
+"""Byte-level model of a Polar Verity Sense speaking PMD (simulators and tests).
+
+What the model does like the real sensor:
+
+- answers control-point writes: get settings (ACC 52 Hz, 16 bit, range 8 g, 3 channels), start
+  (validating every setting, the link MTU and the state; a start response carrying FACTOR 1.0),
+  stop; malformed or unknown requests get the matching error status;
+- streams ACC as delta-compressed frame type 0x81 (values in mG), the frame type the Verity
+  Sense sends for ACC; GYRO (0x80, 16-bit, factor = range / 32768 deg/s per count) and MAG
+  (0x80, factor = range / 32768 gauss per count) are modelled the same way when given signals;
+- fills each frame to the negotiated ATT MTU (payload <= MTU - 3) with device-chosen block bit
+  widths, sends it when the next sample would not fit, and stamps it with the device clock
+  (ns since 2000-01-01) of its last sample, that clock running at ``clock_offset_us`` and
+  ``clock_drift_ppm`` from true time;
+- stops every stream when the link drops; can stop on its own (``stop_by_device``), sending
+  the measurement-stopped indication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from glutewake.devices.base import StreamSamples, VirtualDevice
+from glutewake.devices.errors import ControlPointError
+from glutewake.devices.pmd_codec import (
+    HEADER_BYTES,
+    PMD_EPOCH_UNIX_US,
+    STREAM_TYPES,
+    _delta_widths,
+    _encode_delta_payload,
+    max_samples_fitting,
+    min_frame_mtu,
+    values_to_raw,
+)
+from glutewake.devices.pmd_control import (
+    OpCode,
+    SettingType,
+    Status,
+    encode_features,
+    encode_measurement_stopped,
+    encode_response,
+    encode_settings,
+    parse_request,
+)
+
+_CP = "fb005c81-02e7-f387-1cad-8acc2d9d7b11"
+_DATA = "fb005c82-02e7-f387-1cad-8acc2d9d7b11"
+_BATTERY = "00002a19-0000-1000-8000-00805f9b34fb"
+_DEVICE_NAME = "00002a00-0000-1000-8000-00805f9b34fb"
+
+
+@dataclass(frozen=True)
+class _Capability:
+    frame_type: int
+    sample_rates: tuple[int, ...]
+    resolutions: tuple[int, ...]
+    ranges: tuple[int, ...]
+    channels: int
+
+
+#: what a Verity Sense offers in online streaming (ACC is the thigh-posture stream)
+VERITY_SENSE: dict[int, _Capability] = {
+    2: _Capability(0x81, (52,), (16,), (8,), 3),
+    5: _Capability(0x80, (52,), (16,), (250, 500, 1000, 2000), 3),
+    6: _Capability(0x80, (10, 20, 50, 100), (16,), (50,), 3),
+}
+
+
+def _factor(mtype: int, range_value: int) -> float:
+    if mtype == 2:
+        return 1.0  # 0x81 frames carry mG
+    return float(np.float32(range_value / 32768.0))
+
+
+@dataclass
+class _Running:
+    mtype: int
+    fs_hz: int
+    resolution_bits: int
+    channels: int
+    factor: float
+    frame_type: int
+    raw: NDArray[np.int64]  # quantised signal, all samples
+    widths: NDArray[
+        np.int64
+    ]  # widths[i]: bits delta i (sample i - sample i-1) needs; widths[0] unused
+    next_idx: int  # first sample not yet sent
+    avail_idx: int  # first sample not yet measured
+
+
+class PolarVirtualDevice(VirtualDevice):
+    """A Polar Verity Sense driven by known signals.
+
+    Parameters
+    ----------
+    signals : StreamSamples or mapping stream -> StreamSamples
+        True signals at the nominal rate with true UTC ``t_us``: ``acc`` in g (52 Hz), optionally
+        ``gyro`` (deg/s, 52 Hz) and ``mag`` (gauss). The device offers exactly these streams.
+    clock_offset_us : int
+        Device clock minus true time at the first sample.
+    clock_drift_ppm : float
+        How much faster the device clock runs than true time.
+    att_mtu : int
+        Negotiated ATT MTU; frames are at most ``att_mtu - 3`` bytes (settable attribute).
+    battery_percent : int
+        Value of the battery level characteristic.
+    name : str
+        Advertised name.
+    """
+
+    def __init__(
+        self,
+        signals: StreamSamples | Mapping[str, StreamSamples],
+        *,
+        clock_offset_us: int = 0,
+        clock_drift_ppm: float = 0.0,
+        att_mtu: int = 232,
+        battery_percent: int = 90,
+        name: str = "Polar Sense 0A1B2C3D",
+    ) -> None:
+        sig = {signals.stream: signals} if isinstance(signals, StreamSamples) else dict(signals)
+        for s in sig:
+            if s not in STREAM_TYPES:
+                raise ValueError(f"PolarVirtualDevice: no PMD stream called {s!r} (acc, gyro, mag)")
+        self.signals = sig
+        self.clock_offset_us = int(clock_offset_us)
+        self.clock_drift_ppm = float(clock_drift_ppm)
+        self.att_mtu = int(att_mtu)
+        self.battery_percent = int(battery_percent)
+        self.name = name
+        self._anchor_us = min(int(s.t_us[0]) for s in sig.values() if len(s)) if sig else 0
+        self._running: dict[int, _Running] = {}
+
+    # ------------------------------------------------------------------ clock
+
+    def device_time_ns(self, true_t_us: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Device timestamps (ns since 2000-01-01) at true UTC microseconds."""
+        t = np.asarray(true_t_us, dtype=np.int64)
+        dev_us = (
+            t
+            + self.clock_offset_us
+            + np.rint(self.clock_drift_ppm * 1e-6 * (t - self._anchor_us)).astype(np.int64)
+        )
+        return (dev_us - PMD_EPOCH_UNIX_US) * 1000
+
+    # ------------------------------------------------------------------ GATT
+
+    def read_value(self, char_uuid: str) -> bytes:
+        """Control point (feature list), battery level or device name."""
+        u = char_uuid.lower()
+        if u == _CP:
+            return encode_features([STREAM_TYPES[s] for s in self.signals])
+        if u == _BATTERY:
+            return bytes((self.battery_percent,))
+        if u == _DEVICE_NAME:
+            return self.name.encode()
+        raise KeyError(f"PolarVirtualDevice: characteristic {char_uuid} is not readable")
+
+    def handle_write(self, char_uuid: str, data: bytes, now_us: int) -> list[tuple[str, bytes]]:
+        """Answer a control-point write with its response indication."""
+        if char_uuid.lower() != _CP:
+            return []
+        op = data[0] if data else 0
+        mt = data[1] & 0x3F if len(data) > 1 else 0
+        try:
+            req = parse_request(data)
+        except ControlPointError:
+            return [
+                (
+                    _CP,
+                    encode_response(
+                        op,
+                        mt,
+                        Status.ERROR_INVALID_LENGTH
+                        if len(data) < 2
+                        else Status.ERROR_INVALID_PARAMETER,
+                    ),
+                )
+            ]
+        cap = VERITY_SENSE.get(req.measurement_type)
+        offered = cap is not None and any(
+            STREAM_TYPES[s] == req.measurement_type for s in self.signals
+        )
+        if req.op_code == OpCode.GET_MEASUREMENT_SETTINGS:
+            if cap is None:
+                return [(_CP, encode_response(op, mt, Status.ERROR_INVALID_MEASUREMENT_TYPE))]
+            if not offered:
+                return [(_CP, encode_response(op, mt, Status.ERROR_NOT_SUPPORTED))]
+            params = encode_settings(
+                {
+                    SettingType.SAMPLE_RATE: list(cap.sample_rates),
+                    SettingType.RESOLUTION: list(cap.resolutions),
+                    SettingType.RANGE: list(cap.ranges),
+                    SettingType.CHANNELS: [cap.channels],
+                }
+            )
+            return [(_CP, encode_response(op, mt, Status.SUCCESS, params))]
+        if req.op_code == OpCode.REQUEST_MEASUREMENT_START:
+            return [(_CP, self._start(req.measurement_type, req.settings, now_us))]
+        if req.op_code == OpCode.STOP_MEASUREMENT:
+            if cap is None:
+                return [(_CP, encode_response(op, mt, Status.ERROR_INVALID_MEASUREMENT_TYPE))]
+            if self._running.pop(mt, None) is None:
+                return [(_CP, encode_response(op, mt, Status.ERROR_ALREADY_IN_STATE))]
+            return [(_CP, encode_response(op, mt, Status.SUCCESS))]
+        return [(_CP, encode_response(op, mt, Status.ERROR_INVALID_OP_CODE))]
+
+    def _start(self, mt: int, settings: dict[SettingType, list[float]], now_us: int) -> bytes:
+        op = OpCode.REQUEST_MEASUREMENT_START
+        cap = VERITY_SENSE.get(mt)
+        if cap is None:
+            return encode_response(op, mt, Status.ERROR_INVALID_MEASUREMENT_TYPE)
+        stream = next((s for s in self.signals if STREAM_TYPES[s] == mt), None)
+        if stream is None:
+            return encode_response(op, mt, Status.ERROR_NOT_SUPPORTED)
+        if mt in self._running:
+            return encode_response(op, mt, Status.ERROR_ALREADY_IN_STATE)
+        checks = (
+            (SettingType.SAMPLE_RATE, cap.sample_rates, Status.ERROR_INVALID_SAMPLE_RATE),
+            (SettingType.RESOLUTION, cap.resolutions, Status.ERROR_INVALID_RESOLUTION),
+            (SettingType.RANGE, cap.ranges, Status.ERROR_INVALID_RANGE),
+            (SettingType.CHANNELS, (cap.channels,), Status.ERROR_INVALID_NUMBER_OF_CHANNELS),
+        )
+        chosen: dict[SettingType, int] = {}
+        for st, allowed, err in checks:
+            vals = settings.get(st)
+            if vals is None:
+                if st in (SettingType.SAMPLE_RATE, SettingType.RESOLUTION):
+                    return encode_response(op, mt, Status.ERROR_INVALID_PARAMETER)
+                chosen[st] = int(allowed[-1])
+                continue
+            if len(vals) != 1 or int(vals[0]) not in allowed:
+                return encode_response(op, mt, err)
+            chosen[st] = int(vals[0])
+        if self.att_mtu < min_frame_mtu(cap.channels, chosen[SettingType.RESOLUTION]):
+            return encode_response(op, mt, Status.ERROR_INVALID_MTU)
+        sig = self.signals[stream]
+        factor = _factor(mt, chosen[SettingType.RANGE])
+        raw = values_to_raw(sig.values, mt, cap.frame_type, factor=factor)
+        if mt == 2:  # the sensor saturates at its range
+            lim = chosen[SettingType.RANGE] * 1000
+            raw = np.clip(raw, -lim, lim)
+        w = np.zeros(raw.shape[0], dtype=np.int64)
+        w[1:] = _delta_widths(raw, chosen[SettingType.RESOLUTION])
+        first = int(np.searchsorted(sig.t_us, now_us, side="left"))
+        self._running[mt] = _Running(
+            mtype=mt,
+            fs_hz=chosen[SettingType.SAMPLE_RATE],
+            resolution_bits=chosen[SettingType.RESOLUTION],
+            channels=cap.channels,
+            factor=factor,
+            frame_type=cap.frame_type,
+            raw=raw,
+            widths=w,
+            next_idx=first,
+            avail_idx=first,
+        )
+        params = encode_settings({SettingType.FACTOR: [factor]})
+        return encode_response(op, mt, Status.SUCCESS, params)
+
+    def poll(self, now_us: int) -> list[tuple[str, bytes]]:
+        """Frames completed by ``now_us`` (a frame is sent when its next sample would not fit)."""
+        out: list[tuple[int, bytes]] = []
+        budget = self.att_mtu - 3 - HEADER_BYTES
+        for mt, run in self._running.items():
+            stream = next(s for s in self.signals if STREAM_TYPES[s] == mt)
+            sig = self.signals[stream]
+            run.avail_idx = max(run.avail_idx, int(np.searchsorted(sig.t_us, now_us, side="right")))
+            while run.avail_idx - run.next_idx >= 2:
+                a, b = run.next_idx, run.avail_idx
+                # no frame holds more deltas than 1 bit per channel allows
+                cap = (budget * 8) // run.channels + 1
+                w = run.widths[a + 1 : min(b, a + 1 + cap)]
+                n = max_samples_fitting(w, run.channels, run.resolution_bits, budget)
+                if n >= b - a:
+                    break  # everything measured still fits: wait for more
+                if n < 1:
+                    raise RuntimeError("PolarVirtualDevice: MTU too small for one sample")
+                last = a + n - 1
+                ts = int(self.device_time_ns(sig.t_us[last : last + 1])[0])
+                head = bytes((mt,)) + ts.to_bytes(8, "little") + bytes((run.frame_type,))
+                frame = head + _encode_delta_payload(
+                    run.raw[a : a + n], run.resolution_bits, run.widths[a + 1 : a + n]
+                )
+                out.append((int(sig.t_us[last]), frame))
+                run.next_idx = a + n
+        out.sort(key=lambda x: x[0])
+        return [(_DATA, f) for _, f in out]
+
+    def link_lost(self, now_us: int) -> None:
+        """The link dropped: every stream stops (unsent samples are lost)."""
+        self._running.clear()
+
+    def stop_by_device(self, now_us: int) -> list[tuple[str, bytes]]:
+        """The sensor stops on its own (e.g. put on charge): measurement-stopped indication."""
+        types = sorted(self._running)
+        self._running.clear()
+        return [(_CP, encode_measurement_stopped(types))] if types else []
+
+    @property
+    def streaming(self) -> tuple[str, ...]:
+        """Streams currently running."""
+        return tuple(s for s in self.signals if STREAM_TYPES[s] in self._running)

@@ -1,0 +1,1025 @@
+"""Background BLE collection: a supervisor per device that keeps data flowing into the spool.
+
+For each device the supervisor scans, connects through ``bleak-retry-connector``, checks the
+negotiated ATT MTU against ``profile.required_mtu(config)``, reads battery and device information,
+subscribes to the profile's notify characteristics, writes the start commands, and then watches:
+a disconnect leads to a reconnect with exponential backoff (forever), a silent stream (watchdog)
+first gets its start commands again (the device may have stopped on its own) and then a fresh
+connection. SIGINT/SIGTERM send the stop commands, disconnect, flush the spool and exit.
+
+The notification callback does nothing but put ``(payload, host time, characteristic)`` on a
+queue; one writer thread appends the queue to each device's :class:`SpoolWriter` (so a slow
+disk never stalls the BLE event loop), together with every WRITE, READ, CONNECT and DISCONNECT.
+
+Status: a small JSON per device under ``DATA/status/`` every few seconds (read by
+``glutewake status``), a rotating log file in ``DATA/logs/`` and, on a terminal, a live line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import logging.handlers
+import os
+import queue
+import random
+import signal
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from glutewake.datadir import DataDir, safe_component
+from glutewake.devices import DeviceProfile, get_profile
+from glutewake.devices.base import RecordKind
+from glutewake.ingest.spool import SpoolInfo, SpoolWriter, list_segments
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+DEVICE_INFO_UUIDS: dict[str, str] = {
+    "manufacturer": "00002a29-0000-1000-8000-00805f9b34fb",
+    "model": "00002a24-0000-1000-8000-00805f9b34fb",
+    "serial": "00002a25-0000-1000-8000-00805f9b34fb",
+    "firmware": "00002a26-0000-1000-8000-00805f9b34fb",
+}
+#: stream configuration used when none is given (and for ``--simulate``)
+DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
+    "polar-pmd": {"acc": {"sample_rate_hz": 52, "range_g": 8, "resolution_bits": 16}},
+    "glutewake-open": {"emg": {"fs_hz": 1000, "channels": ["glute_max_r", "biceps_femoris_r"]}},
+}
+STATUS_DIRNAME = "status"
+LOG_NAME = "collect.log"
+
+EXIT_OK = 0
+EXIT_DEVICE_FAILED = 3
+
+
+class CollectorError(RuntimeError):
+    """A device that cannot be collected from (the message says which and why)."""
+
+
+class MtuTooSmallError(CollectorError):
+    """The negotiated ATT MTU would cut the configured stream's notifications."""
+
+
+class ProfileNotFoundError(CollectorError):
+    """No registered profile recognises a device (pass ``profile=``)."""
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    """Timing of the supervisor (defaults suit real devices; tests shorten them).
+
+    Attributes
+    ----------
+    watchdog_s : float
+        No notification for this long = the stream is stalled.
+    stream_restarts : int
+        Times the start commands are re-sent on a stalled but connected link before the
+        supervisor drops the link and reconnects.
+    backoff_min_s, backoff_max_s, backoff_factor, backoff_jitter : float
+        Reconnect delay: ``min * factor**k`` capped at ``max``, plus up to ``jitter`` (fraction).
+        Reset after a connection that carried data.
+    scan_timeout_s : float
+        How long one scan looks for the device before the next backoff.
+    connect_attempts : int
+        ``max_attempts`` given to ``bleak_retry_connector.establish_connection``.
+    gatt_timeout_s : float
+        Longest a single read or write may take.
+    battery_interval_s : float
+        How often battery level is re-read during a connection.
+    status_interval_s : float
+        How often the status JSON files are written.
+    mtu_failures : int
+        Consecutive connections with a too-small MTU after which the device is given up.
+    journal_fsync_s, segment_s : float
+        Spool loss bound and segment rotation (see :class:`SpoolWriter`).
+    """
+
+    watchdog_s: float = 5.0
+    stream_restarts: int = 1
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+    backoff_factor: float = 2.0
+    backoff_jitter: float = 0.1
+    scan_timeout_s: float = 10.0
+    connect_attempts: int = 3
+    gatt_timeout_s: float = 10.0
+    battery_interval_s: float = 300.0
+    status_interval_s: float = 2.0
+    mtu_failures: int = 3
+    journal_fsync_s: float = 1.0
+    segment_s: float = 600.0
+
+
+@dataclass
+class DeviceSpec:
+    """One device to collect from: an address or advertised name, and optionally its profile."""
+
+    target: str
+    profile: DeviceProfile | None = None
+    config: dict[str, Any] | None = None
+
+
+@dataclass
+class Backends:
+    """bleak backends (``None``: bleak's platform backend)."""
+
+    scanner: Any = None
+    client: Any = None
+
+    def scanner_kwargs(self) -> dict[str, Any]:
+        return {} if self.scanner is None else {"backend": self.scanner}
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return {} if self.client is None else {"backend": self.client}
+
+
+def utc_now_us() -> int:
+    """Host wall clock as UTC microseconds since the Unix epoch."""
+    return time.time_ns() // 1000
+
+
+def config_for(profile: DeviceProfile, config: dict[str, Any] | None) -> dict[str, Any]:
+    """The stream configuration of ``profile``: ``config[profile.name]`` if keyed by profile,
+    else ``config`` itself, else the profile's default."""
+    if config:
+        if profile.name in config and isinstance(config[profile.name], dict):
+            return dict(config[profile.name])
+        return dict(config)
+    default = getattr(profile, "default_config", None) or DEFAULT_CONFIGS.get(profile.name, {})
+    return json.loads(json.dumps(default))
+
+
+class Backoff:
+    """Exponential reconnect delay with jitter.
+
+    >>> b = Backoff(0.5, 4.0, 2.0, 0.0)
+    >>> [b.next() for _ in range(5)]
+    [0.5, 1.0, 2.0, 4.0, 4.0]
+    """
+
+    def __init__(
+        self, min_s: float, max_s: float, factor: float, jitter: float, seed: int | None = None
+    ) -> None:
+        self.min_s, self.max_s, self.factor, self.jitter = min_s, max_s, factor, jitter
+        self._k = 0
+        self._rng = random.Random(seed)
+
+    def next(self) -> float:
+        delay = min(self.max_s, self.min_s * self.factor**self._k)
+        self._k += 1
+        return delay * (1.0 + self.jitter * self._rng.random())
+
+    def reset(self) -> None:
+        self._k = 0
+
+
+# --------------------------------------------------------------------------- spool writer thread
+_Item = tuple[SpoolWriter, int, int, str, bytes, int]
+_STOP = object()
+
+
+class SpoolWriterThread:
+    """One thread that appends queued records to their device's :class:`SpoolWriter`.
+
+    The queue is unbounded so that the BLE callback never blocks; :attr:`max_depth` records how
+    far it ever grew (the load benchmark checks it stays small).
+    """
+
+    def __init__(self, poll_s: float = 0.2) -> None:
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.poll_s = poll_s
+        self.writers: list[SpoolWriter] = []
+        self.records_written = 0
+        self.max_depth = 0
+        self.error: BaseException | None = None
+        #: CPU seconds the writer thread used (set when it ends)
+        self.cpu_s = 0.0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="glutewake-spool", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, writer: SpoolWriter) -> None:
+        with self._lock:
+            self.writers.append(writer)
+
+    def put(self, item: _Item) -> None:
+        self.queue.put(item)
+
+    def depth(self) -> int:
+        depth = self.queue.qsize()
+        self.max_depth = max(self.max_depth, depth)
+        return depth
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self.queue.get(timeout=self.poll_s)
+                except queue.Empty:
+                    with self._lock:
+                        writers = list(self.writers)
+                    for writer in writers:
+                        writer.maybe_sync()  # the journal fsync bound holds when data stops too
+                    continue
+                if item is _STOP:
+                    self.cpu_s = time.thread_time()
+                    return
+                writer, t_us, kind, uuid, payload, conn_id = item
+                writer.append(t_us, kind, uuid, payload, conn_id)
+                self.records_written += 1
+        except BaseException as exc:  # surfaced by close(); collection cannot go on without a spool
+            self.error = exc
+            log.exception("spool writer thread failed")
+
+    def close(self) -> None:
+        """Write everything queued, close every spool (segments written), stop the thread."""
+        self.queue.put(_STOP)
+        self._thread.join()
+        with self._lock:
+            writers = list(self.writers)
+        for writer in writers:
+            writer.close()
+        if self.error is not None:
+            raise CollectorError(f"spool writer failed: {self.error}") from self.error
+
+
+def _last_conn_id(folder: Path) -> int:
+    segments = list_segments(folder)
+    if not segments:
+        return 0
+    column = pq.read_table(segments[-1], columns=["conn_id"])["conn_id"]
+    return int(column[-1].as_py()) if len(column) else 0
+
+
+# --------------------------------------------------------------------------- one device
+@dataclass
+class DeviceState:
+    """What the status JSON and live line show for one device."""
+
+    target: str
+    participant_id: str
+    profile: str | None = None
+    address: str | None = None
+    name: str | None = None
+    state: str = "starting"
+    conn_id: int = 0
+    mtu: int | None = None
+    battery_pct: int | None = None
+    device_info: dict[str, str] = field(default_factory=dict)
+    connected_since_us: int | None = None
+    connected_s: float = 0.0
+    last_data_us: int | None = None
+    notifications: int = 0
+    bytes: int = 0
+    reconnects: int = 0
+    stream_restarts: int = 0
+    last_error: str | None = None
+    spool_dir: str | None = None
+    failed: bool = False
+
+
+class DeviceSupervisor:
+    """Keeps one device connected and streaming, forever (until ``stop`` is set)."""
+
+    def __init__(
+        self,
+        spec: DeviceSpec,
+        *,
+        data_dir: DataDir,
+        participant_id: str,
+        labels: dict[str, Any],
+        writer_thread: SpoolWriterThread,
+        settings: CollectorSettings,
+        backends: Backends,
+        stop: asyncio.Event,
+    ) -> None:
+        self.spec = spec
+        self.data_dir = data_dir
+        self.participant_id = participant_id
+        self.labels = labels
+        self.writer_thread = writer_thread
+        self.settings = settings
+        self.backends = backends
+        self.stop = stop
+        self.profile = spec.profile
+        self.config: dict[str, Any] = {}
+        self.status = DeviceState(target=spec.target, participant_id=participant_id)
+        self.backoff = Backoff(
+            settings.backoff_min_s,
+            settings.backoff_max_s,
+            settings.backoff_factor,
+            settings.backoff_jitter,
+        )
+        self.writer: SpoolWriter | None = None
+        self.last_rx_mono = 0.0
+        self._link_down = asyncio.Event()
+        self._conn_id = 0
+        self._mtu_failures = 0
+        self._sessions = 0
+        self._rate_mark = (time.monotonic(), 0)
+        self.rate_hz = 0.0
+        #: monotonic times of link-up and link-down, for tests and the status file
+        self.link_events: list[tuple[float, str]] = []
+
+    # ---- records
+    def _record(self, kind: RecordKind, uuid: str, payload: bytes, t_us: int | None = None) -> None:
+        if self.writer is None:
+            return
+        self.writer_thread.put(
+            (
+                self.writer,
+                utc_now_us() if t_us is None else t_us,
+                int(kind),
+                uuid,
+                payload,
+                self._conn_id,
+            )
+        )
+
+    def _on_notify(self, characteristic: Any, data: bytearray) -> None:
+        # the BLE callback: timestamp, enqueue, count; nothing that can block
+        t_us = time.time_ns() // 1000
+        assert self.writer is not None
+        self.writer_thread.put(
+            (self.writer, t_us, 0, characteristic.uuid, bytes(data), self._conn_id)
+        )
+        self.last_rx_mono = time.monotonic()
+        self.status.last_data_us = t_us
+        self.status.notifications += 1
+        self.status.bytes += len(data)
+
+    def _on_disconnected(self, _client: Any) -> None:
+        self._link_down.set()
+
+    # ---- discovery
+    def _matches(self, device: Any, adv: Any) -> bool:
+        target = self.spec.target
+        if device.address.lower() == target.lower():
+            return True
+        name = adv.local_name or device.name or ""
+        return bool(name) and (name == target or name.startswith(target))
+
+    async def _find(self) -> tuple[Any, Any] | None:
+        from bleak import BleakScanner
+
+        found: asyncio.Future[tuple[Any, Any]] = asyncio.get_running_loop().create_future()
+
+        def on_adv(device: Any, adv: Any) -> None:
+            if not found.done() and self._matches(device, adv):
+                found.set_result((device, adv))
+
+        scanner = BleakScanner(on_adv, **self.backends.scanner_kwargs())
+        await scanner.start()
+        try:
+            stop_wait = asyncio.ensure_future(self.stop.wait())
+            both: set[asyncio.Future[Any]] = {found, stop_wait}
+            done, _ = await asyncio.wait(
+                both,
+                timeout=self.settings.scan_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            stop_wait.cancel()
+            return found.result() if found in done else None
+        finally:
+            if not found.done():
+                found.cancel()
+            await scanner.stop()
+
+    def _resolve_profile(self, device: Any, adv: Any) -> DeviceProfile:
+        if self.profile is None:
+            from glutewake.ingest.scan import match_profile
+
+            profile = match_profile(adv.local_name or device.name, adv.service_uuids)
+            if profile is None:
+                raise ProfileNotFoundError(
+                    f"no device profile recognises {device.address} ({adv.local_name!r}); "
+                    "pass a profile explicitly"
+                )
+            self.profile = profile
+        return self.profile
+
+    def _open_spool(self, address: str) -> None:
+        if self.writer is not None:
+            return
+        assert self.profile is not None
+        folder = self.data_dir.spool_dir(self.participant_id, address)
+        info = SpoolInfo(self.participant_id, address, self.profile.name, self.config, self.labels)
+        self.writer = SpoolWriter(
+            folder,
+            info,
+            segment_s=self.settings.segment_s,
+            journal_fsync_s=self.settings.journal_fsync_s,
+        )
+        self.writer_thread.add(self.writer)
+        self._conn_id = _last_conn_id(folder)
+        self.status.spool_dir = str(folder)
+
+    # ---- main loop
+    async def run(self) -> None:
+        from bleak import BleakClient
+        from bleak.exc import BleakError
+        from bleak_retry_connector import establish_connection
+
+        while not self.stop.is_set():
+            self.status.state = "scanning"
+            client = None
+            had_data = False
+            try:
+                hit = await self._find()
+                if self.stop.is_set():
+                    break
+                if hit is None:
+                    raise CollectorError(f"{self.spec.target}: not found in a scan")
+                device, adv = hit
+                profile = self._resolve_profile(device, adv)
+                if not self.config:
+                    self.config = config_for(profile, self.spec.config)
+                self.status.profile = profile.name
+                self.status.address = device.address
+                self.status.name = adv.local_name or device.name
+                self._open_spool(device.address)
+                self.status.state = "connecting"
+                self._link_down.clear()
+                client = await establish_connection(
+                    BleakClient,
+                    device,
+                    self.status.name or device.address,
+                    disconnected_callback=self._on_disconnected,
+                    max_attempts=self.settings.connect_attempts,
+                    **self.backends.client_kwargs(),
+                )
+                had_data = await self._session(client)
+            except ProfileNotFoundError as exc:
+                self._fail(str(exc))
+                return
+            except MtuTooSmallError as exc:
+                self._mtu_failures += 1
+                self.status.last_error = str(exc)
+                log.error("%s", exc)
+                if self._mtu_failures >= self.settings.mtu_failures:
+                    self._fail(f"{exc} (gave up after {self._mtu_failures} connections)")
+                    return
+            except (BleakError, CollectorError, TimeoutError, OSError, EOFError) as exc:
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("%s: %s", self.spec.target, self.status.last_error)
+            finally:
+                if client is not None:
+                    await self._close_link(client)
+            if self.stop.is_set():
+                break
+            if had_data:
+                self.backoff.reset()
+            delay = self.backoff.next()
+            self.status.state = "backoff"
+            log.info("%s: reconnecting in %.2f s", self.spec.target, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+        self.status.state = "stopped"
+
+    def _fail(self, message: str) -> None:
+        self.status.failed = True
+        self.status.state = "failed"
+        self.status.last_error = message
+        log.error("%s: %s", self.spec.target, message)
+
+    async def _gatt(self, awaitable: Any) -> Any:
+        return await asyncio.wait_for(awaitable, self.settings.gatt_timeout_s)
+
+    async def _session(self, client: Any) -> bool:
+        """One connection: set up, stream, watch. Returns whether any data arrived."""
+        assert self.profile is not None
+        self._conn_id += 1
+        self._sessions += 1
+        self.status.conn_id = self._conn_id
+        self.status.reconnects = self._sessions - 1
+        acquire_mtu = getattr(getattr(client, "_backend", None), "_acquire_mtu", None)
+        if acquire_mtu is not None:  # BlueZ reports 23 until asked
+            with contextlib.suppress(Exception):
+                await acquire_mtu()
+        mtu = int(client.mtu_size)
+        self.status.mtu = mtu
+        self._record(RecordKind.CONNECT, "", struct.pack("<H", mtu))
+        self.link_events.append((time.monotonic(), "up"))
+        connected_mono = time.monotonic()
+        self.status.connected_since_us = utc_now_us()
+        self.status.state = "connected"
+        rx_at_start = self.status.notifications
+        try:
+            need = self.profile.required_mtu(self.config)
+            if mtu < need:
+                raise MtuTooSmallError(
+                    f"{self.spec.target}: negotiated ATT MTU {mtu} < {need} needed by "
+                    f"{self.profile.name} with this configuration (notifications would be cut)"
+                )
+            self._mtu_failures = 0
+            await self._read_info(client)
+            await self._subscribe(client)
+            await self._start_streams(client)
+            self.status.state = "streaming"
+            await self._watch(client)
+        finally:
+            self.status.connected_s += time.monotonic() - connected_mono
+            self.status.connected_since_us = None
+        return self.status.notifications > rx_at_start
+
+    async def _read_info(self, client: Any) -> None:
+        assert self.profile is not None
+        uuids = [BATTERY_LEVEL_UUID, *DEVICE_INFO_UUIDS.values()]
+        uuids += [u.lower() for u in getattr(self.profile, "read_uuids", ())]
+        # every readable characteristic of the profile's own services (configuration, features):
+        # decoders learn stream settings from them, so they go to the spool before any data
+        own_services = {u.lower() for u in self.profile.service_uuids}
+        for service in client.services:
+            if service.uuid in own_services:
+                uuids += [c.uuid for c in service.characteristics if "read" in c.properties]
+        for uuid in dict.fromkeys(uuids):
+            await self._read(client, uuid)
+
+    async def _read(self, client: Any, uuid: str) -> bytes | None:
+        char = client.services.get_characteristic(uuid)
+        if char is None or "read" not in char.properties:
+            return None
+        value = bytes(await self._gatt(client.read_gatt_char(char)))
+        self._record(RecordKind.READ, uuid, value)
+        if uuid == BATTERY_LEVEL_UUID and value:
+            self.status.battery_pct = int(value[0])
+        for key, info_uuid in DEVICE_INFO_UUIDS.items():
+            if uuid == info_uuid:
+                self.status.device_info[key] = value.decode("utf-8", "replace")
+        return value
+
+    async def _subscribe(self, client: Any) -> None:
+        """Enable notifications; safe to repeat (a live subscription is stopped first)."""
+        assert self.profile is not None
+        for uuid in self.profile.notify_uuids:
+            char = client.services.get_characteristic(uuid)
+            if char is None:
+                raise CollectorError(
+                    f"{self.spec.target}: no characteristic {uuid} ({self.profile.name})"
+                )
+            with contextlib.suppress(Exception):
+                await self._gatt(client.stop_notify(char))
+            await self._gatt(client.start_notify(char, self._on_notify))
+
+    async def _start_streams(self, client: Any) -> None:
+        assert self.profile is not None
+        for write in self.profile.start_writes(self.config):
+            await self._write(client, write.char_uuid, write.data, write.with_response)
+        self.last_rx_mono = time.monotonic()
+
+    async def _write(self, client: Any, uuid: str, data: bytes, response: bool) -> None:
+        # recorded before sending, so the device's response always follows it in the spool
+        self._record(RecordKind.WRITE, uuid.lower(), bytes(data))
+        await self._gatt(client.write_gatt_char(uuid, data, response=response))
+
+    async def _watch(self, client: Any) -> None:
+        tick_s = min(0.25, self.settings.watchdog_s / 4)
+        restarts = 0
+        rx_seen = self.status.notifications
+        next_battery = time.monotonic() + self.settings.battery_interval_s
+        while True:
+            if self.stop.is_set():
+                await self._stop_streams(client)
+                return
+            if self._link_down.is_set() or not client.is_connected:
+                return
+            now = time.monotonic()
+            if self.status.notifications != rx_seen:
+                rx_seen = self.status.notifications
+                restarts = 0
+            if now - self.last_rx_mono > self.settings.watchdog_s:
+                if restarts < self.settings.stream_restarts:
+                    restarts += 1
+                    self.status.stream_restarts += 1
+                    log.warning(
+                        "%s: no data for %.1f s; restarting the stream",
+                        self.spec.target,
+                        now - self.last_rx_mono,
+                    )
+                    await self._subscribe(client)
+                    await self._start_streams(client)
+                else:
+                    log.warning("%s: stream still silent; reconnecting", self.spec.target)
+                    self.status.last_error = "watchdog: no data"
+                    return
+            if now >= next_battery:
+                next_battery = now + self.settings.battery_interval_s
+                await self._read(client, BATTERY_LEVEL_UUID)
+            waiters = {
+                asyncio.ensure_future(self.stop.wait()),
+                asyncio.ensure_future(self._link_down.wait()),
+            }
+            await asyncio.wait(waiters, timeout=tick_s, return_when=asyncio.FIRST_COMPLETED)
+            for task in waiters:
+                task.cancel()
+
+    async def _stop_streams(self, client: Any) -> None:
+        assert self.profile is not None
+        self.status.state = "stopping"
+        for write in self.profile.stop_writes(self.config):
+            try:
+                await self._write(client, write.char_uuid, write.data, write.with_response)
+            except Exception as exc:  # the link may be going down as we stop
+                log.warning("%s: stop command failed: %s", self.spec.target, exc)
+                break
+        # let the device's answer to the stop command reach the spool
+        await asyncio.sleep(0.05)
+
+    async def _close_link(self, client: Any) -> None:
+        solicited = client.is_connected
+        if solicited:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), self.settings.gatt_timeout_s)
+        reason = (
+            ("host_stop" if self.stop.is_set() else (self.status.last_error or "host_disconnect"))
+            if solicited
+            else "link_lost"
+        )
+        self._record(RecordKind.DISCONNECT, "", reason.encode())
+        self.link_events.append((time.monotonic(), "down"))
+        log.info("%s: link down (%s)", self.spec.target, reason)
+
+    # ---- status
+    def snapshot(self, depth: int) -> dict[str, Any]:
+        now_mono = time.monotonic()
+        mark_t, mark_n = self._rate_mark
+        if now_mono - mark_t >= 1.0:
+            self.rate_hz = (self.status.notifications - mark_n) / (now_mono - mark_t)
+            self._rate_mark = (now_mono, self.status.notifications)
+        s = self.status
+        now_us = utc_now_us()
+        connected_s = s.connected_s
+        if s.connected_since_us is not None:
+            connected_s += (now_us - s.connected_since_us) / 1e6
+        return {
+            "participant_id": s.participant_id,
+            "device_id": s.address or s.target,
+            "target": s.target,
+            "address": s.address,
+            "name": s.name,
+            "profile": s.profile,
+            "config": self.config,
+            "state": s.state,
+            "failed": s.failed,
+            "conn_id": s.conn_id,
+            "mtu": s.mtu,
+            "battery_pct": s.battery_pct,
+            "device_info": s.device_info,
+            "connected_s": round(connected_s, 3),
+            "last_data_t_us": s.last_data_us,
+            "last_data_age_s": None
+            if s.last_data_us is None
+            else round((now_us - s.last_data_us) / 1e6, 3),
+            "notifications": s.notifications,
+            "bytes": s.bytes,
+            "rate_hz": round(self.rate_hz, 2),
+            "reconnects": s.reconnects,
+            "stream_restarts": s.stream_restarts,
+            "last_error": s.last_error,
+            "queue_depth": depth,
+            "spool_dir": s.spool_dir,
+            "pid": os.getpid(),
+            "updated_t_us": now_us,
+        }
+
+
+# --------------------------------------------------------------------------- status output
+def status_path(data_dir: DataDir, participant_id: str, device_id: str) -> Path:
+    """Where the collector writes one device's status JSON."""
+    name = f"{safe_component(participant_id)}__{safe_component(device_id)}.json"
+    return data_dir.root / STATUS_DIRNAME / name
+
+
+def write_status(path: Path, status: dict[str, Any]) -> None:
+    """Write a status JSON atomically, readable by the owner only."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(status, fh, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _status_line(snaps: Sequence[dict[str, Any]]) -> str:
+    parts = []
+    for s in snaps:
+        age = s["last_data_age_s"]
+        battery = "?" if s["battery_pct"] is None else f"{s['battery_pct']}%"
+        parts.append(
+            f"{s['name'] or s['target']} [{s['state']}] data age "
+            f"{'-' if age is None else f'{age:.1f}s'} rate {s['rate_hz']:.1f}/s "
+            f"reconnects {s['reconnects']} battery {battery}"
+        )
+    return " | ".join(parts)
+
+
+# --------------------------------------------------------------------------- the collection
+async def run_collection(
+    data_dir: DataDir,
+    participant_id: str,
+    specs: Sequence[DeviceSpec],
+    *,
+    settings: CollectorSettings | None = None,
+    backends: Backends | None = None,
+    duration_s: float | None = None,
+    labels: dict[str, Any] | None = None,
+    stop: asyncio.Event | None = None,
+    status_line: bool = False,
+    handle_signals: bool = False,
+    on_supervisors: Callable[[list[DeviceSupervisor]], None] | None = None,
+) -> int:
+    """Collect from ``specs`` until ``stop`` is set, ``duration_s`` passes, or a signal.
+
+    The async core of :func:`collect` (tests call it with their own backends and profiles).
+
+    Returns
+    -------
+    int
+        0 on a clean stop, 3 if any device had to be given up.
+    """
+    if not specs:
+        raise ValueError("no devices to collect from")
+    settings = settings or CollectorSettings()
+    backends = backends or Backends()
+    stop = stop or asyncio.Event()
+    data_dir.create()
+    writer_thread = SpoolWriterThread()
+    writer_thread.start()
+    supervisors = [
+        DeviceSupervisor(
+            spec,
+            data_dir=data_dir,
+            participant_id=participant_id,
+            labels=dict(labels or {}),
+            writer_thread=writer_thread,
+            settings=settings,
+            backends=backends,
+            stop=stop,
+        )
+        for spec in specs
+    ]
+    if on_supervisors is not None:
+        on_supervisors(supervisors)
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+    live = None
+    if status_line and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.live import Live
+
+        live = Live("", console=Console(stderr=True), refresh_per_second=2, transient=True)
+        live.start()
+
+    published: dict[int, Path] = {}
+
+    def publish(sup: DeviceSupervisor, snap: dict[str, Any]) -> None:
+        # keyed by target until the device is found, then by its address (old file removed)
+        path = status_path(data_dir, participant_id, snap["device_id"])
+        old = published.get(id(sup))
+        with contextlib.suppress(OSError):
+            write_status(path, snap)
+            if old is not None and old != path:
+                old.unlink(missing_ok=True)
+            published[id(sup)] = path
+
+    async def report() -> None:
+        while True:
+            depth = writer_thread.depth()
+            snaps = [s.snapshot(depth) for s in supervisors]
+            for sup, snap in zip(supervisors, snaps, strict=True):
+                publish(sup, snap)
+            if live is not None:
+                live.update(_status_line(snaps))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.status_interval_s)
+            if stop.is_set():
+                return
+
+    async def deadline() -> None:
+        if duration_s is not None:
+            await asyncio.sleep(duration_s)
+            stop.set()
+
+    tasks = [asyncio.create_task(s.run(), name=f"supervise-{s.spec.target}") for s in supervisors]
+    reporter = asyncio.create_task(report())
+    timer = asyncio.create_task(deadline())
+    try:
+        # supervisors return on stop, or when their device is given up
+        await asyncio.gather(*tasks)
+    finally:
+        stop.set()
+        timer.cancel()
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        if live is not None:
+            live.stop()
+        await asyncio.to_thread(writer_thread.close)
+        for sup in supervisors:
+            publish(sup, sup.snapshot(0))
+    return EXIT_DEVICE_FAILED if any(s.status.failed for s in supervisors) else EXIT_OK
+
+
+class _ForwardToRoot(logging.Handler):
+    """Pass records on to the root handlers only at the level the application chose for root.
+
+    The log file wants INFO from the package; the terminal should stay at the application's
+    level, so the package logger stops propagating and forwards through this handler.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        root = logging.getLogger()
+        if record.levelno < root.getEffectiveLevel():
+            return
+        for handler in root.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def _attach_log_file(data_dir: DataDir) -> Callable[[], None]:
+    """Log the package at INFO to a rotating file in ``DATA/logs``; return the undo function."""
+    data_dir.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = data_dir.logs / LOG_NAME
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+    )
+    handler.setLevel(logging.INFO)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o600)
+    forward = _ForwardToRoot()
+    package_log = logging.getLogger("glutewake")
+    saved = (package_log.level, package_log.propagate)
+    package_log.addHandler(handler)
+    package_log.addHandler(forward)
+    package_log.propagate = False
+    if package_log.getEffectiveLevel() > logging.INFO:
+        package_log.setLevel(logging.INFO)
+
+    def undo() -> None:
+        package_log.removeHandler(handler)
+        package_log.removeHandler(forward)
+        package_log.setLevel(saved[0])
+        package_log.propagate = saved[1]
+        handler.close()
+
+    return undo
+
+
+def collect(
+    data_dir: DataDir,
+    *,
+    participant_id: str,
+    devices: list[str] | None = None,
+    profile: str | None = None,
+    simulate: list[str] | None = None,
+    faults: str | None = None,
+    duration_s: float | None = None,
+    config: dict[str, Any] | None = None,
+    labels: dict[str, Any] | None = None,
+    status_line: bool = True,
+    settings: CollectorSettings | None = None,
+) -> int:
+    """Collect from BLE wearables into the spool until SIGINT/SIGTERM or ``duration_s``.
+
+    Parameters
+    ----------
+    data_dir : DataDir
+        Where the spool, status files and logs go.
+    participant_id : str
+        Who wears the devices.
+    devices : list of str, optional
+        Bluetooth addresses or advertised names (a name also matches as a prefix).
+    profile : str, optional
+        Registry name of the device profile; default: recognised from the advertisement.
+    simulate : list of str, optional
+        Profile names to run as in-process virtual devices over bumble instead of ``devices``.
+    faults : str, optional
+        Fault injection for ``simulate`` (see :func:`glutewake.ingest.peripheral.parse_faults`),
+        e.g. ``"linkloss@20s:5s,drop=0.01,dup=0.005,reorder=0.005,stop@40s,mtu=23"``.
+    duration_s : float, optional
+        Stop after this long (default: run until a signal).
+    config : dict, optional
+        Stream configuration, either one config or one per profile name.
+    labels : dict, optional
+        Free-form labels stored with every spool segment (e.g. placement).
+    status_line : bool
+        Show a live status line when stderr is a terminal.
+    settings : CollectorSettings, optional
+        Supervisor timing.
+
+    Returns
+    -------
+    int
+        Exit code: 0 clean stop, 3 a device was given up (e.g. MTU too small).
+
+    Raises
+    ------
+    ValueError
+        If neither or both of ``devices`` and ``simulate`` are given, or ``faults`` without
+        ``simulate``.
+    """
+    if not participant_id:
+        raise ValueError("participant_id must not be empty")
+    if bool(devices) == bool(simulate):
+        raise ValueError("give either devices (addresses or names) or simulate (profile names)")
+    if faults and not simulate:
+        raise ValueError("faults can only be injected into simulated devices (simulate=...)")
+    if duration_s is not None and duration_s <= 0:
+        raise ValueError(f"duration_s must be positive, got {duration_s}")
+    fixed_profile = get_profile(profile) if profile else None
+    data_dir.create()
+    detach_log = _attach_log_file(data_dir)
+    try:
+        if simulate:
+            coro = _collect_simulated(
+                data_dir,
+                participant_id,
+                simulate,
+                faults,
+                duration_s,
+                config,
+                labels,
+                status_line,
+                settings,
+            )
+        else:
+            specs = [DeviceSpec(d, fixed_profile, config) for d in devices or []]
+            coro = run_collection(
+                data_dir,
+                participant_id,
+                specs,
+                settings=settings,
+                duration_s=duration_s,
+                labels=labels,
+                status_line=status_line,
+                handle_signals=True,
+            )
+        return asyncio.run(coro)
+    finally:
+        detach_log()
+
+
+async def _collect_simulated(
+    data_dir: DataDir,
+    participant_id: str,
+    names: list[str],
+    faults: str | None,
+    duration_s: float | None,
+    config: dict[str, Any] | None,
+    labels: dict[str, Any] | None,
+    status_line: bool,
+    settings: CollectorSettings | None,
+) -> int:
+    from glutewake.ingest.ble_bumble_backend import (
+        BumbleBleakClient,
+        BumbleBleakScanner,
+        BumbleRadio,
+    )
+    from glutewake.ingest.peripheral import parse_faults
+    from glutewake.ingest.simulated import start_virtual_peripherals
+
+    plan = parse_faults(faults)
+    async with BumbleRadio() as radio:
+        peripherals = await start_virtual_peripherals(
+            radio, names, config=config, faults=plan, duration_s=duration_s
+        )
+        specs = [DeviceSpec(p.address, p.profile, p.config) for p in peripherals]
+        return await run_collection(
+            data_dir,
+            participant_id,
+            specs,
+            settings=settings,
+            backends=Backends(BumbleBleakScanner, BumbleBleakClient),
+            duration_s=duration_s,
+            labels={"simulated": True, **(labels or {})},
+            status_line=status_line,
+            handle_signals=True,
+        )

@@ -1,0 +1,540 @@
+"""A bumble GATT server that serves any device profile from a :class:`VirtualDevice`, with faults.
+
+The peripheral exposes the profile's services (its notify characteristics with CCCDs, its
+control point / command characteristics, readable configuration), the standard Battery Service
+and Device Information Service, advertises the profile's name and service UUID, and pumps the
+virtual device's notifications onto the link. Every byte goes through bumble's real ATT/GATT, so
+a notification longer than the negotiated MTU is cut exactly as a real stack cuts it.
+
+Faults (see :func:`parse_faults`) reproduce what background collection meets in the field: link
+loss, out-of-range periods, dropped, duplicated and reordered notifications, a device that stops
+its stream on its own, and a peer that only supports a small MTU.
+
+The peripheral keeps a ground-truth log (:attr:`VirtualPeripheral.sent`) of every data
+notification it put on the link while a subscriber was connected, so tests can check that the
+spool holds each exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bumble import data_types, gatt
+from bumble.core import AdvertisingData
+from bumble.device import Connection, Device
+
+from glutewake.devices.base import DeviceProfile, VirtualDevice
+from glutewake.ingest.ble_bumble_backend import BumbleRadio, bumble_uuid, utc_now_us
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+DEVICE_INFO_SERVICE_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
+#: Device Information characteristics: manufacturer, model, serial, firmware revision
+DEVICE_INFO_UUIDS: dict[str, str] = {
+    "manufacturer": "00002a29-0000-1000-8000-00805f9b34fb",
+    "model": "00002a24-0000-1000-8000-00805f9b34fb",
+    "serial": "00002a25-0000-1000-8000-00805f9b34fb",
+    "firmware": "00002a26-0000-1000-8000-00805f9b34fb",
+}
+#: HCI reason codes used for link loss (supervision timeout) and device-side termination
+REASON_CONNECTION_TIMEOUT = 0x08
+REASON_REMOTE_USER_TERMINATED = 0x13
+
+
+class FaultSpecError(ValueError):
+    """A ``--faults`` specification that cannot be parsed (names the bad item)."""
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """What goes wrong, and when (times in seconds after the peripheral starts).
+
+    Attributes
+    ----------
+    link_losses : tuple of (at_s, unreachable_s)
+        The link drops at ``at_s``; the device then stays unreachable (no advertising, as when
+        out of range) for ``unreachable_s`` seconds (0: reconnectable at once).
+    stops : tuple of float
+        The device stops its streams on its own at these times (link stays up).
+    drop_p, dup_p, reorder_p : float
+        Per data notification: probability it is lost, sent twice, or swapped with the next.
+    max_mtu : int or None
+        Largest ATT MTU the device accepts (23 is the BLE minimum).
+    seed : int
+        Seed of the random faults.
+    """
+
+    link_losses: tuple[tuple[float, float], ...] = ()
+    stops: tuple[float, ...] = ()
+    drop_p: float = 0.0
+    dup_p: float = 0.0
+    reorder_p: float = 0.0
+    max_mtu: int | None = None
+    seed: int = 0
+
+
+_TIME = re.compile(r"^([0-9]*\.?[0-9]+)(ms|s|min)?$")
+
+
+def _seconds(text: str, item: str) -> float:
+    match = _TIME.match(text.strip())
+    if not match:
+        raise FaultSpecError(f"fault {item!r}: {text!r} is not a time (e.g. 20s, 500ms, 2min)")
+    value = float(match.group(1))
+    return value * {"ms": 1e-3, "s": 1.0, "min": 60.0, None: 1.0}[match.group(2)]
+
+
+def _probability(text: str, item: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FaultSpecError(f"fault {item!r}: {text!r} is not a probability") from None
+    if not 0.0 <= value < 1.0:
+        raise FaultSpecError(f"fault {item!r}: probability must be in [0, 1), got {value}")
+    return value
+
+
+def parse_faults(spec: str | None) -> FaultPlan:
+    """Parse a ``--faults`` specification.
+
+    Comma-separated items:
+
+    ``linkloss@T`` or ``linkloss@T:D``
+        link lost at time T; with D the device is then unreachable for D (out of range).
+    ``range@T:D``
+        out of range from T for D (same as ``linkloss@T:D``).
+    ``stop@T``
+        the device stops its stream on its own at T.
+    ``drop=P``, ``dup=P``, ``reorder=P``
+        per-notification probability of loss, duplication, reordering.
+    ``mtu=N``
+        the device supports at most ATT MTU N.
+    ``seed=N``
+        seed of the random faults.
+
+    Times take ``ms``, ``s`` (default) or ``min``.
+
+    Examples
+    --------
+    >>> plan = parse_faults("linkloss@20s:5s,drop=0.01,stop@40s,mtu=23")
+    >>> plan.link_losses, plan.stops, plan.drop_p, plan.max_mtu
+    (((20.0, 5.0),), (40.0,), 0.01, 23)
+
+    Raises
+    ------
+    FaultSpecError
+        If an item is unknown or malformed.
+    """
+    if not spec:
+        return FaultPlan()
+    losses: list[tuple[float, float]] = []
+    stops: list[float] = []
+    values: dict[str, Any] = {}
+    for raw in spec.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        if "@" in item:
+            kind, _, when = item.partition("@")
+            at_text, _, dur_text = when.partition(":")
+            at_s = _seconds(at_text, item)
+            if kind in ("linkloss", "range"):
+                if kind == "range" and not dur_text:
+                    raise FaultSpecError(f"fault {item!r}: range needs a duration (range@T:D)")
+                losses.append((at_s, _seconds(dur_text, item) if dur_text else 0.0))
+            elif kind == "stop" and not dur_text:
+                stops.append(at_s)
+            else:
+                raise FaultSpecError(f"unknown timed fault {item!r} (linkloss@, range@, stop@)")
+        elif "=" in item:
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key in ("drop", "dup", "reorder"):
+                values[f"{key}_p"] = _probability(value, item)
+            elif key in ("mtu", "seed"):
+                try:
+                    number = int(value)
+                except ValueError:
+                    raise FaultSpecError(f"fault {item!r}: {value!r} is not an integer") from None
+                if key == "mtu" and not 23 <= number <= 517:
+                    raise FaultSpecError(f"fault {item!r}: ATT MTU must be in 23..517")
+                values["max_mtu" if key == "mtu" else "seed"] = number
+            else:
+                raise FaultSpecError(f"unknown fault {item!r} (drop=, dup=, reorder=, mtu=, seed=)")
+        else:
+            raise FaultSpecError(f"unknown fault {item!r}")
+    return FaultPlan(link_losses=tuple(sorted(losses)), stops=tuple(sorted(stops)), **values)
+
+
+@dataclass(frozen=True)
+class SentNotification:
+    """One notification the peripheral put on the link (ground truth for tests)."""
+
+    t_us: int
+    connection: int  #: 1-based count of connections the peripheral has had
+    char_uuid: str
+    payload: bytes
+    duplicate: bool = False  #: a deliberate second copy (fault ``dup``)
+
+
+@dataclass
+class _Link:
+    connection: Connection
+    index: int
+    subscribed: set[str] = field(default_factory=set)
+
+
+class VirtualPeripheral:
+    """A bumble peripheral on a :class:`BumbleRadio` serving ``profile`` from ``device``.
+
+    Parameters
+    ----------
+    radio : BumbleRadio
+        The in-process link the peripheral joins.
+    profile : DeviceProfile
+        Supplies the GATT layout (services, notify characteristics, the characteristics its
+        start/stop writes go to) and the advertised name.
+    device : VirtualDevice
+        The byte-level model that answers writes and reads and produces notifications.
+    config : dict
+        The stream configuration the collector will use (to find the write characteristics).
+    name, address : str, optional
+        Advertised name (default: the profile's first name prefix + address suffix) and
+        static address (default: a fresh one from the radio).
+    faults : FaultPlan
+        What goes wrong, and when.
+    tick_s : float
+        How often the device model is polled for due notifications.
+    clock : callable
+        UTC microseconds "now" given to the device model.
+    device_info : dict, optional
+        Device Information Service strings (``manufacturer``, ``model``, ``serial``,
+        ``firmware``), used where the device model does not serve them.
+    battery_pct : int
+        Battery level served where the device model does not serve one.
+    read_uuids : tuple of str
+        Further readable characteristics of the profile's service (beyond the profile's own
+        ``read_uuids`` attribute, if any), served from ``device.read_value``.
+    """
+
+    def __init__(
+        self,
+        radio: BumbleRadio,
+        profile: DeviceProfile,
+        device: VirtualDevice,
+        *,
+        config: dict[str, Any] | None = None,
+        name: str | None = None,
+        address: str | None = None,
+        faults: FaultPlan | None = None,
+        tick_s: float = 0.01,
+        clock: Callable[[], int] = utc_now_us,
+        device_info: dict[str, str] | None = None,
+        battery_pct: int = 87,
+        read_uuids: tuple[str, ...] = (),
+    ) -> None:
+        self.radio = radio
+        self.profile = profile
+        self.device = device
+        self.config = dict(config or {})
+        self.address = address or radio.new_address()
+        prefix = profile.name_prefixes[0] if profile.name_prefixes else profile.name
+        self.name = name or f"{prefix} {self.address.replace(':', '')[-4:]}"
+        self.faults = faults or FaultPlan()
+        self.tick_s = tick_s
+        self.clock = clock
+        self.device_info = {
+            "manufacturer": "glutewake virtual devices",
+            "model": profile.name,
+            "serial": self.address.replace(":", ""),
+            "firmware": "sim-1",
+            **(device_info or {}),
+        }
+        self.battery_pct = battery_pct
+        self.extra_read_uuids = tuple(u.lower() for u in read_uuids)
+        self.sent: list[SentNotification] = []
+        self.dropped: list[SentNotification] = []
+        #: (utc t_us, event, detail) for 'connect', 'disconnect', 'unreachable', 'reachable', 'stop'
+        self.events: list[tuple[int, str, str]] = []
+        self.connection_count = 0
+        self._rng = random.Random(self.faults.seed)
+        self._bumble: Device = radio.new_device(self.name, self.address)
+        self._chars: dict[str, gatt.Characteristic[Any]] = {}
+        self._link: _Link | None = None
+        self._held: tuple[str, bytes] | None = None
+        self._unreachable_until = 0.0
+        self._started_mono = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._out: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+        self._build_gatt()
+
+    # ---------------------------------------------------------------- GATT layout
+    def _write_uuids(self) -> list[str]:
+        uuids: list[str] = []
+        for method in (self.profile.start_writes, self.profile.stop_writes):
+            try:
+                writes = method(self.config)
+            except Exception as exc:  # a profile that needs a config we do not have
+                log.debug("%s: %s(config) failed: %s", self.profile.name, method.__name__, exc)
+                continue
+            for write in writes:
+                if write.char_uuid.lower() not in uuids:
+                    uuids.append(write.char_uuid.lower())
+        uuids.extend(u.lower() for u in getattr(self.profile, "write_uuids", ()) if u not in uuids)
+        return uuids
+
+    def _read_uuids(self) -> list[str]:
+        own = [u.lower() for u in getattr(self.profile, "read_uuids", ())]
+        return own + [u for u in self.extra_read_uuids if u not in own]
+
+    def _read(self, uuid: str) -> bytes:
+        try:
+            return bytes(self.device.read_value(uuid))
+        except Exception:
+            if uuid == BATTERY_LEVEL_UUID:
+                return bytes([self.battery_pct])
+            for key, info_uuid in DEVICE_INFO_UUIDS.items():
+                if uuid == info_uuid:
+                    return self.device_info[key].encode()
+            return b""
+
+    def _build_gatt(self) -> None:
+        props = gatt.Characteristic.Properties
+        perms = gatt.Characteristic.Permissions
+        notify = {u.lower() for u in self.profile.notify_uuids}
+        writes = set(self._write_uuids())
+        reads = set(self._read_uuids())
+        standard = {BATTERY_LEVEL_UUID, *DEVICE_INFO_UUIDS.values()}
+        own: list[str] = []
+        for uuid in [*self.profile.notify_uuids, *writes, *reads]:
+            if uuid.lower() not in own and uuid.lower() not in standard:
+                own.append(uuid.lower())
+        characteristics: list[gatt.Characteristic[Any]] = []
+        for uuid in own:
+            flags = props(0)
+            permissions = perms(0)
+            if uuid in notify:
+                flags |= props.NOTIFY
+            if uuid in writes:
+                flags |= props.WRITE | props.WRITE_WITHOUT_RESPONSE
+                permissions |= perms.WRITEABLE
+            if uuid in reads or uuid in writes:
+                flags |= props.READ
+                permissions |= perms.READABLE
+            if not permissions:
+                permissions = perms.READABLE
+            characteristics.append(self._characteristic(uuid, flags, permissions))
+        services = [gatt.Service(bumble_uuid(self.profile.service_uuids[0]), characteristics)]
+        if BATTERY_LEVEL_UUID not in self._chars:
+            battery = self._characteristic(
+                BATTERY_LEVEL_UUID, props.READ | props.NOTIFY, perms.READABLE
+            )
+            services.append(gatt.Service(bumble_uuid(BATTERY_SERVICE_UUID), [battery]))
+        info = [
+            self._characteristic(u, props.READ, perms.READABLE) for u in DEVICE_INFO_UUIDS.values()
+        ]
+        services.append(gatt.Service(bumble_uuid(DEVICE_INFO_SERVICE_UUID), info))
+        self._bumble.add_services(services)
+        if self.faults.max_mtu is not None:
+            self._bumble.gatt_server.max_mtu = self.faults.max_mtu
+
+    def _characteristic(
+        self, uuid: str, flags: gatt.Characteristic.Properties, perms: gatt.Attribute.Permissions
+    ) -> gatt.Characteristic[Any]:
+        def read(_connection: Connection) -> bytes:
+            return self._read(uuid)
+
+        def write(_connection: Connection, value: bytes) -> None:
+            self._on_write(uuid, bytes(value))
+
+        char: gatt.Characteristic[Any] = gatt.Characteristic(
+            bumble_uuid(uuid), flags, perms, gatt.CharacteristicValue(read=read, write=write)
+        )
+        self._chars[uuid] = char
+        return char
+
+    # ---------------------------------------------------------------- life cycle
+    @property
+    def connected(self) -> bool:
+        return self._link is not None
+
+    async def start(self) -> None:
+        """Power on, advertise, and start pumping the device's notifications."""
+        await self._bumble.power_on()
+        self._bumble.on("connection", self._on_connection)
+        self._started_mono = time.monotonic()
+        await self._advertise()
+        self.radio.peripherals.append(self)
+        self._sender = asyncio.create_task(self._send_loop(), name=f"{self.name}-send")
+        self._task = asyncio.create_task(self._pump(), name=f"{self.name}-pump")
+
+    async def stop(self) -> None:
+        """Stop pumping, drop the link and leave the radio."""
+        for task in (self._task, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._sender = None
+        if self._link is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._link.connection.disconnect(REASON_REMOTE_USER_TERMINATED), 1.0
+                )
+        with contextlib.suppress(Exception):
+            await self._bumble.stop_advertising()
+        if self in self.radio.peripherals:
+            self.radio.peripherals.remove(self)
+
+    async def _advertise(self) -> None:
+        if self._bumble.is_advertising:
+            return
+        service = data_types.CompleteListOf128BitServiceUUIDs(
+            [bumble_uuid(u) for u in self.profile.service_uuids[:1]]
+        )
+        name = data_types.CompleteLocalName(self.name)
+        adv = AdvertisingData([name, service])
+        scan = AdvertisingData([])
+        if len(bytes(adv)) > 31:  # legacy advertising limit: the UUIDs go to the scan response
+            adv, scan = AdvertisingData([name]), AdvertisingData([service])
+        await self._bumble.start_advertising(
+            advertising_data=bytes(adv),
+            scan_response_data=bytes(scan),
+            advertising_interval_min=20,
+            advertising_interval_max=20,
+        )
+
+    def _on_connection(self, connection: Connection) -> None:
+        self.connection_count += 1
+        self._link = _Link(connection, self.connection_count)
+        self.events.append((self.clock(), "connect", connection.peer_address.to_string(False)))
+        connection.on("connection_att_mtu_update", lambda: self._on_mtu(connection))
+        self._on_mtu(connection)
+        connection.on("disconnection", lambda reason: self._on_disconnection(connection, reason))
+
+    def _on_mtu(self, connection: Connection) -> None:
+        # device models that size their frames to the link (e.g. Polar) need the negotiated MTU
+        if hasattr(self.device, "att_mtu"):
+            self.device.att_mtu = int(connection.att_mtu)
+
+    def _on_disconnection(self, connection: Connection, reason: int) -> None:
+        if self._link is None or self._link.connection is not connection:
+            return
+        now_us = self.clock()
+        self._link = None
+        self._held = None
+        while not self._out.empty():  # what was queued for the old link never reaches the air
+            self._out.get_nowait()
+        self.device.link_lost(now_us)
+        self.events.append((now_us, "disconnect", f"0x{reason:02X}"))
+
+    # ---------------------------------------------------------------- data path
+    def _on_write(self, uuid: str, data: bytes) -> None:
+        for char_uuid, payload in self.device.handle_write(uuid, data, self.clock()):
+            self._out.put_nowait((char_uuid.lower(), payload, False))
+
+    async def _send_loop(self) -> None:
+        while True:
+            uuid, payload, is_data = await self._out.get()
+            await self._transmit(uuid, payload, is_data)
+
+    async def _transmit(self, uuid: str, payload: bytes, is_data: bool) -> None:
+        link = self._link
+        char = self._chars.get(uuid)
+        if link is None or char is None:
+            return
+        if not is_data:
+            await self._bumble.notify_subscribers(char, payload)
+            return
+        if self._rng.random() < self.faults.drop_p:
+            self.dropped.append(SentNotification(self.clock(), link.index, uuid, payload))
+            return
+        if self._held is None and self._rng.random() < self.faults.reorder_p:
+            self._held = (uuid, payload)
+            return
+        await self._notify_data(link, char, uuid, payload)
+        if self._rng.random() < self.faults.dup_p:
+            await self._notify_data(link, char, uuid, payload, duplicate=True)
+        if self._held is not None:
+            held_uuid, held_payload = self._held
+            self._held = None
+            await self._notify_data(link, self._chars[held_uuid], held_uuid, held_payload)
+
+    async def _notify_data(
+        self,
+        link: _Link,
+        char: gatt.Characteristic[Any],
+        uuid: str,
+        payload: bytes,
+        duplicate: bool = False,
+    ) -> None:
+        subscribers = self._bumble.gatt_server.subscribers.get(link.connection, {})
+        cccd = subscribers.get(char.handle) if isinstance(subscribers, dict) else None
+        if not cccd or not cccd[0] & 0x01:
+            return
+        await self._bumble.notify_subscribers(char, payload)
+        self.sent.append(SentNotification(self.clock(), link.index, uuid, payload, duplicate))
+
+    async def _pump(self) -> None:
+        losses = list(self.faults.link_losses)
+        stops = list(self.faults.stops)
+        data_uuids = {u.lower() for u in self.profile.notify_uuids} - set(self._write_uuids())
+        if not data_uuids:
+            data_uuids = {u.lower() for u in self.profile.notify_uuids}
+        while True:
+            elapsed = time.monotonic() - self._started_mono
+            now_us = self.clock()
+            while losses and losses[0][0] <= elapsed:
+                _, unreachable_s = losses.pop(0)
+                await self._lose_link(unreachable_s)
+            while stops and stops[0] <= elapsed:
+                stops.pop(0)
+                self._device_stop(now_us)
+            if (
+                self._link is None
+                and self._unreachable_until
+                and time.monotonic() >= self._unreachable_until
+            ):
+                self._unreachable_until = 0.0
+                self.events.append((now_us, "reachable", ""))
+            if self._link is None and not self._unreachable_until:
+                await self._advertise()
+            for uuid, payload in self.device.poll(now_us):
+                uuid = uuid.lower()
+                self._out.put_nowait((uuid, payload, uuid in data_uuids))
+            await asyncio.sleep(self.tick_s)
+
+    async def _lose_link(self, unreachable_s: float) -> None:
+        now_us = self.clock()
+        if unreachable_s > 0:
+            self._unreachable_until = time.monotonic() + unreachable_s
+            self.events.append((now_us, "unreachable", f"{unreachable_s:g}s"))
+            with contextlib.suppress(Exception):
+                await self._bumble.stop_advertising()
+        if self._link is not None:
+            with contextlib.suppress(Exception):
+                await self._link.connection.disconnect(REASON_CONNECTION_TIMEOUT)
+
+    def _device_stop(self, now_us: int) -> None:
+        """The device stops streaming on its own (e.g. a Polar "measurement stopped")."""
+        self.events.append((now_us, "stop", ""))
+        stop = getattr(self.device, "stop_by_device", None) or getattr(
+            self.device, "device_stop", None
+        )
+        if callable(stop):
+            for uuid, payload in stop(now_us) or []:
+                self._out.put_nowait((uuid.lower(), payload, False))
+        else:
+            self.device.link_lost(now_us)

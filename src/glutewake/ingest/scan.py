@@ -1,0 +1,128 @@
+"""``glutewake scan``: list nearby wearables and the device profile that recognises each.
+
+A profile recognises an advertisement by its local name (``DeviceProfile.name_prefixes``) or by
+an advertised primary service UUID (``DeviceProfile.service_uuids``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from glutewake.devices import PROFILES, DeviceProfile, get_profile
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One advertising device seen during a scan."""
+
+    name: str | None
+    address: str
+    rssi: int
+    profile: str | None  #: registry name of the profile that recognises it, or None
+
+
+def available_profiles() -> list[DeviceProfile]:
+    """Every registered profile whose module can be imported (others are skipped, logged)."""
+    profiles: list[DeviceProfile] = []
+    for name in PROFILES:
+        try:
+            profiles.append(get_profile(name))
+        except (ImportError, AttributeError) as exc:
+            log.debug("profile %s unavailable: %s", name, exc)
+    return profiles
+
+
+def match_profile(
+    name: str | None,
+    service_uuids: Iterable[str] = (),
+    profiles: Sequence[DeviceProfile] | None = None,
+) -> DeviceProfile | None:
+    """The profile that recognises an advertisement, by name prefix first, then service UUID.
+
+    Examples
+    --------
+    >>> from glutewake.devices.base import DeviceProfile
+    >>> class P(DeviceProfile):
+    ...     name = "demo"; name_prefixes = ("Demo",); service_uuids = ("abcd",)
+    ...     start_writes = stop_writes = required_mtu = decode_records = None
+    >>> match_profile("Demo 12", (), [P()]).name
+    'demo'
+    >>> match_profile("Other", ["ABCD"], [P()]).name
+    'demo'
+    """
+    candidates = list(available_profiles() if profiles is None else profiles)
+    if name:
+        for profile in candidates:
+            if any(name.startswith(prefix) for prefix in profile.name_prefixes):
+                return profile
+    advertised = {u.lower() for u in service_uuids}
+    for profile in candidates:
+        if advertised & {u.lower() for u in profile.service_uuids}:
+            return profile
+    return None
+
+
+async def scan_async(
+    timeout_s: float = 5.0,
+    *,
+    backend: Any = None,
+    profiles: Sequence[DeviceProfile] | None = None,
+) -> list[ScanResult]:
+    """Scan for ``timeout_s`` with bleak (``backend`` overrides bleak's platform backend)."""
+    from bleak import BleakScanner
+
+    kwargs: dict[str, Any] = {} if backend is None else {"backend": backend}
+    found = await BleakScanner.discover(timeout_s, return_adv=True, **kwargs)
+    results = []
+    for device, adv in found.values():
+        name = adv.local_name or device.name
+        profile = match_profile(name, adv.service_uuids, profiles)
+        results.append(
+            ScanResult(name, device.address, adv.rssi, profile.name if profile else None)
+        )
+    return sorted(results, key=lambda r: (r.profile is None, -r.rssi, r.address))
+
+
+def scan(timeout_s: float = 5.0, *, simulate: str | None = None) -> list[ScanResult]:
+    """List nearby supported wearables: name, address, RSSI, recognised profile.
+
+    Parameters
+    ----------
+    timeout_s : float
+        How long to listen for advertisements.
+    simulate : str, optional
+        Comma-separated profile names: scan an in-process bumble link on which virtual devices
+        of these profiles advertise, instead of the computer's Bluetooth adapter.
+
+    Returns
+    -------
+    list of ScanResult
+        Recognised devices first, then by signal strength.
+
+    Examples
+    --------
+    >>> [r.profile for r in scan(0.3, simulate="polar-pmd")]
+    ['polar-pmd']
+    """
+    if timeout_s <= 0:
+        raise ValueError(f"scan timeout must be positive, got {timeout_s}")
+    if simulate is None:
+        return asyncio.run(scan_async(timeout_s))
+    names = [n.strip() for n in simulate.split(",") if n.strip()]
+    return asyncio.run(_scan_simulated(names, timeout_s))
+
+
+async def _scan_simulated(names: list[str], timeout_s: float) -> list[ScanResult]:
+    from glutewake.ingest.ble_bumble_backend import BumbleBleakScanner, BumbleRadio
+    from glutewake.ingest.simulated import start_virtual_peripherals
+
+    async with BumbleRadio() as radio:
+        await start_virtual_peripherals(radio, names)
+        return await scan_async(timeout_s, backend=BumbleBleakScanner)

@@ -1,0 +1,251 @@
+"""A small simulated study rendered to device-native bytes in a data directory's spool.
+
+Each participant wears a Polar Verity Sense on the thigh (PMD ACC at 52 Hz, delta-compressed
+frames) from waking to bedtime, and does a daily glute exercise session with a glutewake-open EMG
+board (glute max and hamstring, 1 kHz), preceded by an MVC trial. Their firing order and
+activation improve over the days; sitting falls a little. The ground truth is returned so tests
+can check what the pipeline recovers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from glutewake.datadir import DataDir
+from glutewake.devices import get_profile
+from glutewake.devices.base import StreamSamples
+from glutewake.ingest.spool import SpoolInfo
+from glutewake.simulate.spooling import Outage, already_spooled, spool_virtual_session
+
+ACC_FS_HZ = 52.0
+EMG_FS_HZ = 1000.0
+EMG_CHANNELS = ("glute_max_r", "hamstring_r")
+EMG_ROLES = (("glute_max_r", "glute_max", "right"), ("hamstring_r", "hamstring", "right"))
+
+
+@dataclass(frozen=True)
+class ParticipantPlan:
+    """One simulated participant."""
+
+    participant_id: str
+    tz: str
+    imu_address: str
+    emg_address: str
+    session_hour: float
+    firing_latency_ms: tuple[float, float]  # first day, last day
+    glute_pct_mvc: tuple[float, float]
+    phases: tuple[tuple[int, int], ...]  # (phase, day offset from the first day)
+    pain: tuple[int, int, int]  # lower back, hip, knee on the first day
+
+
+DEFAULT_PARTICIPANTS = (
+    ParticipantPlan(
+        "P01",
+        "Europe/Berlin",
+        "A0:9E:1A:00:00:01",
+        "C0:FF:EE:00:00:01",
+        18.5,
+        (35.0, -25.0),
+        (22.0, 38.0),
+        ((1, -14), (2, 2)),
+        (5, 3, 2),
+    ),
+    ParticipantPlan(
+        "P02",
+        "America/New_York",
+        "A0:9E:1A:00:00:02",
+        "C0:FF:EE:00:00:02",
+        7.5,
+        (60.0, 40.0),
+        (15.0, 20.0),
+        ((1, -3),),
+        (6, 4, 4),
+    ),
+)
+
+
+@dataclass
+class StudyTruth:
+    """What was simulated, for checks and for the demo's bookkeeping."""
+
+    first_day: dt.date
+    days: int
+    participants: tuple[ParticipantPlan, ...]
+    sitting_min: dict[tuple[str, dt.date], float] = field(default_factory=dict)
+    sessions: dict[tuple[str, dt.date], dict[str, float]] = field(default_factory=dict)
+
+
+def _local_us(day: dt.date, hour: float, tz: str) -> int:
+    moment = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(tz)) + dt.timedelta(hours=hour)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _stream(
+    stream: str,
+    t_us: np.ndarray,
+    values: np.ndarray,
+    names: tuple[str, ...],
+    unit: str,
+    fs_hz: float,
+) -> StreamSamples:
+    return StreamSamples(
+        stream=stream,
+        t_us=t_us.astype(np.int64),
+        values=values.astype(np.float64),
+        channel_names=names,
+        unit=unit,
+        fs_hz=fs_hz,
+        sample_seq=np.arange(len(t_us), dtype=np.int64),
+    )
+
+
+def build_study(
+    data_dir: DataDir,
+    *,
+    seed: int = 7,
+    days: int = 3,
+    first_day: dt.date = dt.date(2026, 3, 27),
+    participants: tuple[ParticipantPlan, ...] = DEFAULT_PARTICIPANTS,
+    advance: Callable[[int], None] = lambda n: None,
+) -> StudyTruth:
+    """Spool a simulated study into ``data_dir``; devices already spooled are left as they are.
+
+    ``advance(1)`` is called after each participant-device rendered.
+    """
+    from glutewake.devices.glutewake_open import GlutewakeOpenVirtualDevice
+    from glutewake.devices.polar_pmd import PolarVirtualDevice
+    from glutewake.simulate.emg import simulate_exercise_session
+    from glutewake.simulate.posture import simulate_thigh_days
+
+    truth = StudyTruth(first_day=first_day, days=days, participants=participants)
+    rng = np.random.default_rng(seed)
+    polar = get_profile("polar-pmd")
+    gw_open = get_profile("glutewake-open")
+    acc_config = {"acc": {"sample_rate_hz": int(ACC_FS_HZ), "range_g": 8, "resolution_bits": 16}}
+    emg_config = {"emg": {"fs_hz": int(EMG_FS_HZ), "channels": list(EMG_CHANNELS)}}
+    for k, plan in enumerate(participants):
+        p_seed = int(rng.integers(0, 2**31))
+        start = _local_us(first_day, 0.0, plan.tz)
+        end = _local_us(first_day + dt.timedelta(days=days), 0.0, plan.tz)
+        sim = simulate_thigh_days(
+            (end - start) / 86_400e6, ACC_FS_HZ, start_us=start, tz=plan.tz, seed=p_seed
+        )
+        for d in range(days):
+            day = first_day + dt.timedelta(days=d)
+            lo, hi = _local_us(day, 0, plan.tz), _local_us(day + dt.timedelta(days=1), 0, plan.tz)
+            sel = (sim.t_us >= lo) & (sim.t_us < hi)
+            truth.sitting_min[(plan.participant_id, day)] = float(
+                np.count_nonzero(sim.labels[sel] == 1) / ACC_FS_HZ / 60
+            )
+        # the sensor charges overnight (no link), and is out of range once on the second day
+        outages = [
+            Outage(
+                _local_us(first_day + dt.timedelta(days=d), 0.75, plan.tz),
+                _local_us(first_day + dt.timedelta(days=d), 5.75, plan.tz),
+            )
+            for d in range(days)
+        ]
+        if days > 1:
+            gap_start = _local_us(first_day + dt.timedelta(days=1), 15.0 + k, plan.tz)
+            outages.append(Outage(gap_start, gap_start + 20 * 60_000_000))
+        imu_folder = data_dir.spool_dir(plan.participant_id, plan.imu_address)
+        if not already_spooled(imu_folder):
+            device = PolarVirtualDevice(
+                {"acc": _stream("acc", sim.t_us, sim.acc_g, ("x", "y", "z"), "g", ACC_FS_HZ)},
+                clock_offset_us=int(rng.integers(-400_000, 400_000)),
+                drift_ppm=float(rng.uniform(-30, 30)),
+            )
+            spool_virtual_session(
+                imu_folder,
+                SpoolInfo(plan.participant_id, plan.imu_address, polar.name, acc_config, {}),
+                polar,
+                device,
+                start_us=start,
+                end_us=end,
+                first_conn_id=1,
+                rng=np.random.default_rng(p_seed + 1),
+                outages=outages,
+            )
+        advance(1)
+        del sim
+        _spool_sessions(
+            data_dir,
+            plan,
+            truth,
+            gw_open,
+            emg_config,
+            p_seed,
+            GlutewakeOpenVirtualDevice,
+            simulate_exercise_session,
+        )
+        advance(1)
+    return truth
+
+
+def _spool_sessions(
+    data_dir: DataDir,
+    plan: ParticipantPlan,
+    truth: StudyTruth,
+    profile: object,
+    config: dict[str, object],
+    p_seed: int,
+    device_cls: type,
+    simulate_session: Callable[..., object],
+) -> None:
+    """One MVC trial and one exercise session per day on the EMG board."""
+    from glutewake.devices.base import DeviceProfile
+
+    assert isinstance(profile, DeviceProfile)
+    folder = data_dir.spool_dir(plan.participant_id, plan.emg_address)
+    if already_spooled(folder):
+        return
+    conn_id = 1
+    days = truth.days
+    for d in range(days):
+        day = truth.first_day + dt.timedelta(days=d)
+        frac = d / max(days - 1, 1)
+        latency = plan.firing_latency_ms[0] + frac * (
+            plan.firing_latency_ms[1] - plan.firing_latency_ms[0]
+        )
+        pct = plan.glute_pct_mvc[0] + frac * (plan.glute_pct_mvc[1] - plan.glute_pct_mvc[0])
+        session = simulate_session(
+            n_reps=12,
+            fs_hz=EMG_FS_HZ,
+            firing_latency_ms=latency,
+            glute_pct_mvc=pct,
+            seed=p_seed + 100 + d,
+        )
+        truth.sessions[(plan.participant_id, day)] = {
+            "firing_latency_ms": latency,
+            "glute_pct_mvc": pct,
+        }
+        t0 = _local_us(day, plan.session_hour, plan.tz)
+        exercise = "glute_bridge" if d % 2 == 0 else "clamshell"
+        for label, emg, start_us in (
+            ("mvc", session.mvc_emg_uv, t0),  # type: ignore[attr-defined]
+            (exercise, session.emg_uv, t0 + 120_000_000),  # type: ignore[attr-defined]
+        ):
+            n = emg.shape[0]
+            t_us = start_us + np.round(np.arange(n) * 1e6 / EMG_FS_HZ).astype(np.int64)
+            device = device_cls(
+                {"emg": _stream("emg", t_us, emg, EMG_CHANNELS, "uV", EMG_FS_HZ)},
+                clock_offset_us=int(1_000 * (d + 1)),
+                drift_ppm=15.0,
+            )
+            conn_id = spool_virtual_session(
+                folder,
+                SpoolInfo(
+                    plan.participant_id, plan.emg_address, profile.name, config, {"exercise": label}
+                ),
+                profile,
+                device,
+                start_us=start_us - 500_000,
+                end_us=int(t_us[-1]) + 200_000,
+                first_conn_id=conn_id,
+                rng=np.random.default_rng(p_seed + 200 + d),
+            )
