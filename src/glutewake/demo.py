@@ -14,12 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
-from glutewake.analytics import bookkeeping
-from glutewake.analytics.catalog import open_read, open_write, query_frame
+from glutewake.analytics.catalog import open_read, query_frame
 from glutewake.analytics.report import write_daily_report
 from glutewake.datadir import DataDir
 from glutewake.pipeline import ProgressHook, process
-from glutewake.simulate.study import EMG_ROLES, build_study
+from glutewake.simulate.study import build_study, register_study
 
 
 class DemoError(RuntimeError):
@@ -70,42 +69,7 @@ def run_demo(
     first_day = dt.date(2026, 3, 27)
     advance = progress("simulating devices", 2 * len(DEFAULT_PARTICIPANTS))
     truth = build_study(data_dir, seed=seed, days=days, first_day=first_day, advance=advance)
-    with open_write(data_dir) as con:
-        for plan in truth.participants:
-            bookkeeping.upsert_participant(
-                con,
-                plan.participant_id,
-                plan.tz,
-                baseline_start=first_day,
-                baseline_end=first_day,
-                goal_sitting_min=7 * 60.0,
-                goal_breaks_per_sitting_hour=3.0,
-            )
-            bookkeeping.set_device(
-                con, plan.participant_id, plan.imu_address, "polar-pmd", placement="thigh"
-            )
-            bookkeeping.set_device(
-                con,
-                plan.participant_id,
-                plan.emg_address,
-                "glutewake-open",
-                placement="glute",
-                channel_roles=EMG_ROLES,
-            )
-            for phase, offset in plan.phases:
-                bookkeeping.set_phase(
-                    con, plan.participant_id, phase, first_day + dt.timedelta(days=offset)
-                )
-            for d in range(days):
-                back, hip, knee = plan.pain
-                bookkeeping.log_symptoms(
-                    con,
-                    plan.participant_id,
-                    first_day + dt.timedelta(days=d),
-                    lower_back=max(back - d, 0),
-                    hip=max(hip - d // 2, 0),
-                    knee=knee,
-                )
+    register_study(data_dir, truth)
     process(data_dir, progress=progress)
     with open_read(data_dir) as con:
         summary = query_frame(

@@ -600,7 +600,12 @@ def _write(data_dir: DataDir, rows: _Rows) -> None:
                 "(SELECT (participant_id, local_date) FROM day_keys)"
             )
             _insert_by_name(con, "daily_sitting", rows.daily)
-            _insert_by_name(con, "sitting_bouts", [_times(b) for b in rows.bouts])
+            _insert_by_name(
+                con,
+                "sitting_bouts",
+                [_times(b).with_columns((pl.col("duration_s") / 60).alias("duration_min"))
+                 for b in rows.bouts],
+            )
             _insert_by_name(
                 con,
                 "posture_periods",

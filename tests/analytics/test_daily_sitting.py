@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glutewake.analytics.daily_sitting import daily_sitting, local_dates, sitting_bout_table
 
@@ -137,3 +139,21 @@ def test_local_dates_schedule() -> None:
     t = np.array([_us("UTC", 2026, 1, 1, 23, 30)], dtype=np.int64)
     assert local_dates(t, "Asia/Tokyo").to_list() == [date(2026, 1, 2)]
     assert local_dates(t, "UTC").to_list() == [date(2026, 1, 1)]
+
+
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=300),
+    st.sampled_from(["UTC", "Europe/London", "America/New_York", "Asia/Kolkata"]),
+    st.integers(0, 10**6),
+)
+@settings(max_examples=50, deadline=None)
+def test_totals_are_conserved(codes: list[int], tz: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = np.repeat(np.array(codes, dtype=np.int8), rng.integers(1, 30, len(codes)))
+    step = np.where(rng.random(p.size) < 0.02, 3, 1) * 60_000_000  # a few gaps
+    t = _us("UTC", 2026, 3, 28, 20, 0) + np.concatenate(([0], np.cumsum(step[1:])))
+    out = daily_sitting(t, p, EPOCH_S, tz)
+    assert out["sitting_min"].sum() == pytest.approx(np.sum(p == S))
+    assert out["wear_min"].sum() == pytest.approx(np.sum(p != N))
+    assert out["sitting_bouts"].sum() == sitting_bout_table(t, p, EPOCH_S, tz).height
+    assert out["local_date"].is_sorted() and out["local_date"].n_unique() == out.height

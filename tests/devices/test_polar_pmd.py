@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glutewake.devices import get_profile, polar_pmd
-from glutewake.devices.base import DecodeError, RecordKind
+from glutewake.devices.base import DecodeError, RecordKind, StreamSamples
 from glutewake.devices.errors import (
     BitWidthError,
     BlockOverrunError,
@@ -626,3 +626,36 @@ def test_control_point_errors_reach_qc() -> None:
         "REQUEST_MEASUREMENT_START: ERROR_INVALID_SAMPLE_RATE"
     ]
     assert res.streams == {}
+
+
+def test_gyro_factor_comes_from_the_start_response() -> None:
+    acc = sine_acc(T0, 120)
+    gyro_vals = 300.0 * np.sin(np.arange(len(acc))[:, None] / 52 * np.array([[0.5, 1.0, 2.0]]))
+    gyro = StreamSamples(
+        "gyro", acc.t_us, gyro_vals, ("x", "y", "z"), "deg/s", 52.0, acc.sample_seq
+    )
+    dev = polar_pmd.PolarVirtualDevice({"acc": acc, "gyro": gyro}, clock_offset_us=500_000)
+    cfg = {**ACC_CFG, "gyro": {"sample_rate_hz": 52, "range_dps": 2000}}
+    starts = [(w.char_uuid, w.data) for w in polar_pmd.PROFILE.start_writes(cfg)]
+    sp = run_session(dev, starts, T0 - 500_000, T0 + 120_000_000)
+    res = polar_pmd.PROFILE.decode_records(sp.records(), cfg)
+    g = res.streams["gyro"]
+    assert g.unit == "deg/s" and res.errors == []
+    step = float(np.float32(2000 / 32768))
+    assert np.abs(g.values - gyro_vals[g.sample_seq]).max() <= step / 2 + 1e-9
+    # without the start response the factor is unknown (1.0): values come out in counts
+    recs = sp.records()
+    keep = [
+        i
+        for i in range(len(recs))
+        if not (recs.char_uuid[i] == CP and recs.kind[i] == RecordKind.NOTIFY)
+    ]
+    bare = type(recs)(
+        recs.t_us[keep],
+        recs.kind[keep],
+        [recs.char_uuid[i] for i in keep],
+        [recs.payload[i] for i in keep],
+        recs.conn_id[keep],
+    )
+    g2 = polar_pmd.PROFILE.decode_records(bare, cfg).streams["gyro"]
+    np.testing.assert_allclose(g2.values * step, g.values[: len(g2)], atol=1e-9)

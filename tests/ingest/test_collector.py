@@ -204,3 +204,23 @@ def test_collect_rejects_ambiguous_targets(
 
     with pytest.raises(ValueError, match="either devices"):
         collect(DataDir(tmp_path), participant_id="P01", **bad)  # type: ignore[arg-type]
+
+
+async def test_configuration_rejected_by_profile_fails_that_device(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    sups: list[DeviceSupervisor] = []
+    async with BumbleRadio() as radio:
+        per = VirtualPeripheral(radio, PROFILE, ToyVirtualDevice(), config=CFG)
+        await per.start()
+        code = await run_collection(
+            data,
+            "P01",
+            [DeviceSpec(per.address, PROFILE, {"fs_hz": "fast"})],
+            settings=FAST,
+            backends=BUMBLE,
+            duration_s=5.0,
+            on_supervisors=sups.extend,
+        )
+    assert code == EXIT_DEVICE_FAILED
+    assert "rejects the configuration" in (sups[0].status.last_error or "")
+    assert per.connection_count == 0  # never connected with a configuration it cannot start

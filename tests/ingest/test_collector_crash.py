@@ -145,3 +145,6 @@ def test_sigterm_stops_streams_flushes_and_exits_cleanly(tmp_path: Path) -> None
     assert records.kind[-1] == RecordKind.DISCONNECT and records.payload[-1] == b"host_stop"
     status = json.loads(next((data.root / "status").glob("*.json")).read_text())
     assert status["state"] == "stopped" and status["notifications"] > 20
+    log_file = data.logs / "collect.log"
+    assert "link down (host_stop)" in log_file.read_text()
+    assert log_file.stat().st_mode & 0o077 == 0

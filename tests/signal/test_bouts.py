@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glutewake.signal.bouts import sitting_bouts
 from glutewake.signal.runs import fill_short_runs, run_bounds
@@ -66,3 +68,36 @@ def test_fill_short_runs() -> None:
     assert fill_short_runs(x, 2).tolist() == [1, 1, 1, 1, 1, 1, 3, 3, 3]
     s, e, v = run_bounds(x)
     assert s.tolist() == [0, 3, 4, 6] and e.tolist() == [3, 4, 6, 9] and v.tolist() == [1, 2, 1, 3]
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from([N, S, U, W, L, 5]), st.integers(1, 25)), max_size=40),
+    st.integers(0, 15),
+    st.lists(st.integers(0, 400), max_size=5),
+)
+@settings(max_examples=200, deadline=None)
+def test_bout_invariants(parts: list[tuple[int, int]], min_break: int, seg_at: list[int]) -> None:
+    p = seq(*parts) if parts else np.zeros(0, dtype=np.int8)
+    seg = np.zeros(p.size, dtype=bool)
+    for i in seg_at:
+        if i < p.size:
+            seg[i] = True
+    b = sitting_bouts(p, 1.0, min_break_s=float(min_break), segment_start=seg)
+    # Every sitting epoch is in exactly one bout; bouts are sorted, disjoint, start and end
+    # sitting, hold only sitting and short upright interruptions, and never span a segment start.
+    assert int(b.sitting_epochs.sum()) == int(np.sum(p == S))
+    assert np.all(b.start_epoch[1:] >= b.end_epoch[:-1])
+    for s, e, brk in zip(b.start_epoch, b.end_epoch, b.ends_in_break, strict=True):
+        assert p[s] == S and p[e - 1] == S
+        inside = p[s:e]
+        assert np.all(np.isin(inside, (S, U, W, 5)))
+        run = 0
+        for v in inside:
+            run = run + 1 if v != S else 0
+            assert run < max(min_break, 1)
+        assert not seg[s + 1 : e].any()
+        if brk:
+            after = p[e : e + max(min_break, 1)]
+            assert after.size == max(min_break, 1) and np.all(np.isin(after, (U, W, 5)))
+            assert not seg[e : e + max(min_break, 1)].any()
+    assert np.all(np.isin(b.sit_to_stand_epoch, b.end_epoch[b.ends_in_break]))

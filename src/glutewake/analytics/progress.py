@@ -68,6 +68,7 @@ PHASE_NAMES = {
     3: "functional integration",
 }
 PHASE_COLOURS = {1: "#e8f1fa", 2: "#fdf1dc", 3: "#e6f4ea"}
+PHASE_MARKERS = {1: "#4c78a8", 2: "#f58518", 3: "#54a24b"}
 #: the recovery range from the domain notes, in weeks from the start of phase 1
 HORIZON_MIN_WEEKS = 6.0
 HORIZON_MAX_WEEKS = 26.0
@@ -816,7 +817,7 @@ def _scatter(weekly: pl.DataFrame) -> Any:
         x = sel["sitting_h"].to_numpy()
         y = sel["activation_quality"].to_numpy()
         colour = None if many else (
-            [PHASE_COLOURS.get(int(p or 0), "#999") for p in sel["phase"].to_list()]
+            [PHASE_MARKERS.get(int(p or 0), "#999") for p in sel["phase"].to_list()]
         )
         ax.scatter(x, y, s=14 if many else 30, alpha=0.7, c=colour,
                    edgecolors="#333" if not many else "none", linewidths=0.5)

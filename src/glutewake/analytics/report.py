@@ -260,9 +260,9 @@ def _clock_ticks(d: DayData) -> tuple[list[float], list[str]]:
         local = dt.datetime.combine(d.day, dt.time(hour), tzinfo=zone)
         elapsed = (local.astimezone(dt.UTC) - midnight.astimezone(dt.UTC)).total_seconds() / 3600
         pos.append(elapsed)
-        labels.append(f"{hour:02d}:00")
+        labels.append(f"{hour:02d}")
     pos.append(d.day_hours)
-    labels.append("24:00")
+    labels.append("24")
     return pos, labels
 
 
@@ -294,6 +294,7 @@ def draw_timeline(ax: Axes, d: DayData, *, legend: bool = True) -> None:
     pos, labels = _clock_ticks(d)
     ax.set_xticks(pos)
     ax.set_xticklabels(labels, fontsize=9)
+    ax.set_xlabel("local time (h)", fontsize=8, labelpad=1)
     _spines(ax, ("bottom",))
     if legend:
         present = set(d.periods["posture"].to_list())
@@ -488,7 +489,7 @@ h1{font-size:1.35rem;margin:.4rem 0 .1rem}h2{font-size:1.08rem;margin:1.4rem 0 .
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:8px;margin:10px 0}
 .tile{background:#fff;border-radius:10px;padding:8px 10px;box-shadow:0 1px 2px #0002}
 .tile b{display:block;font-size:1.6rem;line-height:1.2}.tile small{color:#555;font-size:.8rem}
-.fig{width:100%;height:auto;display:block;margin:4px 0}
+.fig{width:100%;max-width:720px;height:auto;display:block;margin:4px 0}
 .row{display:flex;flex-wrap:wrap;gap:8px}.row>div{flex:1 1 300px;min-width:0}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:.8rem;width:100%}

@@ -62,21 +62,19 @@ def unpack_fields(
         return np.zeros(0, dtype=np.int64)
     byte_idx = bit_start >> 3
     # 4-byte windows hold any field of <= 25 bits at any bit offset: half the memory traffic
-    nbytes = 4 if int(width.max()) <= 25 else 8
-    ut: Any = np.uint32 if nbytes == 4 else np.uint64
-    words = _windows(buf, byte_idx, nbytes, msb_first)
-    bit_off: Any = (bit_start & 7).astype(ut)
-    w: Any = width.astype(ut)
-    one: Any = ut(1)
-    if msb_first:
-        vals = (words >> (ut(8 * nbytes) - bit_off - w)) & ((one << w) - one)
-    else:
-        vals = (words >> bit_off) & ((one << w) - one)
-    out = vals.astype(np.int64)
+    nbits = 32 if int(width.max()) <= 25 else 64
+    ut: Any = np.uint32 if nbits == 32 else np.uint64
+    st: Any = np.int32 if nbits == 32 else np.int64
+    words: Any = _windows(buf, byte_idx, nbits // 8, msb_first)
+    off = bit_start & 7
+    # move the field to the top of the word, then shift it down (arithmetic when signed):
+    # two shifts do extraction and sign extension at once
+    up = off if msb_first else nbits - width - off
+    top = words << up.astype(ut)
+    down = (nbits - width).astype(ut)
     if signed:
-        wi = width.astype(np.int64)
-        out -= ((out >> (wi - 1)) & 1) << wi
-    return out
+        return (top.view(st) >> down.astype(st)).astype(np.int64)
+    return (top >> down).astype(np.int64)
 
 
 def pack_fields(

@@ -317,13 +317,12 @@ def _execute_plan(
     nvals = cnt * channels
     total = int(nvals.sum())
     if total:
-        blk = np.repeat(np.arange(w.size, dtype=np.int64), nvals)
+        # field i of block b starts at 8 * bytes[b] + (i - first[b]) * w[b]
         first = np.cumsum(nvals) - nvals
-        j = np.arange(total, dtype=np.int64) - first[blk]
-        bit_start = (np.asarray(plan.block_bytes, dtype=np.int64)[blk] * 8 + j * w[blk]).astype(
-            np.int64
-        )
-        deltas = unpack_fields(buf, bit_start, w[blk], msb_first=False, signed=True).reshape(
+        wv = np.repeat(w, nvals)
+        base = np.repeat(np.asarray(plan.block_bytes, dtype=np.int64) * 8 - first * w, nvals)
+        bit_start = base + np.arange(total, dtype=np.int64) * wv
+        deltas = unpack_fields(buf, bit_start, wv, msb_first=False, signed=True).reshape(
             -1, channels
         )
     else:
@@ -336,10 +335,9 @@ def _execute_plan(
     rows = drows + 1
     row_start = np.cumsum(rows) - rows
     d = np.empty((int(rows.sum()), channels), dtype=np.int64)
-    is_ref = np.zeros(d.shape[0], dtype=bool)
-    is_ref[row_start] = True
-    d[is_ref] = ref
-    d[~is_ref] = deltas
+    d[row_start] = ref
+    # delta rows: every row but each payload's first
+    d[np.arange(deltas.shape[0], dtype=np.int64) + np.repeat(np.arange(1, nf + 1), drows)] = deltas
     cs = np.cumsum(d, axis=0)
     base = np.zeros((nf, channels), dtype=np.int64)
     base[1:] = cs[row_start[1:] - 1]

@@ -156,7 +156,8 @@ class PolarPmdProfile(DeviceProfile):
     Config: ``{"acc": {"sample_rate_hz": 52, "range_g": 8, "resolution_bits": 16}}``, optionally
     ``"gyro": {"sample_rate_hz": 52, "range_dps": 2000}`` and
     ``"mag": {"sample_rate_hz": 50, "range_gauss": 50}`` (``resolution_bits`` defaults to 16 and
-    ``channels`` to 3).
+    ``channels`` to 3). ``factor`` (default 1.0) is used only for data whose start response
+    is not in the records (the response's FACTOR wins).
     """
 
     name = "polar-pmd"
@@ -228,6 +229,7 @@ class PolarPmdProfile(DeviceProfile):
                 fs_hz=float(c.get("sample_rate_hz", 0)),
                 resolution_bits=int(c.get("resolution_bits", 16)),
                 channels=int(c.get("channels", 3)),
+                factor=float(c.get("factor", 1.0)),
             )
             for s, c in config.items()
             if s in STREAM_TYPES

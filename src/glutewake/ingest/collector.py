@@ -76,6 +76,10 @@ class ProfileNotFoundError(CollectorError):
     """No registered profile recognises a device (pass ``profile=``)."""
 
 
+class ConfigRejectedError(CollectorError):
+    """The device profile rejects the stream configuration."""
+
+
 @dataclass(frozen=True)
 class CollectorSettings:
     """Timing of the supervisor (defaults suit real devices; tests shorten them).
@@ -447,7 +451,7 @@ class DeviceSupervisor:
                 device, adv = hit
                 profile = self._resolve_profile(device, adv)
                 if not self.config:
-                    self.config = config_for(profile, self.spec.config)
+                    self.config = self._checked_config(profile)
                 self.status.profile = profile.name
                 self.status.address = device.address
                 self.status.name = adv.local_name or device.name
@@ -473,9 +477,15 @@ class DeviceSupervisor:
                 if self._mtu_failures >= self.settings.mtu_failures:
                     self._fail(f"{exc} (gave up after {self._mtu_failures} connections)")
                     return
+            except ConfigRejectedError as exc:
+                self._fail(str(exc))
+                return
             except (BleakError, CollectorError, TimeoutError, OSError, EOFError) as exc:
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("%s: %s", self.spec.target, self.status.last_error)
+            except Exception as exc:  # a bug must not end collection: log it, back off, go on
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s: unexpected error", self.spec.target)
             finally:
                 if client is not None:
                     await self._close_link(client)
@@ -489,6 +499,19 @@ class DeviceSupervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), delay)
         self.status.state = "stopped"
+
+    def _checked_config(self, profile: DeviceProfile) -> dict[str, Any]:
+        """The device's stream configuration, checked by the profile before any connection."""
+        config = config_for(profile, self.spec.config)
+        try:
+            profile.start_writes(config)
+            profile.stop_writes(config)
+            profile.required_mtu(config)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigRejectedError(
+                f"{self.spec.target}: {profile.name} rejects the configuration {config!r}: {exc}"
+            ) from exc
+        return config
 
     def _fail(self, message: str) -> None:
         self.status.failed = True

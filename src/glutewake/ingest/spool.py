@@ -265,7 +265,7 @@ class SpoolWriter:
         folder: Path,
         info: SpoolInfo,
         *,
-        segment_s: float = 600.0,
+        segment_s: float = 3600.0,
         segment_bytes: int = 32 * 1024 * 1024,
         journal_fsync_s: float = 1.0,
         clock: Any = time.monotonic,

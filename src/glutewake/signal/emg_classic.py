@@ -1,8 +1,9 @@
 """Classic onset detectors kept for comparison: Hodges-Bui (1996) and Bonato et al. (1998).
 
 Both run on the whole conditioned recording (same conditioning as the default method), with the
-baseline taken from the quietest 25 % of 100 ms sub-windows of the whole recording, and the same
-merge (50 ms) and minimum-duration (100 ms) rules as the default. They are not streamed.
+baseline from the lowest quarter of 100 ms sub-windows of the whole recording (see
+:func:`quiet_stats`), and the same
+merge (100 ms) and minimum-duration (100 ms) rules as the default. They are not streamed.
 
 * Hodges & Bui: full-wave rectification, 50 Hz low-pass (zero-phase 2nd-order Butterworth),
   centered 25 ms moving mean; active while above baseline mean + 3 SD.
@@ -25,16 +26,23 @@ BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
 
 
-def quiet_stats(x: FloatArray, nsub: int, quiet_fraction: float = 0.25) -> tuple[float, float]:
-    """Mean and SD of ``x`` over its quietest sub-windows (by sub-window mean)."""
+def quiet_stats(x: FloatArray, nsub: int) -> tuple[float, float]:
+    """Baseline mean and SD of ``x`` robust to contractions.
+
+    ``x`` is cut into ``nsub``-sample sub-windows; the lowest quarter of their means is taken as
+    rest and fitted by a Gaussian lower tail (``sigma_m = (q25 - q5) / 0.97``,
+    ``mean = q25 + 0.674 sigma_m``); the SD adds the mean within-window variance of those windows.
+    """
     n_full = (x.size // nsub) * nsub
-    if n_full == 0:
+    if n_full < 4 * nsub:
         return float(np.mean(x)), float(np.std(x))
     w = x[:n_full].reshape(-1, nsub)
     means = w.mean(axis=1)
-    n_q = max(1, int(quiet_fraction * means.size))
-    quiet = np.argpartition(means, n_q - 1)[:n_q]
-    return float(np.median(means[quiet])), float(np.median(w[quiet].std(axis=1)))
+    q5, q25 = np.percentile(means, [5.0, 25.0])
+    sigma_m = (q25 - q5) / 0.97
+    quiet = means <= q25
+    within2 = float(np.mean(w[quiet].var(axis=1)))
+    return float(q25 + 0.674 * sigma_m), float(np.sqrt(sigma_m**2 + within2))
 
 
 def active_runs(active: BoolArray) -> tuple[IntArray, IntArray]:
@@ -88,9 +96,8 @@ def bonato_active(
 ) -> BoolArray:
     """Bonato double-threshold activity mask for one conditioned channel."""
     n_pairs = y.size // 2
-    _, sd = quiet_stats(y, nsub)
-    # The noise SD of a zero-mean band-limited signal over quiet windows.
-    sigma2 = max(sd, 1e-12) ** 2
+    # Noise variance = baseline mean of the squared (zero-mean, band-limited) signal.
+    sigma2 = max(quiet_stats(y * y, nsub)[0], 1e-24)
     pairs = y[: 2 * n_pairs].reshape(-1, 2)
     g = (pairs**2).sum(axis=1) / sigma2
     hits = (g > zeta).astype(np.int64)

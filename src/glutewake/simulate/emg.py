@@ -201,7 +201,7 @@ def simulate_emg(
     noise_uv: float = 5.0,
     burst_s: tuple[float, float] = (0.4, 1.6),
     rest_s: tuple[float, float] = (1.0, 3.0),
-    rise_s: tuple[float, float] = (0.02, 0.15),
+    rise_s: tuple[float, float] = (0.01, 0.06),
     rise_shape: str = "mixed",
     amplitude_jitter: float = 0.3,
     mains_hz: float | None = 50.0,

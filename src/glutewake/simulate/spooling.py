@@ -35,6 +35,9 @@ class LinkModel:
     base_latency_us: int = 7_500
     mean_extra_latency_us: float = 6_000.0
     mtu: int = 247
+    #: host polling step where the device model cannot say when its next notification is due;
+    #: notifications then arrive in bursts at these steps, as they do at BLE connection events
+    poll_step_us: int = 250_000
 
 
 class _VirtualClock:
@@ -60,7 +63,7 @@ def spool_virtual_session(
 ) -> int:
     """Connect, stream from ``start_us`` to ``end_us`` (minus outages), and spool it all.
 
-    Returns the next unused connection number. Segments rotate every 10 min of virtual time,
+    Returns the next unused connection number. Segments rotate every hour of virtual time,
     as the collector's do.
     """
     clock = _VirtualClock()
@@ -86,9 +89,13 @@ def spool_virtual_session(
                     put(t + link.base_latency_us, RecordKind.NOTIFY, uuid, answer)
                 t += 30_000
             while True:
-                due = device.next_due_us()
+                try:
+                    due = device.next_due_us()
+                except NotImplementedError:
+                    due = t + link.poll_step_us
                 if due is None or due >= span_end:
                     break
+                t = due
                 latency = link.base_latency_us + int(rng.exponential(link.mean_extra_latency_us))
                 for uuid, payload in device.poll(due):
                     put(due + latency, RecordKind.NOTIFY, uuid, payload)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -78,6 +79,16 @@ class StudyTruth:
     participants: tuple[ParticipantPlan, ...]
     sitting_min: dict[tuple[str, dt.date], float] = field(default_factory=dict)
     sessions: dict[tuple[str, dt.date], dict[str, float]] = field(default_factory=dict)
+    #: true posture bouts per participant: (start_us, end_us, Posture code)
+    bouts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def sitting_min_between(self, participant_id: str, day: dt.date, h0: float, h1: float) -> float:
+        """True sitting minutes of a participant between local hours ``h0`` and ``h1`` of ``day``."""
+        plan = next(p for p in self.participants if p.participant_id == participant_id)
+        lo, hi = _local_us(day, h0, plan.tz), _local_us(day, h1, plan.tz)
+        start, end, label = self.bouts[participant_id]
+        overlap = np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0, None)
+        return float(overlap[label == 1].sum() / 60e6)
 
 
 def _local_us(day: dt.date, hour: float, tz: str) -> int:
@@ -111,11 +122,21 @@ def build_study(
     days: int = 3,
     first_day: dt.date = dt.date(2026, 3, 27),
     participants: tuple[ParticipantPlan, ...] = DEFAULT_PARTICIPANTS,
+    imu_hours: tuple[float, float] = (5.75, 24.75),
+    n_reps: int = 12,
     advance: Callable[[int], None] = lambda n: None,
 ) -> StudyTruth:
     """Spool a simulated study into ``data_dir``; devices already spooled are left as they are.
 
-    ``advance(1)`` is called after each participant-device rendered.
+    Parameters
+    ----------
+    imu_hours : (float, float)
+        Local hours of each day during which the thigh sensor streams (the rest it is charging,
+        with no link); the default streams from 05:45 to 00:45 the next day.
+    n_reps : int
+        Repetitions per exercise session.
+    advance : callable
+        ``advance(1)`` is called after each participant-device rendered.
     """
     from glutewake.devices.glutewake_open import GlutewakeOpenVirtualDevice
     from glutewake.devices.polar_pmd import PolarVirtualDevice
@@ -135,6 +156,9 @@ def build_study(
         sim = simulate_thigh_days(
             (end - start) / 86_400e6, ACC_FS_HZ, start_us=start, tz=plan.tz, seed=p_seed
         )
+        truth.bouts[plan.participant_id] = (
+            np.asarray(sim.bout_start_us), np.asarray(sim.bout_end_us), np.asarray(sim.bout_label)
+        )
         for d in range(days):
             day = first_day + dt.timedelta(days=d)
             lo, hi = _local_us(day, 0, plan.tz), _local_us(day + dt.timedelta(days=1), 0, plan.tz)
@@ -142,14 +166,16 @@ def build_study(
             truth.sitting_min[(plan.participant_id, day)] = float(
                 np.count_nonzero(sim.labels[sel] == 1) / ACC_FS_HZ / 60
             )
-        # the sensor charges overnight (no link), and is out of range once on the second day
-        outages = [
-            Outage(
-                _local_us(first_day + dt.timedelta(days=d), 0.75, plan.tz),
-                _local_us(first_day + dt.timedelta(days=d), 5.75, plan.tz),
+        # the sensor charges outside imu_hours (no link), and is out of range once on day two
+        outages = [Outage(start, _local_us(first_day, imu_hours[0], plan.tz))]
+        for d in range(days):
+            day = first_day + dt.timedelta(days=d)
+            outages.append(
+                Outage(
+                    _local_us(day, imu_hours[1], plan.tz),
+                    _local_us(day + dt.timedelta(days=1), imu_hours[0], plan.tz),
+                )
             )
-            for d in range(days)
-        ]
         if days > 1:
             gap_start = _local_us(first_day + dt.timedelta(days=1), 15.0 + k, plan.tz)
             outages.append(Outage(gap_start, gap_start + 20 * 60_000_000))
@@ -158,7 +184,7 @@ def build_study(
             device = PolarVirtualDevice(
                 {"acc": _stream("acc", sim.t_us, sim.acc_g, ("x", "y", "z"), "g", ACC_FS_HZ)},
                 clock_offset_us=int(rng.integers(-400_000, 400_000)),
-                drift_ppm=float(rng.uniform(-30, 30)),
+                clock_drift_ppm=float(rng.uniform(-30, 30)),
             )
             spool_virtual_session(
                 imu_folder,
@@ -182,6 +208,7 @@ def build_study(
             p_seed,
             GlutewakeOpenVirtualDevice,
             simulate_exercise_session,
+            n_reps,
         )
         advance(1)
     return truth
@@ -192,10 +219,11 @@ def _spool_sessions(
     plan: ParticipantPlan,
     truth: StudyTruth,
     profile: object,
-    config: dict[str, object],
+    config: dict[str, Any],
     p_seed: int,
     device_cls: type,
     simulate_session: Callable[..., object],
+    n_reps: int,
 ) -> None:
     """One MVC trial and one exercise session per day on the EMG board."""
     from glutewake.devices.base import DeviceProfile
@@ -214,7 +242,7 @@ def _spool_sessions(
         )
         pct = plan.glute_pct_mvc[0] + frac * (plan.glute_pct_mvc[1] - plan.glute_pct_mvc[0])
         session = simulate_session(
-            n_reps=12,
+            n_reps=n_reps,
             fs_hz=EMG_FS_HZ,
             firing_latency_ms=latency,
             glute_pct_mvc=pct,
@@ -233,9 +261,8 @@ def _spool_sessions(
             n = emg.shape[0]
             t_us = start_us + np.round(np.arange(n) * 1e6 / EMG_FS_HZ).astype(np.int64)
             device = device_cls(
-                {"emg": _stream("emg", t_us, emg, EMG_CHANNELS, "uV", EMG_FS_HZ)},
-                clock_offset_us=int(1_000 * (d + 1)),
-                drift_ppm=15.0,
+                _stream("emg", t_us, emg, EMG_CHANNELS, "uV", EMG_FS_HZ),
+                clock_drift_ppm=15.0,
             )
             conn_id = spool_virtual_session(
                 folder,
@@ -249,3 +276,44 @@ def _spool_sessions(
                 first_conn_id=conn_id,
                 rng=np.random.default_rng(p_seed + 200 + d),
             )
+
+
+def register_study(data_dir: DataDir, truth: StudyTruth) -> None:
+    """Enter the study's bookkeeping in the catalog: participants (time zone, baseline, goals),
+    devices and EMG channel roles, phase history and daily symptom ratings."""
+    from glutewake.analytics import bookkeeping
+    from glutewake.analytics.catalog import open_write
+
+    with open_write(data_dir) as con:
+        for plan in truth.participants:
+            pid = plan.participant_id
+            bookkeeping.upsert_participant(
+                con,
+                pid,
+                plan.tz,
+                baseline_start=truth.first_day,
+                baseline_end=truth.first_day,
+                goal_sitting_min=7 * 60.0,
+                goal_breaks_per_sitting_hour=3.0,
+            )
+            bookkeeping.set_device(con, pid, plan.imu_address, "polar-pmd", placement="thigh")
+            bookkeeping.set_device(
+                con,
+                pid,
+                plan.emg_address,
+                "glutewake-open",
+                placement="glute",
+                channel_roles=EMG_ROLES,
+            )
+            for phase, offset in plan.phases:
+                bookkeeping.set_phase(con, pid, phase, truth.first_day + dt.timedelta(days=offset))
+            back, hip, knee = plan.pain
+            for d in range(truth.days):
+                bookkeeping.log_symptoms(
+                    con,
+                    pid,
+                    truth.first_day + dt.timedelta(days=d),
+                    lower_back=max(back - d, 0),
+                    hip=max(hip - d // 2, 0),
+                    knee=knee,
+                )

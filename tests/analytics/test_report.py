@@ -1,0 +1,206 @@
+"""The daily sedentary report: content, edge cases in words, DST day, formats, errors."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from glutewake.analytics import commands
+from glutewake.analytics.bookkeeping import log_symptoms, set_phase, upsert_participant
+from glutewake.analytics.catalog import open_write
+from glutewake.analytics.daily_sitting import local_dates, sitting_bout_table
+from glutewake.analytics.report import (
+    ReportError,
+    day_length_h,
+    load_day,
+    render_daily_html,
+    write_daily_report,
+)
+from glutewake.datadir import DataDir
+from tests.analytics.test_api import add_daily, add_session, insert, worn_days
+
+TZ = "Europe/Berlin"
+DST_DAY = dt.date(2026, 3, 29)
+LOW_WEAR_DAY = dt.date(2026, 3, 25)
+EXERCISE_ONLY_DAY = dt.date(2026, 3, 30)
+POSTURES = {0: "nonwear", 1: "sitting", 2: "standing", 3: "moving", 4: "lying", 5: "cycling"}
+
+
+def _utc(t_us: np.ndarray) -> pl.Series:
+    return pl.Series(t_us, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
+def add_periods_and_bouts(con: duckdb.DuckDBPyConnection, pid: str, t: np.ndarray,
+                          codes: np.ndarray, tz: str) -> None:
+    new = np.ones(t.size, dtype=bool)
+    new[1:] = (codes[1:] != codes[:-1]) | (np.diff(t) > 90_000_000)
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], t.size] - 1
+    end_us = t[ends] + 60_000_000
+    insert(con, "posture_periods", pl.DataFrame({
+        "participant_id": pid,
+        "local_date": local_dates(t[starts], tz),
+        "start_time": _utc(t[starts]),
+        "end_time": _utc(end_us),
+        "posture": [POSTURES[int(c)] for c in codes[starts]],
+        "duration_s": (end_us - t[starts]) / 1e6,
+    }))
+    bouts = sitting_bout_table(t, codes, 60.0, tz)
+    insert(con, "sitting_bouts", bouts.with_columns(
+        pl.lit(pid).alias("participant_id"),
+        _utc(bouts["start_us"].to_numpy()).alias("start_time"),
+        _utc(bouts["end_us"].to_numpy()).alias("end_time"),
+        (pl.col("duration_s") / 60).alias("duration_min"),
+        pl.lit("test").alias("glutewake_version"),
+        pl.lit("{}").alias("params"),
+    ))
+
+
+def add_contractions(con: duckdb.DuckDBPyConnection, pid: str, session_id: str,
+                     start: dt.datetime) -> None:
+    rows = []
+    for rep in range(1, 11):
+        for channel, muscle, peak in (("ch1", "glute_max", 40.0 + rep), ("ch2", "hamstring", 25.0)):
+            if muscle == "glute_max" and rep == 4:
+                continue  # the glutes did not fire on repetition 4
+            onset = start + dt.timedelta(seconds=4 * rep)
+            rows.append({
+                "session_id": session_id, "participant_id": pid, "channel": channel,
+                "muscle": muscle, "side": "right", "onset_time": onset,
+                "offset_time": onset + dt.timedelta(seconds=1), "duration_ms": 1000.0,
+                "peak_uv": peak * 5, "mean_uv": peak * 2, "peak_pct_mvc": peak,
+                "repetition": rep,
+            })
+    insert(con, "contractions", pl.DataFrame(rows))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
+    d = DataDir(tmp_path_factory.mktemp("report") / "data")
+    first = dt.date(2026, 3, 16)
+    with open_write(d) as con:
+        upsert_participant(con, "P1", TZ, baseline_start=first,
+                           baseline_end=first + dt.timedelta(days=4), goal_sitting_min=900.0,
+                           goal_breaks_per_sitting_hour=1.0)
+        upsert_participant(con, "P2", "UTC")
+        set_phase(con, "P1", 1, dt.date(2026, 3, 23))
+        t, codes = worn_days(first, 14, TZ, wear_h={LOW_WEAR_DAY: 6.0})
+        # a mostly-sitting pattern with one long bout in the afternoon of the DST day
+        dst_start = np.searchsorted(t, int(dt.datetime(2026, 3, 29, 14, tzinfo=ZoneInfo(TZ))
+                                           .timestamp() * 1e6))
+        codes[dst_start:dst_start + 95] = 1
+        codes[dst_start + 95:dst_start + 110] = 3
+        add_daily(con, "P1", t, codes, TZ)
+        add_periods_and_bouts(con, "P1", t, codes, TZ)
+        for k, quality in enumerate((62.0, 71.0)):
+            add_session(con, "P1", DST_DAY, quality=quality + k, glute_fired_share=0.9,
+                        firing_order_ms=-30.0, glute_peak_pct_mvc=45.0)
+        add_session(con, "P1", EXERCISE_ONLY_DAY, quality=70.0)
+        sid = con.execute("SELECT session_id FROM exercise_sessions WHERE local_date = ? "
+                          "ORDER BY session_id LIMIT 1", [DST_DAY]).fetchall()[0][0]
+        add_contractions(con, "P1", sid, dt.datetime(2026, 3, 29, 18, tzinfo=ZoneInfo(TZ)))
+        log_symptoms(con, "P1", DST_DAY, lower_back=3, hip=1, knee=0)
+        con.execute(
+            "INSERT INTO qc VALUES ('P1', 'P1/x-c1-acc', NULL, 'gap:disconnect', "
+            "TIMESTAMPTZ '2026-03-29 10:00:00+02', TIMESTAMPTZ '2026-03-29 10:05:00+02', 300, "
+            "NULL), ('P1', NULL, DATE '2026-03-29', 'battery', NULL, NULL, 41, NULL)"
+        )
+        t2, c2 = worn_days(dt.date(2026, 3, 29), 1, "UTC")
+        add_daily(con, "P2", t2, c2, "UTC")
+        add_periods_and_bouts(con, "P2", t2, c2, "UTC")
+    return d
+
+
+def _images(page: str) -> list[str]:
+    return re.findall(r"<img [^>]*alt=\"([^\"]+)\"[^>]*src=\"data:image/png;base64,", page)
+
+
+def assert_self_contained(page: str) -> None:
+    """No resource outside the file: no URLs in src/href/url(), no scripts or links."""
+    assert not re.search(r"""(src|href)\s*=\s*["']?(?!data:)[a-z]+:""", page, re.I)
+    assert not re.search(r"url\(\s*['\"]?(?!data:)", page, re.I)
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    assert "http://" not in page and "https://" not in page
+
+
+def test_dst_day_report_shows_the_day(study: DataDir) -> None:
+    data = load_day(study, "P1", DST_DAY)
+    assert data.day_hours == pytest.approx(23.0) == day_length_h(DST_DAY, TZ)
+    # the timeline is in elapsed hours since local midnight: nothing overlaps, nothing past 23
+    assert data.periods["end_h"].max() == pytest.approx(23.0)
+    assert (data.periods["start_h"].diff().drop_nulls() > 0).all()
+    page = render_daily_html(data)
+    assert_self_contained(page)
+    alts = _images(page)
+    assert alts == [
+        "posture timeline of the day", "sitting time by bout length", "sitting versus wear time",
+        "sitting on recent days, baseline and goal", "contraction peaks per repetition",
+    ]
+    assert "this day had 23 hours" in page
+    assert "1 data gap(s), 5.0 min" in page
+    assert "lowest battery level 41%" in page
+    assert "pain today (0-10): lower back 3, hip 1, knee 0" in page
+    assert "glutes 30 ms first" in page
+    assert "2 sessions" in page and "Compared with the baseline week (5 valid days)" in page
+    assert "Sitting goal 15 h 00 min" in page
+    longest = data.summary["longest_bout_min"] if data.summary else None
+    assert longest == pytest.approx(95.0)
+    assert "longest 95 min" in page
+
+
+def test_short_wear_day_is_said_in_words(study: DataDir) -> None:
+    page = render_daily_html(load_day(study, "P1", LOW_WEAR_DAY))
+    assert "Only 6.0 h of wear time: below the valid-day minimum" in page
+    assert "too short to count" in page
+    assert "No exercise session was recorded on this day." in page
+
+
+def test_participant_without_emg(study: DataDir) -> None:
+    page = render_daily_html(load_day(study, "P2", DST_DAY))
+    assert "No EMG has been recorded for this participant" in page
+    assert "<table>" not in page
+    assert "this day had" not in page  # UTC has no DST
+    assert "battery level not recorded" in page and "no pain ratings logged" in page
+    assert "No baseline week is recorded" in page
+
+
+def test_exercise_without_thigh_data_and_an_empty_day(study: DataDir) -> None:
+    page = render_daily_html(load_day(study, "P1", EXERCISE_ONLY_DAY))
+    assert "No thigh-sensor data was processed for this day" in page
+    assert "posture timeline" not in page
+    assert "<table>" in page and "glute_bridge" in page
+    empty = render_daily_html(load_day(study, "P1", dt.date(2026, 6, 1)))
+    assert "No thigh-sensor data was processed" in empty
+    assert "No exercise session was recorded on this day." in empty
+    assert " 0 min" not in empty and "0.0 h of wear" not in empty  # no misleading zeros
+
+
+def test_range_pdf_png_and_command(study: DataDir, tmp_path: Path) -> None:
+    paths = write_daily_report(study, "P1", dt.date(2026, 3, 28), dt.date(2026, 3, 29))
+    assert [p.name for p in paths] == ["P1-2026-03-28.html", "P1-2026-03-29.html"]
+    assert all(p.parent == study.reports / "P1" and p.stat().st_size > 10_000 for p in paths)
+    pdf = write_daily_report(study, "P1", DST_DAY, out=tmp_path / "day.pdf", fmt="pdf")[0]
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    args = argparse.Namespace(data=str(study.root), participant="P1", date=DST_DAY, until=None,
+                              out=str(tmp_path / "day.png"), format="png")
+    assert commands.report_daily(args) == 0
+    png = (tmp_path / "day.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
+
+
+def test_report_errors(study: DataDir, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="not in the catalog"):
+        write_daily_report(study, "nobody", DST_DAY, out=tmp_path / "x.html")
+    with pytest.raises(ReportError, match="before"):
+        write_daily_report(study, "P1", DST_DAY, dt.date(2026, 3, 1))
+    with pytest.raises(ReportError, match="html, pdf or png"):
+        write_daily_report(study, "P1", DST_DAY, fmt="docx")  # type: ignore[arg-type]
+    assert not (tmp_path / "x.html").exists()
