@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -11,12 +10,18 @@ import pytest
 from glutewake.analytics.catalog import open_read, query_frame
 from glutewake.datadir import DataDir
 from glutewake.pipeline import process
-from glutewake.simulate.study import DEFAULT_PARTICIPANTS, build_study, register_study
+from tests.conftest import STUDY_DAY as DAY
 
-DAY = dt.date(2026, 3, 27)
 COUNTED = (
-    "recordings", "sitting_bouts", "daily_sitting", "posture_periods", "exercise_sessions",
-    "contractions", "mvc_references", "qc", "spool_files",
+    "recordings",
+    "sitting_bouts",
+    "daily_sitting",
+    "posture_periods",
+    "exercise_sessions",
+    "contractions",
+    "mvc_references",
+    "qc",
+    "spool_files",
 )
 
 
@@ -29,20 +34,12 @@ def _counts(data_dir: DataDir) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def small_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, object]:
-    """P01 (Berlin): 3 h of thigh IMU in the morning, an MVC trial and one exercise session."""
-    data_dir = DataDir(tmp_path_factory.mktemp("study")).create()
-    truth = build_study(
-        data_dir, seed=3, days=1, first_day=DAY, participants=DEFAULT_PARTICIPANTS[:1],
-        imu_hours=(8.0, 11.0), n_reps=8,
-    )
-    register_study(data_dir, truth)
-    return data_dir, truth
-
-
-@pytest.fixture(scope="module")
-def processed(small_study: tuple[DataDir, object]) -> DataDir:
-    data_dir, _ = small_study
+def processed(
+    small_study: tuple[DataDir, object], tmp_path_factory: pytest.TempPathFactory
+) -> DataDir:
+    source, _ = small_study
+    data_dir = DataDir(tmp_path_factory.mktemp("processed"))
+    shutil.copytree(source.root, data_dir.root, dirs_exist_ok=True)
     summary = process(data_dir)
     assert summary.decode_errors == 0
     assert summary.participant_days == 1
@@ -55,19 +52,23 @@ def test_every_stage_produced_rows(processed: DataDir) -> None:
         if table != "qc":
             assert counts[table] > 0, table
     with open_read(processed) as con:
-        rec = query_frame(con, "SELECT profile, stream, n_samples, fs_hz FROM recordings "
-                               "ORDER BY profile, stream")
+        rec = query_frame(
+            con, "SELECT profile, stream, n_samples, fs_hz FROM recordings ORDER BY profile, stream"
+        )
         daily = query_frame(con, "SELECT * FROM daily_sitting").row(0, named=True)
         session = query_frame(con, "SELECT * FROM exercise_sessions").row(0, named=True)
     assert set(zip(rec["profile"], rec["stream"], strict=True)) == {
-        ("glutewake-open", "emg"), ("polar-pmd", "acc")
+        ("glutewake-open", "emg"),
+        ("polar-pmd", "acc"),
     }
     # 3 h at 52 Hz, less at most one partly filled frame per connection
     acc = rec.filter(rec["stream"] == "acc")
     assert abs(int(acc["n_samples"][0]) - 3 * 3600 * 52) < 200
     assert daily["local_date"] == DAY
     assert 170 <= daily["wear_min"] <= 181
-    assert daily["sitting_min"] + daily["standing_min"] + daily["moving_min"] <= daily["wear_min"] + 1
+    assert (
+        daily["sitting_min"] + daily["standing_min"] + daily["moving_min"] <= daily["wear_min"] + 1
+    )
     assert session["exercise"] == "glute_bridge"
     assert session["phase"] == 1
     assert session["repetitions"] == 8

@@ -18,6 +18,7 @@ from glutewake.analytics.catalog import open_read, query_frame
 from glutewake.analytics.report import write_daily_report
 from glutewake.datadir import DataDir
 from glutewake.pipeline import ProgressHook, process
+from glutewake.simulate.sample_data import load_sample_data, sample_data_path
 from glutewake.simulate.study import build_study, register_study
 
 
@@ -70,6 +71,9 @@ def run_demo(
     advance = progress("simulating devices", 2 * len(DEFAULT_PARTICIPANTS))
     truth = build_study(data_dir, seed=seed, days=days, first_day=first_day, advance=advance)
     register_study(data_dir, truth)
+    sample = sample_data_path()
+    if sample is not None:  # the bundled real-format recording joins the study as S01
+        load_sample_data(sample, data_dir)
     process(data_dir, progress=progress)
     with open_read(data_dir) as con:
         summary = query_frame(
@@ -81,12 +85,13 @@ def run_demo(
             "round(activation_quality) AS activation_quality "
             "FROM daily_summary ORDER BY participant_id, local_date",
         )
+    with open_read(data_dir) as con:
+        days_with_data = con.execute(
+            "SELECT DISTINCT participant_id, local_date FROM daily_sitting ORDER BY ALL"
+        ).fetchall()
     reports: list[Path] = []
-    advance = progress("daily reports", len(truth.participants) * days)
-    for plan in truth.participants:
-        for d in range(days):
-            reports += write_daily_report(
-                data_dir, plan.participant_id, first_day + dt.timedelta(days=d)
-            )
-            advance(1)
+    advance = progress("daily reports", len(days_with_data))
+    for participant_id, day in days_with_data:
+        reports += write_daily_report(data_dir, str(participant_id), day)
+        advance(1)
     return DemoResult(data_dir=data_dir, summary=summary, catalog=data_dir.catalog, reports=reports)

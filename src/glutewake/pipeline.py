@@ -45,8 +45,9 @@ log.addHandler(logging.NullHandler())
 THIGH_IMU_PROFILES = frozenset({"polar-pmd", "movesense", "metawear"})
 #: samples farther apart than this split a recording into separately analysed segments
 SEGMENT_GAP_S = 1.0
-#: context read on either side of a local day so posture and bouts see across midnight
-DAY_CONTEXT_S = 3600
+#: context read on either side of a local day, so that posture sees across midnight and has
+#: the walking (upright reference) and long still periods (non-wear) its methods need
+DAY_CONTEXT_S = 3 * 3600
 
 
 class ProcessError(RuntimeError):
@@ -353,7 +354,9 @@ def _posture_day(
         res = analyse_posture(acc, fs_hz, placement="thigh", params=params)
         epoch_s = float(res.epoch_s)
         n = len(res.posture)
-        starts = block.t_us[lo] + np.round(np.arange(n) * epoch_s * 1e6).astype(np.int64)
+        # epochs start at their first sample's time, so clock drift never makes them overlap
+        first = lo + np.arange(n) * int(res.samples_per_epoch)
+        starts = block.t_us[np.minimum(first, hi - 1)]
         epoch_t.append(starts)
         epoch_code.append(np.asarray(res.posture, dtype=np.int8))
         rows.qc.append(

@@ -6,7 +6,6 @@ cleanly where Chromium is not installed (``apt-get install -y chromium``).
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path

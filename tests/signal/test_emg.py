@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from glutewake.signal.emg import (
-    ContractionStream,
     Contractions,
+    ContractionStream,
     EmgInputError,
     concat_contractions,
     condition,

@@ -116,6 +116,7 @@ def _load(con: duckdb.DuckDBPyConnection, participant_id: str, day: dt.date) -> 
         raise ReportError(f"participant {participant_id!r} is not in the catalog")
     participant = part.row(0, named=True)
     tz = str(participant["tz"])
+    tz_sql = tz.replace("'", "''")  # an IANA name has no quote; never let one end the literal
     t0 = _local_midnight_us(day, tz)
     t1 = _local_midnight_us(day + dt.timedelta(days=1), tz)
     hours = f"(epoch_us({{col}}) - {t0}) / 3.6e9"
@@ -155,12 +156,12 @@ def _load(con: duckdb.DuckDBPyConnection, participant_id: str, day: dt.date) -> 
     )
     bouts = frame(
         f"SELECT {hours.format(col='start_time')} AS start_h, "
-        f"timezone('{tz}', start_time) AS start_local, duration_min FROM sitting_bouts "
+        f"timezone('{tz_sql}', start_time) AS start_local, duration_min FROM sitting_bouts "
         "WHERE participant_id = ? AND local_date = ? ORDER BY start_time",
         day,
     )
     sessions = frame(
-        f"SELECT session_id, timezone('{tz}', start_time) AS start_local, exercise, phase, "
+        f"SELECT session_id, timezone('{tz_sql}', start_time) AS start_local, exercise, phase, "
         "repetitions, glute_fired_share, firing_order_ms, glute_hamstring_ratio, peak_cv, "
         "glute_peak_pct_mvc, activation_quality FROM exercise_sessions "
         "WHERE participant_id = ? AND local_date = ? ORDER BY start_time",

@@ -170,7 +170,7 @@ def mains_lines(
 
     ``power`` is a power spectrum (summed over channels) on the grid ``f``. A family is present
     when its strongest line exceeds ``min_ratio`` times the median power 1.5-6 Hz around it; then
-    every harmonic up to the top of the pass band whose line exceeds ``min_ratio / 4`` is
+    every harmonic up to the top of the pass band whose line exceeds ``0.4 min_ratio`` is
     returned, at its measured
     peak frequency (so a grid a little off 50.00 Hz is still notched precisely). With
     ``family_hz`` given, that family is used and its lines are searched the same way.
@@ -186,7 +186,7 @@ def mains_lines(
             best, best_ratio = f0, r
             # Harmonics need less evidence once the family is established: removing a spurious
             # line costs a fitted sinusoid (negligible EMG), leaving a real one costs a hum.
-            best_lines = [fr for ratio, fr in found if ratio > min_ratio / 4]
+            best_lines = [fr for ratio, fr in found if ratio > 0.4 * min_ratio]
     return best, best_lines
 
 

@@ -191,6 +191,7 @@ def ramp_onset(
     rise_bins: Sequence[int],
     plateau_bins: int,
     kappa: float = 0.0,
+    cand_lo: int = 0,
 ) -> int:
     """Maximum-likelihood start of a variance ramp in a sequence of bin powers.
 
@@ -198,7 +199,8 @@ def ramp_onset(
     ``v_j = s0 + A2 * clip((j - t0 + 0.5) / R, 0, 1)^2`` (noise, then an amplitude rising linearly
     over ``R`` bins to a plateau; ``R = 0`` is a step) and a Gamma likelihood, so the negative
     log-likelihood is ``sum(log v_j + y_j / v_j)``. ``s0`` is the given noise power; ``A2`` comes
-    from the data after the ramp (two passes). ``t0`` is searched over ``0..cand_hi`` and ``R``
+    from the data after the ramp (two passes). ``t0`` is searched over ``cand_lo..cand_hi``
+    and ``R``
     over ``rise_bins``, all at once: cumulative sums for the noise and plateau parts and one
     matrix product for the ramp part.
 
@@ -218,38 +220,39 @@ def ramp_onset(
     n = y.size
     s0 = max(float(noise_pw), 1e-30)
     r_all = np.asarray(sorted(set(rise_bins)), dtype=np.int64)
-    n_t0 = min(cand_hi + 1, n - 2)
-    r_all = r_all[r_all <= n - n_t0 - 1]
-    if n_t0 < 1 or r_all.size == 0:
-        return 0
-    r_max = int(r_all[-1])
+    hi = min(cand_hi + 1, n - 2)
+    lo = min(max(cand_lo, 0), hi - 1)
+    r_all = r_all[r_all <= n - hi - 1]
+    if hi - lo < 1 or r_all.size == 0:
+        return max(lo, 0)
+    r_max = max(int(r_all[-1]), 1)
     cs = np.empty(n + 1)
     cs[0] = 0.0
     np.cumsum(y, out=cs[1:])
-    t0 = np.arange(n_t0)
+    t0 = np.arange(lo, hi)
     first = min(max(cand_hi, 1), n - 1)
     a2 = max(float((cs[n] - cs[first]) / (n - first)) - s0, 0.25 * s0)
-    k = np.arange(max(r_max, 1)) + 0.5
+    k = np.arange(r_max) + 0.5
     frac = np.minimum(1.0, k[:, None] / np.maximum(r_all, 1)[None, :]) ** 2
     frac[:, r_all == 0] = 1.0
-    win = np.lib.stride_tricks.sliding_window_view(y, max(r_max, 1))[:n_t0]
+    win = np.lib.stride_tricks.sliding_window_view(y, r_max)[lo:hi]
     pre = t0 * np.log(s0) + cs[t0] / s0
-    best_t0 = 0
+    best_t0 = lo
     for _ in range(2):
         v_pl = s0 + a2
         v = s0 + a2 * frac
-        tail = (n - t0 - max(r_max, 1)) * np.log(v_pl) + (cs[n] - cs[t0 + max(r_max, 1)]) / v_pl
+        tail = (n - t0 - r_max) * np.log(v_pl) + (cs[n] - cs[t0 + r_max]) / v_pl
         nll = (pre + tail)[:, None] + np.log(v).sum(axis=0)[None, :] + win @ (1.0 / v)
         j, jr = np.unravel_index(int(np.argmin(nll)), nll.shape)
-        best_t0 = int(j)
+        best_t0 = int(t0[j])
         if kappa > 0:
             w = np.exp(-kappa * (nll - nll[j, jr]))
             best_t0 = int(round(float((w.sum(axis=1) @ t0) / w.sum())))
-        lo = best_t0 + int(r_all[jr])
-        hi = min(n, lo + plateau_bins)
-        if hi - lo < 3:
+        p_lo = int(t0[j]) + int(r_all[jr])
+        p_hi = min(n, p_lo + plateau_bins)
+        if p_hi - p_lo < 3:
             break
-        a2 = max(float((cs[hi] - cs[lo]) / (hi - lo)) - s0, 0.25 * s0)
+        a2 = max(float((cs[p_hi] - cs[p_lo]) / (p_hi - p_lo)) - s0, 0.25 * s0)
     return best_t0
 
 
@@ -393,6 +396,7 @@ class ContractionStream:
         self._gap_max = max(self._gap, round(p.merge_max_s * bfs))
         self._pre = max(2, round(p.refine_pre_s * bfs))
         self._span = max(4, round(0.3 * bfs))
+        self._look_back = self._pre
         self._period = max(1, round(0.1 * fs_hz))
         self._lag = max(1, round(fs_hz / 1000.0))
         band = band_edges_hz(fs_hz, p.conditioning.band_hz)
@@ -692,7 +696,8 @@ class ContractionStream:
         noise = float(y[:n_pre].mean()) if n_pre >= 10 else float(self._noise_now[ch])
         # The centered detection window lets crossings lead the signal by up to half a window.
         cand_hi = min(rel + self._h_det, y.size - 1)
-        t0 = ramp_onset(y, noise, cand_hi, self._rise_bins, self._span, self._kappa)
+        cand_lo = max(0, coarse_rel - self._look_back)
+        t0 = ramp_onset(y, noise, cand_hi, self._rise_bins, self._span, self._kappa, cand_lo)
         return a + t0 if not reverse else a - 1 - t0
 
     # ---------------------------------------------------------------- output
