@@ -14,7 +14,7 @@ import itertools
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from glutewake import __version__
 from glutewake.analytics import catalog
 from glutewake.datadir import DataDir, safe_component
 from glutewake.devices import get_profile
-from glutewake.devices.base import RawRecords
+from glutewake.devices.base import Gap, RawRecords, StreamSamples
 from glutewake.ingest import samples as sample_store
 from glutewake.ingest.spool import (
     SpoolError,
@@ -237,11 +237,6 @@ def _decode_connection(
 ) -> None:
     profile = get_profile(info.profile)
     result = profile.decode_records(records, info.config)
-    device_key = (info.participant_id, info.device_id)
-    dev = rows.devices.setdefault(
-        device_key,
-        {"profile": info.profile, "config": info.config, "first": None, "last": None},
-    )
     for err in result.errors:
         rows.packet_errors.append(
             {
@@ -255,58 +250,133 @@ def _decode_connection(
         )
     summary.decode_errors += len(result.errors)
     exercise = info.labels.get("exercise")
-    for stream, smp in result.streams.items():
-        if len(smp) == 0:
-            continue
-        recording_id = f"{safe_component(info.device_id)}-c{conn_id}-{stream}"
-        sample_store.write_recording(
+    name = f"{safe_component(info.device_id)}-c{conn_id}"
+    for smp in result.streams.values():
+        _store_stream(
             data_dir,
-            stream=stream,
-            participant_id=info.participant_id,
-            recording_name=recording_id,
-            t_us=smp.t_us,
-            values=smp.values,
-            channels=smp.channel_names,
-            sample_seq=smp.sample_seq,
-        )
-        start_us, end_us = int(smp.t_us.min()), int(smp.t_us.max())
-        dev["first"] = start_us if dev["first"] is None else min(dev["first"], start_us)
-        dev["last"] = end_us if dev["last"] is None else max(dev["last"], end_us)
-        qc = dict(result.qc.get(stream, {}))
-        rows.recordings.append(
-            _Recording(
-                recording_id=f"{info.participant_id}/{recording_id}",
+            NewRecording(
                 participant_id=info.participant_id,
                 device_id=info.device_id,
                 profile=info.profile,
-                stream=stream,
-                conn_id=conn_id,
-                start_us=start_us,
-                end_us=end_us,
-                n_samples=len(smp),
-                fs_hz=float(smp.fs_hz),
-                channels=smp.channel_names,
-                unit=smp.unit,
+                recording_name=name,
+                samples=smp,
                 exercise=str(exercise) if exercise else None,
-                qc=qc,
-            )
+                qc=dict(result.qc.get(smp.stream, {})),
+                config=info.config,
+            ),
+            conn_id,
+            rows,
+            summary,
         )
-        summary.recordings += 1
-        summary.samples += len(smp)
     for gap in result.gaps:
-        rows.qc.append(
-            {
-                "participant_id": info.participant_id,
-                "recording_id": f"{info.participant_id}/{safe_component(info.device_id)}"
-                f"-c{conn_id}-{gap.stream}",
-                "local_date": None,
-                "kind": f"gap:{gap.reason}",
-                "start_time": _us_to_dt(gap.start_us),
-                "end_time": _us_to_dt(gap.end_us),
-                "value": (gap.end_us - gap.start_us) / 1e6,
-                "detail": None,
-            }
+        rows.qc.append(_gap_row(info.participant_id, f"{name}-{gap.stream}", gap))
+
+
+@dataclass(frozen=True)
+class NewRecording:
+    """Samples of one stream from a source other than the spool (an importer), or decoded.
+
+    ``recording_name`` must be unique per participant and stable across re-runs (e.g. built from
+    a file hash), so that re-adding the same data replaces rather than duplicates it.
+    """
+
+    participant_id: str
+    device_id: str
+    profile: str
+    recording_name: str
+    samples: StreamSamples
+    exercise: str | None = None
+    qc: dict[str, Any] = field(default_factory=dict)
+    gaps: tuple[Gap, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _gap_row(participant_id: str, recording_name: str, gap: Gap) -> dict[str, Any]:
+    return {
+        "participant_id": participant_id,
+        "recording_id": f"{participant_id}/{recording_name}",
+        "local_date": None,
+        "kind": f"gap:{gap.reason}",
+        "start_time": _us_to_dt(gap.start_us),
+        "end_time": _us_to_dt(gap.end_us),
+        "value": (gap.end_us - gap.start_us) / 1e6,
+        "detail": None,
+    }
+
+
+def _store_stream(
+    data_dir: DataDir, new: NewRecording, conn_id: int, rows: _Rows, summary: ProcessSummary
+) -> None:
+    """Write one stream's samples to the store and queue its catalog rows."""
+    smp = new.samples
+    if len(smp) == 0:
+        return
+    recording_name = f"{new.recording_name}-{smp.stream}"
+    sample_store.write_recording(
+        data_dir,
+        stream=smp.stream,
+        participant_id=new.participant_id,
+        recording_name=recording_name,
+        t_us=smp.t_us,
+        values=smp.values,
+        channels=smp.channel_names,
+        sample_seq=smp.sample_seq,
+    )
+    start_us, end_us = int(smp.t_us.min()), int(smp.t_us.max())
+    dev = rows.devices.setdefault(
+        (new.participant_id, new.device_id),
+        {"profile": new.profile, "config": new.config, "first": None, "last": None},
+    )
+    dev["first"] = start_us if dev["first"] is None else min(dev["first"], start_us)
+    dev["last"] = end_us if dev["last"] is None else max(dev["last"], end_us)
+    rows.recordings.append(
+        _Recording(
+            recording_id=f"{new.participant_id}/{recording_name}",
+            participant_id=new.participant_id,
+            device_id=new.device_id,
+            profile=new.profile,
+            stream=smp.stream,
+            conn_id=conn_id,
+            start_us=start_us,
+            end_us=end_us,
+            n_samples=len(smp),
+            fs_hz=float(smp.fs_hz),
+            channels=smp.channel_names,
+            unit=smp.unit,
+            exercise=new.exercise,
+            qc=new.qc,
         )
+    )
+    for gap in new.gaps:
+        if gap.stream == smp.stream:
+            rows.qc.append(_gap_row(new.participant_id, recording_name, gap))
+    summary.recordings += 1
+    summary.samples += len(smp)
+
+
+def add_recordings(
+    data_dir: DataDir,
+    recordings: Sequence[NewRecording],
+    *,
+    extra_rows: Callable[[Any], None] | None = None,
+    progress: ProgressHook = _no_progress,
+) -> ProcessSummary:
+    """Store samples that did not come through the spool (imports) and derive what they touch.
+
+    Samples go to the sample store exactly as decoded spool data does; the participant-days and
+    sessions they touch are (re)derived; ``extra_rows(con)`` runs inside the same short write
+    transaction (an importer records its file hashes there).
+    """
+    if not data_dir.exists():
+        raise ProcessError(f"data directory {data_dir.root} does not exist")
+    summary = ProcessSummary()
+    _, tzs, devices = _known_state(data_dir)
+    rows = _Rows()
+    for new in recordings:
+        _store_stream(data_dir, new, 0, rows, summary)
+    _derive(data_dir, rows, tzs, devices, summary, progress)
+    _write(data_dir, rows, extra_rows)
+    return summary
 
 
 def _contiguous_segments(t_us: np.ndarray, fs_hz: float) -> list[tuple[int, int]]:
@@ -498,10 +568,8 @@ def _derive(
         if tz is None or rec.stream != "acc":
             continue
         placement = devices.get((rec.participant_id, rec.device_id), (None, None))[0]
-        if (
-            (placement is None
-            and rec.profile not in THIGH_IMU_PROFILES)
-            or (placement is not None and placement != "thigh")
+        if (placement is None and rec.profile not in THIGH_IMU_PROFILES) or (
+            placement is not None and placement != "thigh"
         ):
             continue
         day = _local_date(rec.start_us, tz)
@@ -527,7 +595,7 @@ def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(records, infer_schema_length=None)
 
 
-def _write(data_dir: DataDir, rows: _Rows) -> None:
+def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | None = None) -> None:
     """Replace the derived rows this run recomputed, in one short read-write transaction."""
     recs = pl.DataFrame(
         [
@@ -606,8 +674,10 @@ def _write(data_dir: DataDir, rows: _Rows) -> None:
             _insert_by_name(
                 con,
                 "sitting_bouts",
-                [_times(b).with_columns((pl.col("duration_s") / 60).alias("duration_min"))
-                 for b in rows.bouts],
+                [
+                    _times(b).with_columns((pl.col("duration_s") / 60).alias("duration_min"))
+                    for b in rows.bouts
+                ],
             )
             _insert_by_name(
                 con,
@@ -634,6 +704,8 @@ def _write(data_dir: DataDir, rows: _Rows) -> None:
             from glutewake.emg_sessions import write_sessions
 
             write_sessions(con, rows)
+            if extra_rows is not None:
+                extra_rows(con)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

@@ -156,6 +156,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             standing_min DOUBLE NOT NULL,
             moving_min DOUBLE NOT NULL,
             lying_min DOUBLE NOT NULL,
+            cycling_min DOUBLE,
+            nonwear_min DOUBLE,
             sitting_bouts INTEGER NOT NULL,
             bouts_30min INTEGER NOT NULL,
             bouts_60min INTEGER NOT NULL,
@@ -221,6 +223,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             end_time TIMESTAMPTZ,
             value DOUBLE,
             detail VARCHAR
+        );
+        CREATE TABLE import_files (
+            sha256 VARCHAR NOT NULL,
+            participant_id VARCHAR NOT NULL,
+            path VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            rows_read BIGINT,
+            recordings VARCHAR,
+            imported_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (sha256, participant_id)
         );
         CREATE TABLE packet_errors (
             participant_id VARCHAR NOT NULL,

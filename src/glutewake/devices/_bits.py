@@ -94,19 +94,15 @@ def pack_fields(
     if values.size == 0:
         return b""
     w = width.astype(np.int64)
-    total_bits = int(w.sum())
-    maxw = int(w.max())
-    k = np.arange(maxw, dtype=np.int64)
     v = values.astype(np.int64)
-    if msb_first:
-        shifts = w[:, None] - 1 - k[None, :]
-    else:
-        shifts = np.broadcast_to(k[None, :], (v.size, maxw))
-    bits = ((v[:, None] >> np.maximum(shifts, 0)) & 1).astype(np.uint8)
-    mask = k[None, :] < w[:, None]
-    stream = bits[mask]  # row-major: field by field, first bit first
-    assert stream.size == total_bits
-    return np.packbits(stream, bitorder="big" if msb_first else "little").tobytes()
+    starts = np.cumsum(w) - w
+    bits = np.empty(int(w.sum()), dtype=np.uint8)
+    for u in np.unique(w).tolist():
+        sel = w == u
+        k = np.arange(u, dtype=np.int64)
+        shift = (u - 1 - k) if msb_first else k  # the field's first bit is its MSB / LSB
+        bits[(starts[sel][:, None] + k).reshape(-1)] = ((v[sel][:, None] >> shift) & 1).reshape(-1)
+    return np.packbits(bits, bitorder="big" if msb_first else "little").tobytes()
 
 
 def min_signed_width(values: NDArray[np.int64]) -> NDArray[np.int64]:

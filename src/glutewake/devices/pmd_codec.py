@@ -499,6 +499,117 @@ def _encode_delta_payload(
     return pack_fields(np.concatenate(vals), np.concatenate(wids), msb_first=False)
 
 
+def encode_delta_payloads(
+    raw: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    resolution_bits: int,
+    widths: NDArray[np.int64] | None = None,
+) -> list[bytes]:
+    """Encode many payloads at once: payload f holds ``raw[starts[f] : starts[f] + counts[f]]``.
+
+    Byte-identical to :func:`encode_delta_payload` on each slice (same block policy), with one
+    bit-packing pass for all payloads; simulators use it to render long recordings.
+
+    Parameters
+    ----------
+    raw : int64 (n, channels)
+        Validated samples (within the resolution's range; 32-bit: any bit patterns).
+    starts, counts : int64 (frames,)
+        First sample and number of samples (>= 1) of each payload.
+    resolution_bits : int
+        Reference sample width.
+    widths : int64 (n,) or None
+        ``widths[i]``: bits delta ``raw[i] - raw[i - 1]`` needs (``widths[0]`` unused);
+        computed when None.
+    """
+    r = np.asarray(raw, dtype=np.int64)
+    ch = r.shape[1]
+    st = np.asarray(starts, dtype=np.int64)
+    ct = np.asarray(counts, dtype=np.int64)
+    nf = st.size
+    if nf == 0:
+        return []
+    if resolution_bits >= 32:
+        r = ((r + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    if widths is None:
+        widths = np.zeros(r.shape[0], dtype=np.int64)
+        widths[1:] = _delta_widths(r, resolution_bits)
+    d = np.zeros_like(r)
+    d[1:] = np.diff(r, axis=0)
+    if resolution_bits >= 32:
+        d = ((d + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    # deltas of every frame: sample indices a+1 .. a+n-1
+    nd = ct - 1
+    frame_of = np.repeat(np.arange(nf, dtype=np.int64), nd)
+    pos_in = np.arange(int(nd.sum()), dtype=np.int64) - np.repeat(np.cumsum(nd) - nd, nd) + 1
+    sample = np.repeat(st, nd) + pos_in
+    # chunks: 9 deltas after the reference, then 10 (see BLOCK_SAMPLES)
+    chunk = pos_in // BLOCK_SAMPLES
+    new_chunk = np.ones(sample.size, dtype=bool)
+    new_chunk[1:] = (frame_of[1:] != frame_of[:-1]) | (chunk[1:] != chunk[:-1])
+    c_start = np.flatnonzero(new_chunk)
+    c_w = np.maximum.reduceat(widths[sample], c_start) if c_start.size else c_start
+    c_n = np.diff(np.append(c_start, sample.size))
+    c_f = frame_of[c_start]
+    # merge adjacent chunks of equal width within a frame, greedily up to 255 samples
+    blocks_w: list[int] = []
+    blocks_n: list[int] = []
+    blocks_f: list[int] = []
+    for f, w, n in zip(c_f.tolist(), c_w.tolist(), c_n.tolist(), strict=True):
+        if (
+            blocks_f
+            and blocks_f[-1] == f
+            and blocks_w[-1] == w
+            and blocks_n[-1] + n <= _MAX_BLOCK_COUNT
+        ):
+            blocks_n[-1] += n
+        else:
+            blocks_f.append(f)
+            blocks_w.append(w)
+            blocks_n.append(n)
+    bw = np.asarray(blocks_w, dtype=np.int64)
+    bn = np.asarray(blocks_n, dtype=np.int64)
+    bfr = np.asarray(blocks_f, dtype=np.int64)
+    pad = -(bw * bn * ch) % 8
+    # field layout: per frame [ref x ch], then per block [w, n, deltas..., pad?]
+    ref_w = 8 * ((resolution_bits + 7) >> 3)
+    fields_per_block = 2 + bn * ch + (pad > 0)
+    nblk_f = np.bincount(bfr, minlength=nf)
+    fields_per_frame = ch + np.bincount(bfr, weights=fields_per_block, minlength=nf).astype(
+        np.int64
+    )
+    total = int(fields_per_frame.sum())
+    vals = np.zeros(total, dtype=np.int64)
+    wids = np.zeros(total, dtype=np.int64)
+    f0 = np.cumsum(fields_per_frame) - fields_per_frame
+    ref_idx = (f0[:, None] + np.arange(ch)).reshape(-1)
+    vals[ref_idx] = r[st].reshape(-1)
+    wids[ref_idx] = ref_w
+    # block field offsets: frame start + ch + fields of earlier blocks of the frame
+    b_first = np.cumsum(nblk_f) - nblk_f
+    cum_fields = np.cumsum(fields_per_block) - fields_per_block
+    b0 = f0[bfr] + ch + cum_fields - cum_fields[b_first[bfr]]
+    vals[b0], wids[b0] = bw, 8
+    vals[b0 + 1], wids[b0 + 1] = bn, 8
+    nv = bn * ch
+    didx = (
+        np.repeat(b0 + 2, nv)
+        + np.arange(int(nv.sum()), dtype=np.int64)
+        - np.repeat(np.cumsum(nv) - nv, nv)
+    )
+    vals[didx] = d[sample].reshape(-1)
+    wids[didx] = np.repeat(bw, nv)
+    has_pad = pad > 0
+    wids[(b0 + 2 + nv)[has_pad]] = pad[has_pad]
+    packed = pack_fields(vals, wids, msb_first=False)
+    # every payload is a whole number of bytes: split by payload byte lengths
+    bits_f = np.bincount(np.repeat(np.arange(nf), fields_per_frame), weights=wids, minlength=nf)
+    ends = np.cumsum(bits_f.astype(np.int64) // 8)
+    begins = ends - bits_f.astype(np.int64) // 8
+    return [packed[a:b] for a, b in zip(begins.tolist(), ends.tolist(), strict=True)]
+
+
 def delta_payload_size(widths: NDArray[np.int64], channels: int, resolution_bits: int) -> int:
     """Bytes of a compressed payload whose deltas need ``widths`` (see :func:`plan_blocks`)."""
     size = channels * ((resolution_bits + 7) >> 3)

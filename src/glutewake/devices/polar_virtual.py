@@ -31,7 +31,7 @@ from glutewake.devices.pmd_codec import (
     PMD_EPOCH_UNIX_US,
     STREAM_TYPES,
     _delta_widths,
-    _encode_delta_payload,
+    encode_delta_payloads,
     max_samples_fitting,
     min_frame_mtu,
     values_to_raw,
@@ -270,24 +270,31 @@ class PolarVirtualDevice(VirtualDevice):
             stream = next(s for s in self.signals if STREAM_TYPES[s] == mt)
             sig = self.signals[stream]
             run.avail_idx = max(run.avail_idx, int(np.searchsorted(sig.t_us, now_us, side="right")))
+            starts: list[int] = []
+            counts: list[int] = []
+            # no frame holds more deltas than 1 bit per channel allows
+            cap = (budget * 8) // run.channels + 1
             while run.avail_idx - run.next_idx >= 2:
                 a, b = run.next_idx, run.avail_idx
-                # no frame holds more deltas than 1 bit per channel allows
-                cap = (budget * 8) // run.channels + 1
                 w = run.widths[a + 1 : min(b, a + 1 + cap)]
                 n = max_samples_fitting(w, run.channels, run.resolution_bits, budget)
                 if n >= b - a:
                     break  # everything measured still fits: wait for more
                 if n < 1:
                     raise RuntimeError("PolarVirtualDevice: MTU too small for one sample")
-                last = a + n - 1
-                ts = int(self.device_time_ns(sig.t_us[last : last + 1])[0])
-                head = bytes((mt,)) + ts.to_bytes(8, "little") + bytes((run.frame_type,))
-                frame = head + _encode_delta_payload(
-                    run.raw[a : a + n], run.resolution_bits, run.widths[a + 1 : a + n]
-                )
-                out.append((int(sig.t_us[last]), frame))
+                starts.append(a)
+                counts.append(n)
                 run.next_idx = a + n
+            if not starts:
+                continue
+            st = np.asarray(starts, dtype=np.int64)
+            ct = np.asarray(counts, dtype=np.int64)
+            payloads = encode_delta_payloads(run.raw, st, ct, run.resolution_bits, run.widths)
+            last = st + ct - 1
+            ts_ns = self.device_time_ns(sig.t_us[last]).tolist()
+            for t_last, ts, pl in zip(sig.t_us[last].tolist(), ts_ns, payloads, strict=True):
+                head = bytes((mt,)) + int(ts).to_bytes(8, "little") + bytes((run.frame_type,))
+                out.append((t_last, head + pl))
         out.sort(key=lambda x: x[0])
         return [(_DATA, f) for _, f in out]
 

@@ -261,14 +261,22 @@ def _refine_line(power: FloatArray, f: FloatArray, f_line: float) -> float:
     return float(f[j] + np.clip(delta, -0.5, 0.5) * (f[1] - f[0]))
 
 
-def _fit_lines(x: FloatArray, lines: Sequence[float], fs_hz: float, t: FloatArray) -> FloatArray:
-    """Least-squares sinusoids at ``lines`` with quadratically varying amplitude, per channel.
+def _hats(t: FloatArray, knots: FloatArray) -> FloatArray:
+    """Piecewise-linear (hat) basis on ``knots`` evaluated at ``t``: shape (len(t), len(knots))."""
+    eye = np.eye(knots.size)
+    return np.stack([np.interp(t, knots, eye[i]) for i in range(knots.size)], axis=1)
 
-    Samples in 50 ms windows whose high-frequency power (first difference) exceeds three times
-    the block median are left out of the fit, so contractions, whose spectrum also covers the
-    mains frequencies, do not leak into the hum estimate (and back out as an echo around them).
-    The fit uses a fixed, jittered subset of about 1 in 8 samples (jittered so no line aliases
-    onto another); the hum is then evaluated on every sample.
+
+def _fit_lines(x: FloatArray, lines: Sequence[float], fs_hz: float, t: FloatArray) -> FloatArray:
+    """Least-squares sinusoids at ``lines`` with slowly varying amplitude and phase, per channel.
+
+    Each line is ``a(t) cos(2 pi f t) + b(t) sin(2 pi f t)`` with ``a`` and ``b`` piecewise
+    linear between knots about 2 s apart, so hum whose level drifts (cables, posture) is
+    followed. Samples in 50 ms windows whose high-frequency power (first difference) exceeds
+    three times the block median are left out of the fit, so contractions, whose spectrum also
+    covers the mains frequencies, do not leak into the hum estimate (and back out as an echo
+    around them). The fit uses a fixed, jittered subset of about 1 in 8 samples (jittered so no
+    line aliases onto another); the hum is then evaluated on every sample.
     """
     n = x.shape[0]
     w_len = max(1, round(0.05 * fs_hz))
@@ -279,13 +287,15 @@ def _fit_lines(x: FloatArray, lines: Sequence[float], fs_hz: float, t: FloatArra
     step = 8 if n >= 64 * 8 else 1
     rows = np.arange(0, n - step + 1, step) + (np.arange(n // step) * 5) % step
     rows = rows[rows < n]
+    n_knots = max(2, round(n / fs_hz / 2.0) + 1)
+    knots = np.linspace(-1.0, 1.0, n_knots)
+    h_rows = _hats(t[rows], knots)
     ts = rows / fs_hz
-    tr = t[rows]
     cols = []
     for fl in lines:
-        c, s = np.cos(2 * np.pi * fl * ts), np.sin(2 * np.pi * fl * ts)
-        cols += [c, s, tr * c, tr * s, tr * tr * c, tr * tr * s]
-    basis = np.stack(cols, axis=1)
+        cols.append(h_rows * np.cos(2 * np.pi * fl * ts)[:, None])
+        cols.append(h_rows * np.sin(2 * np.pi * fl * ts)[:, None])
+    basis = np.concatenate(cols, axis=1)
     win_of_row = np.minimum(rows // w_len, max(n_win - 1, 0))
     t_all = np.arange(n) / fs_hz
     out = np.zeros_like(x)
@@ -297,8 +307,9 @@ def _fit_lines(x: FloatArray, lines: Sequence[float], fs_hz: float, t: FloatArra
         gram = bw.T @ basis
         coef = np.linalg.solve(gram + ridge * np.trace(gram), bw.T @ x[rows, ch])
         for i, (c, s) in enumerate(trig):
-            a0, b0, a1, b1, a2, b2 = coef[6 * i : 6 * i + 6]
-            out[:, ch] += c * (a0 + t * (a1 + t * a2)) + s * (b0 + t * (b1 + t * b2))
+            a = coef[(2 * i) * n_knots : (2 * i + 1) * n_knots]
+            b = coef[(2 * i + 1) * n_knots : (2 * i + 2) * n_knots]
+            out[:, ch] += c * np.interp(t, knots, a) + s * np.interp(t, knots, b)
     return out
 
 
