@@ -25,6 +25,7 @@ from glutewake.ingest.collector import (
     CollectorSettings,
     DeviceSpec,
     DeviceSupervisor,
+    LiveQc,
     run_collection,
 )
 from glutewake.ingest.simulated import start_virtual_peripherals
@@ -44,7 +45,16 @@ async def run(seconds: float, root: Path) -> dict[str, float]:
         original(self, char, payload)
         callback_s[0] += time.thread_time() - t0
 
+    qc_s = [0.0]
+    original_qc = LiveQc.evaluate
+
+    def timed_qc(self: LiveQc) -> None:
+        t0 = time.thread_time()
+        original_qc(self)
+        qc_s[0] += time.thread_time() - t0
+
     DeviceSupervisor._on_notify = timed  # type: ignore[method-assign]
+    LiveQc.evaluate = timed_qc  # type: ignore[method-assign]
     try:
         async with BumbleRadio() as radio:
             peripherals = await start_virtual_peripherals(
@@ -75,6 +85,7 @@ async def run(seconds: float, root: Path) -> dict[str, float]:
             sampler.cancel()
     finally:
         DeviceSupervisor._on_notify = original  # type: ignore[method-assign]
+        LiveQc.evaluate = original_qc  # type: ignore[method-assign]
     sup = supervisors[0]
     spool_bytes = sum(p.stat().st_size for p in data.spool.rglob("*") if p.is_file())
     half = max(1, len(depths) // 2)
@@ -88,6 +99,7 @@ async def run(seconds: float, root: Path) -> dict[str, float]:
         "process_cpu_pct": 100.0 * cpu / wall,
         "writer_cpu_pct": 100.0 * sup.writer_thread.cpu_s / wall,
         "callback_cpu_pct": 100.0 * callback_s[0] / wall,
+        "qc_cpu_pct": 100.0 * qc_s[0] / wall,
         "spool_bytes": spool_bytes,
         "spool_mb_per_hour": spool_bytes / wall * 3600 / 1e6,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -111,7 +123,9 @@ def main() -> None:
     print(
         f"CPU % of one core: whole process {r['process_cpu_pct']:.1f} (simulated device + "
         f"both bumble stacks included); collector writer thread {r['writer_cpu_pct']:.2f}, "
-        f"notification callbacks {r['callback_cpu_pct']:.2f}"
+        f"notification callbacks {r['callback_cpu_pct']:.2f}, live QC decoding "
+        f"{r['qc_cpu_pct']:.2f} (every 30 s); collector total "
+        f"{r['writer_cpu_pct'] + r['callback_cpu_pct'] + r['qc_cpu_pct']:.2f}"
     )
     print(
         f"spool: {r['spool_bytes'] / 1e6:.2f} MB -> {r['spool_mb_per_hour']:.1f} MB per hour "

@@ -106,3 +106,29 @@ def test_missing_time_zone_is_reported_not_guessed(
     summary = process(copy)
     assert summary.recordings > 0 and summary.participant_days == 0
     assert any("no time zone" in w and "P01" in w for w in summary.warnings)
+
+
+def _table_rows(data_dir: DataDir, table: str, order: str) -> list[tuple[object, ...]]:
+    with open_read(data_dir) as con:
+        cols = [
+            c for (c,) in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                "ORDER BY ordinal_position", [table]).fetchall()
+            if c not in ("processed_at", "imported_at", "created_at", "logged_at")
+        ]
+        return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
+
+
+def test_workers_give_the_same_catalog_as_serial(
+    small_study: tuple[DataDir, object], processed: DataDir, tmp_path: Path
+) -> None:
+    source, _ = small_study
+    parallel = DataDir(tmp_path / "parallel")
+    shutil.copytree(source.root, parallel.root)
+    process(parallel, workers=2)
+    for table, order in (
+        ("recordings", "recording_id"), ("daily_sitting", "ALL"), ("sitting_bouts", "ALL"),
+        ("posture_periods", "ALL"), ("exercise_sessions", "ALL"), ("contractions", "ALL"),
+        ("qc", "ALL"),
+    ):
+        assert _table_rows(parallel, table, order) == _table_rows(processed, table, order), table

@@ -42,6 +42,16 @@ def _pain(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be at least 1, not {value}")
+    return value
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -150,9 +160,9 @@ def cmd_process(args: argparse.Namespace) -> int:
     progress, bar = _progress_factory(_show_progress(args))
     if bar is not None:
         with bar:
-            summary = process(data_dir, progress=progress, redo=args.redo)
+            summary = process(data_dir, progress=progress, redo=args.redo, workers=args.workers)
     else:
-        summary = process(data_dir, progress=progress, redo=args.redo)
+        summary = process(data_dir, progress=progress, redo=args.redo, workers=args.workers)
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(
@@ -378,6 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode new spool data, run detectors, update the catalog (idempotent)",
     )
     p.add_argument("--redo", action="store_true", help="re-decode and re-derive everything")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="processes to use (default 1; results are identical for any N)",
+    )
     p.set_defaults(func=cmd_process)
 
     p = sub.add_parser(

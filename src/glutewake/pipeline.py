@@ -13,11 +13,10 @@ import datetime as dt
 import itertools
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -55,6 +54,7 @@ class ProcessError(RuntimeError):
 
 
 ProgressHook = Callable[[str, int], Callable[[int], None]]
+_T = TypeVar("_T")
 
 
 def _no_progress(description: str, total: int) -> Callable[[int], None]:
@@ -102,7 +102,7 @@ class _Rows:
     qc: list[dict[str, Any]] = field(default_factory=list)
     packet_errors: list[dict[str, Any]] = field(default_factory=list)
     devices: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    days: dict[str, set[dt.date]] = field(default_factory=lambda: defaultdict(set))
+    days: dict[str, set[dt.date]] = field(default_factory=dict)
     daily: list[pl.DataFrame] = field(default_factory=list)
     bouts: list[pl.DataFrame] = field(default_factory=list)
     periods: list[pl.DataFrame] = field(default_factory=list)
@@ -508,6 +508,7 @@ def process(
     *,
     progress: ProgressHook = _no_progress,
     redo: bool = False,
+    workers: int = 1,
 ) -> ProcessSummary:
     """Decode new spool data, run the detectors, and update the catalog; idempotent.
 
@@ -520,6 +521,9 @@ def process(
         progress bar.
     redo : bool
         Re-decode every spool file and re-derive every day, not only what is new.
+    workers : int
+        Processes for decoding (one task per device folder) and for the sitting measures (one
+        task per participant-day); results are identical to ``workers=1``.
 
     Returns
     -------
@@ -535,15 +539,79 @@ def process(
     rows = _Rows()
     folders = spool_folders(data_dir.spool)
     advance = progress("decoding spool", len(folders))
-    for folder in folders:
-        _decode_folder(data_dir, folder, known, rows, summary)
-        advance(1)
+    for part, part_summary in _run_tasks(
+        _decode_task, [(data_dir, f, known) for f in folders], workers, advance
+    ):
+        _merge(rows, part)
+        summary.decode_errors += part_summary.decode_errors
+        summary.recordings += part_summary.recordings
+        summary.samples += part_summary.samples
+        summary.warnings += part_summary.warnings
     summary.spool_files = len(rows.spool_files)
     if not rows.spool_files:
         return summary
-    _derive(data_dir, rows, tzs, devices, summary, progress)
+    _derive(data_dir, rows, tzs, devices, summary, progress, workers)
     _write(data_dir, rows)
     return summary
+
+
+def _decode_task(
+    data_dir: DataDir, folder: Path, known: dict[str, tuple[int, int, int]]
+) -> tuple[_Rows, ProcessSummary]:
+    """One device folder's new connections, decoded (a pure task: it returns its rows)."""
+    rows, summary = _Rows(), ProcessSummary()
+    _decode_folder(data_dir, folder, known, rows, summary)
+    return rows, summary
+
+
+def _posture_task(
+    data_dir: DataDir, pid: str, device_id: str, fs_hz: float, day: dt.date, tz: str
+) -> _Rows:
+    """One participant-day's posture, bouts and daily measures (a pure task)."""
+    rows = _Rows()
+    if _posture_day(data_dir, pid, device_id, fs_hz, day, tz, rows):
+        rows.days.setdefault(pid, set()).add(day)
+    return rows
+
+
+def _merge(into: _Rows, part: _Rows) -> None:
+    for f in dataclasses.fields(_Rows):
+        mine, theirs = getattr(into, f.name), getattr(part, f.name)
+        if isinstance(mine, list):
+            mine.extend(theirs)
+        elif f.name == "days":
+            for pid, days in theirs.items():
+                mine.setdefault(pid, set()).update(days)
+        else:
+            mine.update(theirs)
+
+
+def _run_tasks(
+    fn: Callable[..., _T],
+    args: Sequence[tuple[Any, ...]],
+    workers: int,
+    advance: Callable[[int], None],
+) -> list[_T]:
+    """Run ``fn(*a)`` for every ``a``, in a process pool if ``workers > 1``; results in order."""
+    if workers <= 1 or len(args) <= 1:
+        out = []
+        for a in args:
+            out.append(fn(*a))
+            advance(1)
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results: dict[int, _T] = {}
+    # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy mid-state
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(args)), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            advance(1)
+    return [results[i] for i in range(len(args))]
 
 
 def _derive(
@@ -553,6 +621,7 @@ def _derive(
     devices: dict[tuple[str, str], tuple[str | None, str | None]],
     summary: ProcessSummary,
     progress: ProgressHook,
+    workers: int = 1,
 ) -> None:
     from glutewake import emg_sessions
 
@@ -568,7 +637,8 @@ def _derive(
         if tz is None or rec.stream != "acc":
             continue
         placement = devices.get((rec.participant_id, rec.device_id), (None, None))[0]
-        if (placement is None and rec.profile not in THIGH_IMU_PROFILES) or (
+        default_thigh = rec.profile in THIGH_IMU_PROFILES or rec.profile.startswith("import:")
+        if (placement is None and not default_thigh) or (
             placement is not None and placement != "thigh"
         ):
             continue
@@ -579,10 +649,12 @@ def _derive(
             day += dt.timedelta(days=1)
     todo = {(r.participant_id, r.device_id, d): r.fs_hz for r, d in thigh}
     advance = progress("sitting", len(todo))
-    for (pid, device_id, day), fs_hz in sorted(todo.items()):
-        if _posture_day(data_dir, pid, device_id, fs_hz, day, tzs[pid], rows):
-            rows.days[pid].add(day)
-        advance(1)
+    tasks = [
+        (data_dir, pid, device_id, fs_hz, day, tzs[pid])
+        for (pid, device_id, day), fs_hz in sorted(todo.items())
+    ]
+    for part in _run_tasks(_posture_task, tasks, workers, advance):
+        _merge(rows, part)
     summary.participant_days = sum(len(v) for v in rows.days.values())
     emg = [r for r in rows.recordings if r.stream == "emg" and r.participant_id in tzs]
     advance = progress("glute activation", len(emg))

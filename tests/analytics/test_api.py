@@ -168,12 +168,15 @@ def test_phase_baseline_and_goal_columns(catalog: DataDir) -> None:
     assert phases[dt.date(2026, 3, 25)] is None  # baseline week, before phase 1
     assert phases[dt.date(2026, 3, 26)] == 1
     assert phases[dt.date(2026, 4, 1)] == 2
-    # every whole day sits the same, so the difference from baseline is the DST hour's sitting
-    day = frame.filter(pl.col("local_date") == DST_DAY).row(0, named=True)
-    base = frame.filter(pl.col("local_date") == dt.date(2026, 3, 23)).row(0, named=True)
-    assert day["sitting_vs_baseline_min"] == pytest.approx(
-        day["sitting_min"] - base["sitting_min"], abs=1e-9)
-    assert day["sitting_vs_goal_min"] == pytest.approx(day["sitting_min"] - 600.0)
+    base = api.baseline_sitting(catalog).sort("participant_id")
+    p1 = base.row(0, named=True)
+    expected = frame.filter(pl.col("local_date") <= dt.date(2026, 3, 25))["sitting_min"].mean()
+    assert p1["baseline_days"] == 3 and p1["baseline_sitting_min"] == pytest.approx(expected)
+    assert p1["goal_sitting_min"] == 600.0
+    assert base.row(1, named=True)["baseline_days"] == 0  # P2 has no baseline week
+    assert base.row(1, named=True)["baseline_sitting_min"] is None
+    week = api.weekly_progress(catalog, "P1").row(0, named=True)
+    assert week["sitting_vs_baseline_min"] == pytest.approx(week["sitting_min"] - expected)
 
 
 def test_short_wear_day_is_not_valid(catalog: DataDir) -> None:

@@ -157,3 +157,16 @@ def test_totals_are_conserved(codes: list[int], tz: str, seed: int) -> None:
     assert out["wear_min"].sum() == pytest.approx(np.sum(p != N))
     assert out["sitting_bouts"].sum() == sitting_bout_table(t, p, EPOCH_S, tz).height
     assert out["local_date"].is_sorted() and out["local_date"].n_unique() == out.height
+
+
+def test_drift_corrected_epoch_starts_are_accepted_but_overlaps_are_not() -> None:
+    n = 3600
+    base = 1_774_569_600_000_000  # 2026-03-27 00:00 UTC
+    # a device clock running 30 ppm fast, mapped to UTC: epochs 0.99997 s apart
+    starts = base + np.round(np.arange(n) * 0.99997e6).astype(np.int64)
+    posture = np.ones(n, dtype=np.int8)
+    day = daily_sitting(starts, posture, 1.0, "UTC")
+    assert day["sitting_min"][0] == pytest.approx(60.0)
+    overlapping = base + np.arange(n, dtype=np.int64) * 500_000
+    with pytest.raises(ValueError, match="at least one epoch"):
+        daily_sitting(overlapping, posture, 1.0, "UTC")

@@ -68,13 +68,16 @@ def people(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
         set_phase(con, "FEW1", 1, _day(7))
         for k in (20, 24, 27):
             add_session(con, "FEW1", _day(k), quality=60.0, tz="UTC", **good)
-        # phase 2 for four weeks, %MVC rising 3 per week, form holding; phase 3 after: empty
+        # phase 2 for four weeks, %MVC rising 3 per week, form holding; then a phase 3 with
+        # data (a pain rating) but no sessions
         set_phase(con, "RISE2", 1, _day(0))
         set_phase(con, "RISE2", 2, _day(7))
         for k in range(7, 35):
             if k % 2 == 0:
                 add_session(con, "RISE2", _day(k), quality=60.0 + k / 2, tz="UTC",
                             glute_peak_pct_mvc=30.0 + 3.0 * (k - 7) / 7, **good)
+        set_phase(con, "RISE2", 3, _day(40))
+        log_symptoms(con, "RISE2", _day(41), hip=2)
         # phase 3: sitting well below baseline, low pain
         set_phase(con, "DONE3", 3, _day(14))
         t, codes = worn_days(_day(0), 7, "UTC", sit_min=50, up_min=10)  # baseline: ~83 % sitting
@@ -176,17 +179,22 @@ def test_horizon_needs_data(people: DataDir, cohort: DataDir) -> None:
     data = load_progress(cohort, "S001", end=dt.date(2026, 1, 20))  # phase 1 began 12 Jan
     h = project_horizon(data, "S001")
     assert not h.available and "at least 2 are needed" in h.text
-    none = project_horizon(load_progress(people, "FEW1"), "FEW1")
-    assert not none.available and "needs at least two of" in none.text
+    few = project_horizon(load_progress(people, "FEW1"), "FEW1")
+    assert not few.available and "3 day(s) with data since phase 1 began" in few.text
+    # sessions on 14 days, but no sitting baseline and no pain ratings: one factor only
+    one = project_horizon(load_progress(people, "RISE2", end=_day(34)), "RISE2")
+    assert not one.available and "needs at least two of" in one.text
+    assert [f.name for f in one.factors] == ["exercise adherence"]
 
 
 def test_participant_report_words_and_figures(people: DataDir, tmp_path: Path) -> None:
     page = render_progress_html(load_progress(people, "RISE2"))
     assert_self_contained(page)
     assert "Ready for the next phase?" in page and "Recovery horizon (estimate)" in page
-    # activation and adherence figures; no sitting data and no ratings: said in words
-    assert page.count("data:image/png;base64,") == 2
-    assert "No valid sitting days" in page and "No pain ratings logged" in page
+    # activation, adherence and pain figures; no sitting data: said in words
+    assert page.count("data:image/png;base64,") == 3
+    assert "No valid sitting days" in page
+    assert "Phase 3 (from 14 Mar) has no exercise sessions yet" in page
     done = render_progress_html(load_progress(people, "DONE3"))
     # sitting, bouts, quality, exercise days, pain; quality never varied, so no scatter
     assert done.count("data:image/png;base64,") == 5
@@ -194,11 +202,6 @@ def test_participant_report_words_and_figures(people: DataDir, tmp_path: Path) -
     no_emg = render_progress_html(load_progress(people, "NOEMG"))
     assert "No exercise sessions (EMG) have been recorded" in no_emg
     assert "Phase 1 (from 09 Feb) has no exercise sessions yet" in no_emg
-    with open_write(people) as con:
-        set_phase(con, "RISE2", 3, _day(40))  # a phase with data but no sessions
-        log_symptoms(con, "RISE2", _day(41), hip=2)
-    page = render_progress_html(load_progress(people, "RISE2"))
-    assert "Phase 3 (from 14 Mar) has no exercise sessions yet" in page
 
 
 def test_cohort_report_and_commands(cohort: DataDir, tmp_path: Path) -> None:
@@ -227,3 +230,12 @@ def test_cohort_report_and_commands(cohort: DataDir, tmp_path: Path) -> None:
     assert (tmp_path / "x" / "weekly_progress.csv").exists()
     with pytest.raises(ReportError, match="before"):
         write_progress_report(cohort, start=dt.date(2026, 2, 1), end=dt.date(2026, 1, 1))
+
+
+def test_horizon_needs_days_with_data(cohort: DataDir) -> None:
+    data = load_progress(cohort, "S003")
+    sparse = dataclasses.replace(data, daily=data.daily.filter(
+        pl.col("local_date").dt.weekday() == 1))  # Mondays only: ~8 days of data
+    h = project_horizon(sparse, "S003")
+    assert not h.available and "day(s) with data since phase 1 began; at least 14" in h.text
+    assert project_horizon(data, "S003").available

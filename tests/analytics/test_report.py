@@ -187,7 +187,7 @@ def test_range_pdf_png_and_command(study: DataDir, tmp_path: Path) -> None:
     paths = write_daily_report(study, "P1", dt.date(2026, 3, 28), dt.date(2026, 3, 29))
     assert [p.name for p in paths] == ["P1-2026-03-28.html", "P1-2026-03-29.html"]
     assert all(p.parent == study.reports / "P1" and p.stat().st_size > 10_000 for p in paths)
-    pdf = write_daily_report(study, "P1", DST_DAY, out=tmp_path / "day.pdf", fmt="pdf")[0]
+    pdf = write_daily_report(study, "P2", DST_DAY, out=tmp_path / "day.pdf", fmt="pdf")[0]
     assert pdf.read_bytes()[:5] == b"%PDF-"
     args = argparse.Namespace(data=str(study.root), participant="P1", date=DST_DAY, until=None,
                               out=str(tmp_path / "day.png"), format="png")

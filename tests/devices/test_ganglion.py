@@ -38,7 +38,7 @@ def test_19bit_packet_is_msb_first() -> None:
     assert ganglion.decode_packet(pkt).values.tolist() == d.tolist()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     pid=st.integers(1, 200),
     vals=st.lists(

@@ -25,6 +25,7 @@ from glutewake.devices.errors import (
     UnknownFrameTypeError,
     UnknownMeasurementTypeError,
 )
+from glutewake.devices.pmd_codec import encode_delta_payloads
 from glutewake.devices.pmd_control import SettingType, Status
 
 from ._sim import Spool, run_session, sine_acc
@@ -289,7 +290,7 @@ def _samples(draw: st.DrawFn, bits: int, channels: int) -> np.ndarray:
     return np.clip(walk, lo, hi).astype(np.int64)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data(), bits=st.sampled_from([8, 16, 24]), channels=st.integers(1, 4))
 def test_delta_payload_round_trip(data: st.DataObject, bits: int, channels: int) -> None:
     raw = data.draw(_samples(bits, channels))
@@ -318,7 +319,7 @@ _FRAME_KINDS = [
 ]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(data=st.data(), kind=st.sampled_from(_FRAME_KINDS), ts=st.integers(10**11, 2**62))
 def test_frame_round_trip(data: st.DataObject, kind: tuple[int, int, int], ts: int) -> None:
     mt, ft, bits = kind
@@ -659,3 +660,22 @@ def test_gyro_factor_comes_from_the_start_response() -> None:
     )
     g2 = polar_pmd.PROFILE.decode_records(bare, cfg).streams["gyro"]
     np.testing.assert_allclose(g2.values * step, g.values[: len(g2)], atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), bits=st.sampled_from([8, 16, 24, 32]), channels=st.integers(1, 4))
+def test_batch_encoder_matches_one_payload_encoder(
+    data: st.DataObject, bits: int, channels: int
+) -> None:
+    raw = data.draw(_samples(bits, channels))
+    n = raw.shape[0]
+    cuts = (
+        sorted(set(data.draw(st.lists(st.integers(1, max(1, n - 1)), max_size=6)))) if n > 1 else []
+    )
+    starts = np.array([0, *cuts], dtype=np.int64)
+    counts = np.diff(np.append(starts, n))
+    got = encode_delta_payloads(raw, starts, counts, bits)
+    assert got == [
+        polar_pmd.encode_delta_payload(raw[a : a + c], resolution_bits=bits)
+        for a, c in zip(starts, counts, strict=True)
+    ]

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from glutewake.datadir import DataDir
-from glutewake.devices.base import DeviceProfile, RecordKind, StreamSamples, VirtualDevice
+from glutewake.devices.base import (
+    DeviceProfile,
+    RawRecords,
+    RecordKind,
+    StreamSamples,
+    VirtualDevice,
+)
 from glutewake.ingest.ble_bumble_backend import (
     BumbleBleakClient,
     BumbleBleakScanner,
@@ -35,11 +41,12 @@ polar = pytest.importorskip("glutewake.devices.polar_pmd")
 gw_open = pytest.importorskip("glutewake.devices.glutewake_open")
 
 SETTINGS = CollectorSettings(
-    watchdog_s=2.0,
+    watchdog_s=1.0,
     backoff_min_s=0.1,
     backoff_max_s=0.4,
     scan_timeout_s=1.0,
     status_interval_s=0.5,
+    qc_interval_s=0.5,
     journal_fsync_s=0.2,
 )
 
@@ -135,12 +142,15 @@ async def test_polar_verity_sense_through_link_loss(tmp_path: Path) -> None:
         polar.PROFILE,
         device,
         config,
-        FaultPlan(link_losses=((1.6, unreachable_s),)),
+        FaultPlan(link_losses=((1.6, unreachable_s),), dup_p=0.25, seed=2),
         duration_s=4.0,
         central_mtu=79,
     )
     res = polar.PROFILE.decode_records(records, config)
     assert res.errors == []
+    n_dup = sum(s.duplicate for s in per.sent)
+    assert res.qc["acc"]["duplicates"] == n_dup  # duplicated frames are dropped, and counted
+    assert sup.live_qc is not None and sup.live_qc.duplicates == n_dup
     acc = res.streams["acc"]
     idx = match_truth(acc, truth, 0.001, tol=0.0006, clock_tol_us=150_000)  # ACC is sent in mG
     # every sample the sensor sent while connected: one contiguous run per connection
@@ -162,7 +172,8 @@ async def test_glutewake_open_emg_with_device_stop_and_faults(tmp_path: Path) ->
         "emg", utc_now_us(), 30_000, 1000.0, 0.5, ("glute_max_r", "biceps_femoris_r"), "uV"
     )
     device = gw_open.GlutewakeOpenVirtualDevice(truth)
-    faults = FaultPlan(stops=(1.0,), dup_p=0.02, drop_p=0.02, seed=5)
+    # duplicates are left out here: see test_glutewake_open_duplicated_start_packet below
+    faults = FaultPlan(stops=(1.0,), drop_p=0.08, seed=5)
     per, sup, records = await run_device(
         tmp_path, gw_open.PROFILE, device, config, faults, duration_s=4.0
     )
@@ -171,7 +182,7 @@ async def test_glutewake_open_emg_with_device_stop_and_faults(tmp_path: Path) ->
     idx = match_truth(emg, truth, 0.5, tol=0.26, clock_tol_us=50_000)  # 0.5 uV per LSB
     assert sup.status.stream_restarts >= 1  # restarted after the device stopped on its own
     qc = res.qc["emg"]
-    assert qc["duplicates"] == sum(s.duplicate for s in per.sent) > 0
+    assert sup.live_qc is not None and sup.live_qc.packets_lost <= qc["packets_lost"] + 1
     # a lost packet shows in the sequence numbers when packets of the same run arrive before
     # and after it (the decoder cannot see the loss of a run's first or last packet)
     boundaries = sorted(t for t, e, _ in per.events if e in ("stop", "disconnect", "connect"))
@@ -196,3 +207,34 @@ async def test_glutewake_open_emg_with_device_stop_and_faults(tmp_path: Path) ->
     ]
     assert gw_open.CONFIG_UUID in reads
     assert len(runs(idx)) >= 2  # the device stop left a hole
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="glutewake_open.decode_records: a duplicated first packet of a stream (FLAG_START) "
+    "opens a second session, so its samples are decoded twice (reported to the devices owner)",
+)
+def test_glutewake_open_duplicated_start_packet_decodes_once() -> None:
+    config = {"emg": {"fs_hz": 1000, "channels": ["a", "b"]}}
+    truth = ramp_signal("emg", 1_800_000_000_000_000, 2000, 1000.0, 0.5, ("a", "b"), "uV")
+    device = gw_open.GlutewakeOpenVirtualDevice(truth)
+    [(cmd_uuid, start)] = [(w.char_uuid, w.data) for w in gw_open.PROFILE.start_writes(config)]
+    t0 = int(truth.t_us[0])
+    rows: list[tuple[int, int, str, bytes]] = [
+        (t0, RecordKind.READ, gw_open.CONFIG_UUID, device.read_value(gw_open.CONFIG_UUID)),
+        (t0, RecordKind.WRITE, cmd_uuid, start),
+    ]
+    rows += [(t0, RecordKind.NOTIFY, u, p) for u, p in device.handle_write(cmd_uuid, start, t0)]
+    packets = device.poll(t0 + 500_000)
+    packets.insert(1, packets[0])  # the link layer delivers the first packet twice
+    rows += [(t0 + 500_000, RecordKind.NOTIFY, u, p) for u, p in packets]
+    records = RawRecords(
+        np.array([r[0] for r in rows], np.int64),
+        np.array([r[1] for r in rows], np.int8),
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        np.ones(len(rows), np.int64),
+    )
+    emg = gw_open.PROFILE.decode_records(records, config).streams["emg"]
+    idx = np.rint(emg.values[:, 0] / 0.5).astype(np.int64)
+    assert np.unique(idx).size == idx.size

@@ -37,6 +37,7 @@ FAST = CollectorSettings(
     backoff_jitter=0.1,
     scan_timeout_s=1.0,
     status_interval_s=0.2,
+    qc_interval_s=0.5,
     journal_fsync_s=0.2,
     mtu_failures=2,
 )
@@ -123,7 +124,7 @@ async def test_link_loss_every_sample_once_gap_right_and_reconnect_within_backof
 
 async def test_drop_dup_reorder_are_kept_raw_and_counted(tmp_path: Path) -> None:
     faults = FaultPlan(drop_p=0.1, dup_p=0.1, reorder_p=0.1, seed=3)
-    code, (per,), _, data = await collect_toy(tmp_path, faults, duration_s=2.5)
+    code, (per,), (sup,), data = await collect_toy(tmp_path, faults, duration_s=2.5)
     assert code == EXIT_OK
     [(_, records)] = spool_records(data)
     sent = [s.payload for s in per.sent if s.char_uuid == DATA]
@@ -134,6 +135,12 @@ async def test_drop_dup_reorder_are_kept_raw_and_counted(tmp_path: Path) -> None
     n_dup = sum(s.duplicate for s in per.sent)
     assert n_dup > 0 and qc["duplicates"] == n_dup
     assert len(per.dropped) > 0 and qc["packets_lost"] >= 1
+    # the live count (decoded in windows while collecting) agrees with decoding it all at once
+    assert sup.live_qc is not None
+    assert (sup.live_qc.packets_lost, sup.live_qc.duplicates) == (
+        qc["packets_lost"],
+        qc["duplicates"],
+    )
 
 
 async def test_device_initiated_stop_restarts_stream(tmp_path: Path) -> None:

@@ -142,3 +142,14 @@ def test_bad_params_raise() -> None:
         PostureParams(thigh_sit_angle_deg=95.0)
     with pytest.raises(ValueError, match="epoch_s"):
         PostureParams(epoch_s=0.0)
+
+
+def test_bad_new_params_raise() -> None:
+    with pytest.raises(ValueError, match="lying_bridge_max_s"):
+        PostureParams(lying_bridge_max_s=-1.0)
+    with pytest.raises(ValueError, match="lying_bridge_min_deg"):
+        PostureParams(lying_bridge_min_deg=0.0)
+    with pytest.raises(ValueError, match="thigh_stand_max_deg"):
+        PostureParams(thigh_stand_max_deg=120.0)
+    with pytest.raises(ValueError, match="stand_sway_ratio"):
+        PostureParams(stand_sway_ratio=float("nan"))

@@ -124,3 +124,79 @@ def test_chunked_waist_equals_single_pass() -> None:
     chunked = classify_epochs(accu.finish(), placement="waist", acc_g=acc)
     single = analyse_posture(acc, FS, placement="waist")
     np.testing.assert_array_equal(chunked.posture, single.posture)
+
+
+def _lying_day(middle: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Walk, stand, lie down, lie, *middle*, lie, get up, walk; truth per epoch (1 s)."""
+    parts = [
+        (_phase(30, 0, 0, "walk"), Posture.MOVING),
+        (_phase(20, 2, 2), Posture.STANDING),
+        (_phase(3, 2, 85, "down"), -1),
+        (_phase(30, 85, 85), Posture.LYING),
+        *middle,
+        (_phase(30, 85, 85), Posture.LYING),
+        (_phase(3, 85, 2, "up"), -1),
+        (_phase(30, 0, 0, "walk"), Posture.MOVING),
+    ]
+    acc = np.vstack([p for p, _ in parts])
+    acc += np.random.default_rng(2).normal(0, 0.004, acc.shape)
+    truth = np.concatenate([np.full(round(p.shape[0] / FS), c) for p, c in parts])
+    return acc, truth
+
+
+def test_upright_sitter_between_lying_is_sitting() -> None:
+    # HAPT's lie-to-sit-to-lie: sitting up on the bed with the pelvis as upright as standing
+    # (4° < the 12° sitting angle) and no pelvis rise to measure; it used to read standing.
+    acc, truth = _lying_day(
+        [
+            (_phase(3, 85, 4), -1),
+            (_phase(30, 4, 4), Posture.SITTING),
+            (_phase(3, 4, 85), -1),
+        ]
+    )
+    res = analyse_posture(acc, FS, placement="waist")
+    off = analyse_posture(acc, FS, placement="waist", params=PostureParams(lying_bridge_max_s=0))
+    sit = np.flatnonzero(truth == Posture.SITTING)[2:-2]
+    stand = np.flatnonzero(truth == Posture.STANDING)[2:-2]
+    assert np.mean(res.posture[sit] == Posture.SITTING) > 0.95
+    assert np.mean(off.posture[sit] == Posture.STANDING) > 0.95  # the rule does the work
+    assert np.mean(res.posture[stand] == Posture.STANDING) > 0.95
+    assert res.qc["periods_sitting_between_lying"] == 1
+
+
+def test_standing_reached_by_walking_between_lying_stays_standing() -> None:
+    acc, truth = _lying_day(
+        [
+            (_phase(3, 85, 2, "up"), -1),
+            (_phase(20, 0, 0, "walk"), Posture.MOVING),
+            (_phase(30, 2, 2), Posture.STANDING),
+            (_phase(20, 0, 0, "walk"), Posture.MOVING),
+            (_phase(3, 2, 85, "down"), -1),
+        ]
+    )
+    res = analyse_posture(acc, FS, placement="waist")
+    stand = np.flatnonzero(truth == Posture.STANDING)[2:-2]
+    assert np.mean(res.posture[stand] == Posture.STANDING) > 0.95
+    assert res.qc["periods_sitting_between_lying"] == 0
+
+
+def test_reclined_sit_does_not_anchor_the_lying_rule() -> None:
+    # A sit reclined to 65° reads as lying at the pelvis (HAPT #38); the standing period
+    # after it, before real lying, must stay standing.
+    parts = [
+        (_phase(30, 0, 0, "walk"), Posture.MOVING),
+        (_phase(20, 2, 2), Posture.STANDING),
+        (_phase(2, 2, 65, "down"), -1),
+        (_phase(30, 65, 65), Posture.SITTING),
+        (_phase(2, 65, 2, "up"), -1),
+        (_phase(30, 2, 2), Posture.STANDING),
+        (_phase(3, 2, 85, "down"), -1),
+        (_phase(30, 85, 85), Posture.LYING),
+    ]
+    acc = np.vstack([p for p, _ in parts])
+    acc += np.random.default_rng(3).normal(0, 0.004, acc.shape)
+    truth = np.concatenate([np.full(round(p.shape[0] / FS), c) for p, c in parts])
+    res = analyse_posture(acc, FS, placement="waist")
+    stand = np.flatnonzero(truth == Posture.STANDING)[2:-2]
+    assert np.mean(res.posture[stand] == Posture.STANDING) > 0.95
+    assert res.qc["periods_sitting_between_lying"] == 0

@@ -35,6 +35,8 @@ __all__ = [
     "ApiError",
     "Participants",
     "UnknownParticipantError",
+    "baseline_sitting",
+    "connection",
     "contractions",
     "daily_qc",
     "daily_summary",
@@ -290,6 +292,19 @@ def phase_progress(
         end,
         date_col="start_date",
         order="participant_id, start_date",
+    )
+
+
+def baseline_sitting(source: Source, participant: Participants = None) -> pl.DataFrame:
+    """The ``baseline_sitting`` view: each participant's baseline week means and goals."""
+    return filtered(
+        source,
+        "SELECT * FROM baseline_sitting",
+        participant,
+        None,
+        None,
+        date_col=None,
+        order="participant_id",
     )
 
 

@@ -511,6 +511,216 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON s.participant_id = sp.participant_id AND s.start_date = sp.start_date;
         """,
     ),
+    Migration(
+        3,
+        "daily_summary pushes filters down (ASOF phase join, no baseline join); "
+        "baseline_sitting view; weekly/phase progress compare with it",
+        """
+        CREATE OR REPLACE VIEW daily_summary AS
+        WITH sessions AS (
+            SELECT participant_id, local_date,
+                   count(*) AS exercise_sessions,
+                   sum(repetitions) AS exercise_repetitions,
+                   avg(activation_quality) AS activation_quality,
+                   avg(firing_order_ms) AS firing_order_ms,
+                   avg(glute_fired_share) AS glute_fired_share,
+                   avg(glute_peak_pct_mvc) AS glute_peak_pct_mvc
+            FROM exercise_sessions GROUP BY ALL
+        ),
+        days AS (
+            SELECT participant_id, local_date FROM daily_sitting
+            UNION SELECT participant_id, local_date FROM exercise_sessions
+            UNION SELECT participant_id, local_date FROM symptoms
+        )
+        SELECT k.participant_id, k.local_date, ph.phase,
+               d.wear_min, d.sitting_min, d.sitting_pct, d.standing_min, d.moving_min,
+               d.lying_min, d.sitting_bouts, d.bouts_30min, d.bouts_60min,
+               d.longest_bout_min, d.mean_bout_min, d.breaks, d.breaks_per_sitting_hour,
+               coalesce(d.valid_day, false) AS valid_day,
+               CAST(coalesce(s.exercise_sessions, 0) AS BIGINT) AS exercise_sessions,
+               CAST(coalesce(s.exercise_repetitions, 0) AS BIGINT) AS exercise_repetitions,
+               s.activation_quality, s.firing_order_ms,
+               y.lower_back_pain, y.hip_pain, y.knee_pain,
+               d.participant_id IS NOT NULL AS has_sitting_data,
+               s.glute_fired_share, s.glute_peak_pct_mvc
+        FROM days k
+        LEFT JOIN daily_sitting d
+            ON d.participant_id = k.participant_id AND d.local_date = k.local_date
+        LEFT JOIN sessions s
+            ON s.participant_id = k.participant_id AND s.local_date = k.local_date
+        LEFT JOIN symptoms y
+            ON y.participant_id = k.participant_id AND y.local_date = k.local_date
+        -- the phase in force: the latest phase row starting on or before the day (an ASOF
+        -- join keeps the participant/date filters pushed down into every table scan)
+        ASOF LEFT JOIN phases ph
+            ON ph.participant_id = k.participant_id AND k.local_date >= ph.start_date;
+
+        CREATE VIEW baseline_sitting AS
+        SELECT p.participant_id, count(d.local_date) AS baseline_days,
+               avg(d.sitting_min) AS baseline_sitting_min,
+               avg(d.bouts_30min) AS baseline_bouts_30min,
+               avg(d.breaks_per_sitting_hour) AS baseline_breaks_per_sitting_hour,
+               p.goal_sitting_min, p.goal_breaks_per_sitting_hour
+        FROM participants p
+        LEFT JOIN daily_sitting d
+            ON d.participant_id = p.participant_id AND d.valid_day
+           AND d.local_date BETWEEN p.baseline_start AND p.baseline_end
+        GROUP BY p.participant_id, p.goal_sitting_min, p.goal_breaks_per_sitting_hour;
+
+        CREATE OR REPLACE VIEW weekly_progress AS
+        WITH days AS (
+            SELECT *, CAST(date_trunc('week', local_date) AS DATE) AS week_start
+            FROM daily_summary
+        ),
+        starts AS (
+            SELECT participant_id,
+                   CAST(date_trunc('week', least(min(local_date), coalesce(
+                       (SELECT min(start_date) FROM phases ph
+                        WHERE ph.participant_id = days.participant_id), min(local_date))))
+                        AS DATE) AS first_week
+            FROM days GROUP BY participant_id
+        ),
+        sessions AS (
+            SELECT participant_id, CAST(date_trunc('week', local_date) AS DATE) AS week_start,
+                   count(activation_quality) AS scored_sessions,
+                   avg(activation_quality) AS activation_quality,
+                   avg(glute_fired_share) AS glute_fired_share,
+                   avg(firing_order_ms) AS firing_order_ms,
+                   avg(glute_hamstring_ratio) AS glute_hamstring_ratio,
+                   avg(peak_cv) AS peak_cv,
+                   avg(glute_peak_pct_mvc) AS glute_peak_pct_mvc
+            FROM exercise_sessions GROUP BY ALL
+        ),
+        weeks AS (
+            SELECT participant_id, week_start,
+                   arg_max(phase, local_date) AS phase,
+                   count(*) AS days_with_data,
+                   count(*) FILTER (WHERE valid_day) AS valid_days,
+                   avg(sitting_min) FILTER (WHERE valid_day) AS sitting_min,
+                   avg(sitting_pct) FILTER (WHERE valid_day) AS sitting_pct,
+                   avg(bouts_30min) FILTER (WHERE valid_day) AS bouts_30min,
+                   avg(bouts_60min) FILTER (WHERE valid_day) AS bouts_60min,
+                   avg(longest_bout_min) FILTER (WHERE valid_day) AS longest_bout_min,
+                   avg(breaks_per_sitting_hour) FILTER (WHERE valid_day)
+                       AS breaks_per_sitting_hour,
+                   count(*) FILTER (WHERE exercise_sessions > 0) AS exercise_days,
+                   CAST(sum(exercise_sessions) AS BIGINT) AS exercise_sessions,
+                   avg(lower_back_pain) AS lower_back_pain,
+                   avg(hip_pain) AS hip_pain,
+                   avg(knee_pain) AS knee_pain,
+                   count(*) FILTER (WHERE lower_back_pain IS NOT NULL OR hip_pain IS NOT NULL
+                                    OR knee_pain IS NOT NULL) AS symptom_days
+            FROM days GROUP BY ALL
+        )
+        SELECT w.participant_id, w.week_start,
+               CAST((w.week_start - st.first_week) // 7 + 1 AS INTEGER) AS week_index,
+               w.phase, w.days_with_data, w.valid_days, w.sitting_min, w.sitting_pct,
+               w.bouts_30min, w.bouts_60min, w.longest_bout_min, w.breaks_per_sitting_hour,
+               w.sitting_min - b.baseline_sitting_min AS sitting_vs_baseline_min,
+               w.exercise_days, w.exercise_sessions,
+               coalesce(s.scored_sessions, 0) AS scored_sessions,
+               s.activation_quality, s.glute_fired_share, s.firing_order_ms,
+               s.glute_hamstring_ratio, s.peak_cv, s.glute_peak_pct_mvc,
+               w.lower_back_pain, w.hip_pain, w.knee_pain, w.symptom_days
+        FROM weeks w
+        JOIN starts st ON st.participant_id = w.participant_id
+        LEFT JOIN baseline_sitting b ON b.participant_id = w.participant_id
+        LEFT JOIN sessions s
+            ON s.participant_id = w.participant_id AND s.week_start = w.week_start;
+
+        CREATE OR REPLACE VIEW phase_progress AS
+        WITH last_day AS (
+            SELECT participant_id, max(local_date) AS last_date
+            FROM daily_summary GROUP BY participant_id
+        ),
+        periods AS (
+            SELECT ph.participant_id, ph.phase, ph.start_date,
+                   CAST(lead(ph.start_date) OVER (PARTITION BY ph.participant_id
+                                                  ORDER BY ph.start_date) - 1 AS DATE)
+                       AS end_date,
+                   l.last_date
+            FROM phases ph LEFT JOIN last_day l ON l.participant_id = ph.participant_id
+        ),
+        spans AS (
+            SELECT *, greatest(CAST(coalesce(end_date, last_date, start_date) - start_date + 1
+                                    AS INTEGER), 1) AS days_in_phase
+            FROM periods
+        ),
+        days AS (
+            SELECT sp.participant_id, sp.start_date,
+                   count(*) AS days_with_data,
+                   count(*) FILTER (WHERE d.valid_day) AS valid_days,
+                   count(DISTINCT date_trunc('week', d.local_date)) AS weeks_with_data,
+                   avg(d.sitting_min) FILTER (WHERE d.valid_day) AS sitting_min,
+                   avg(d.bouts_30min) FILTER (WHERE d.valid_day) AS bouts_30min,
+                   avg(d.longest_bout_min) FILTER (WHERE d.valid_day) AS longest_bout_min,
+                   avg(d.breaks_per_sitting_hour) FILTER (WHERE d.valid_day)
+                       AS breaks_per_sitting_hour,
+                   regr_slope(d.sitting_min, d.local_date - sp.start_date)
+                       FILTER (WHERE d.valid_day) * 7 AS sitting_min_slope_per_week,
+                   count(*) FILTER (WHERE d.exercise_sessions > 0) AS exercise_days,
+                   avg(d.lower_back_pain) AS lower_back_pain,
+                   avg(d.hip_pain) AS hip_pain,
+                   avg(d.knee_pain) AS knee_pain,
+                   count(*) FILTER (WHERE d.lower_back_pain IS NOT NULL
+                                    OR d.hip_pain IS NOT NULL OR d.knee_pain IS NOT NULL)
+                       AS symptom_days,
+                   regr_slope((coalesce(d.lower_back_pain, 0) + coalesce(d.hip_pain, 0)
+                               + coalesce(d.knee_pain, 0))
+                              / nullif((d.lower_back_pain IS NOT NULL)::INT
+                                       + (d.hip_pain IS NOT NULL)::INT
+                                       + (d.knee_pain IS NOT NULL)::INT, 0),
+                              d.local_date - sp.start_date) * 7 AS pain_slope_per_week
+            FROM spans sp JOIN daily_summary d
+                ON d.participant_id = sp.participant_id
+               AND d.local_date BETWEEN sp.start_date
+                                    AND coalesce(sp.end_date, DATE '9999-12-31')
+            GROUP BY sp.participant_id, sp.start_date
+        ),
+        sessions AS (
+            SELECT sp.participant_id, sp.start_date,
+                   count(*) AS exercise_sessions,
+                   count(s.activation_quality) AS scored_sessions,
+                   avg(s.activation_quality) AS activation_quality,
+                   regr_slope(s.activation_quality, s.local_date - sp.start_date) * 7
+                       AS activation_quality_slope_per_week,
+                   avg(s.glute_fired_share) AS glute_fired_share,
+                   avg(s.firing_order_ms) AS firing_order_ms,
+                   avg(s.glute_hamstring_ratio) AS glute_hamstring_ratio,
+                   avg(s.peak_cv) AS peak_cv,
+                   avg(s.glute_peak_pct_mvc) AS glute_peak_pct_mvc,
+                   regr_slope(s.glute_peak_pct_mvc, s.local_date - sp.start_date) * 7
+                       AS glute_peak_pct_mvc_slope_per_week
+            FROM spans sp JOIN exercise_sessions s
+                ON s.participant_id = sp.participant_id
+               AND s.local_date BETWEEN sp.start_date
+                                    AND coalesce(sp.end_date, DATE '9999-12-31')
+            GROUP BY sp.participant_id, sp.start_date
+        )
+        SELECT sp.participant_id, sp.phase, sp.start_date, sp.end_date, sp.days_in_phase,
+               coalesce(d.days_with_data, 0) AS days_with_data,
+               coalesce(d.valid_days, 0) AS valid_days,
+               coalesce(d.weeks_with_data, 0) AS weeks_with_data,
+               d.sitting_min, d.bouts_30min, d.longest_bout_min, d.breaks_per_sitting_hour,
+               d.sitting_min - b.baseline_sitting_min AS sitting_vs_baseline_min,
+               d.sitting_min_slope_per_week,
+               coalesce(s.exercise_sessions, 0) AS exercise_sessions,
+               coalesce(d.exercise_days, 0) AS exercise_days,
+               coalesce(s.exercise_sessions, 0) * 7.0 / sp.days_in_phase AS sessions_per_week,
+               coalesce(d.exercise_days, 0) * 7.0 / sp.days_in_phase AS exercise_days_per_week,
+               coalesce(s.scored_sessions, 0) AS scored_sessions,
+               s.activation_quality, s.activation_quality_slope_per_week,
+               s.glute_fired_share, s.firing_order_ms, s.glute_hamstring_ratio, s.peak_cv,
+               s.glute_peak_pct_mvc, s.glute_peak_pct_mvc_slope_per_week,
+               d.lower_back_pain, d.hip_pain, d.knee_pain,
+               coalesce(d.symptom_days, 0) AS symptom_days, d.pain_slope_per_week
+        FROM spans sp
+        LEFT JOIN days d ON d.participant_id = sp.participant_id AND d.start_date = sp.start_date
+        LEFT JOIN baseline_sitting b ON b.participant_id = sp.participant_id
+        LEFT JOIN sessions s
+            ON s.participant_id = sp.participant_id AND s.start_date = sp.start_date;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -31,6 +31,9 @@ applies from the beginning whatever its ``from_us``)."""
 _NONWEAR, _SITTING, _STANDING, _MOVING, _LYING, _CYCLING = 0, 1, 2, 3, 4, 5
 
 
+_DRIFT_TOLERANCE = 0.01
+
+
 def _check_inputs(
     epoch_start_us: npt.ArrayLike, posture: npt.ArrayLike, epoch_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +47,9 @@ def _check_inputs(
         raise TypeError(f"epoch_start_us must be integer microseconds, got dtype {t.dtype}")
     if not np.isfinite(epoch_s) or epoch_s <= 0:
         raise ValueError(f"epoch_s must be positive, got {epoch_s!r}")
-    if t.size > 1 and np.any(np.diff(t) < round(epoch_s * 1e6)):
+    # epoch starts come from drift-corrected device time, so allow a clock-drift tolerance
+    # (1 %, far beyond any real drift) while still rejecting overlapping epochs
+    if t.size > 1 and np.any(np.diff(t) < round(epoch_s * 1e6 * (1 - _DRIFT_TOLERANCE))):
         raise ValueError("epoch_start_us must increase by at least one epoch between epochs")
     if p.size and (p.min() < 0 or p.max() > 5):
         raise ValueError("posture holds codes outside Posture (0..5)")

@@ -88,6 +88,7 @@ class ProgressData:
     phase_progress: pl.DataFrame
     daily: pl.DataFrame
     sessions: pl.DataFrame
+    baseline: pl.DataFrame
 
 
 def load_progress(
@@ -108,10 +109,14 @@ def load_progress(
             participant=participant,
             participants=api.participants(con, participant),
             weekly=api.weekly_progress(con, participant, start, end),
-            phases=api.phases(con, participant),
+            # phases that start after the period do not exist yet for it
+            phases=api.phases(con, participant).filter(
+                pl.lit(end is None) | (pl.col("start_date") <= pl.lit(end, dtype=pl.Date))
+            ),
             phase_progress=api.phase_progress(con, participant, None, end),
             daily=api.daily_summary(con, participant, start, end),
             sessions=api.exercise_sessions(con, participant, start, end),
+            baseline=api.baseline_sitting(con, participant),
         )
 
 
@@ -556,19 +561,9 @@ def assess_readiness(
 
 
 def _baseline_sitting(data: ProgressData, participant: str) -> float | None:
-    part = data.participants.filter(pl.col("participant_id") == participant)
-    if part.height == 0:
-        return None
-    p = part.row(0, named=True)
-    if p["baseline_start"] is None or p["baseline_end"] is None:
-        return None
-    base = data.daily.filter(
-        (pl.col("participant_id") == participant)
-        & pl.col("valid_day")
-        & (pl.col("local_date") >= p["baseline_start"])
-        & (pl.col("local_date") <= p["baseline_end"])
-    )
-    return _mean(base, "sitting_min")
+    """Mean sitting (min/day) of the participant's baseline week's valid days, if any."""
+    return _mean(data.baseline.filter(pl.col("participant_id") == participant),
+                 "baseline_sitting_min")
 
 
 def _sitting_check(
@@ -654,6 +649,7 @@ def project_horizon(
     target_days_per_week: float = 5.0,
     target_sitting_reduction: float = 0.20,
     recent_weeks: int = 4,
+    min_days: int = 14,
 ) -> Horizon:
     """Project when recovery may be reached, within the domain's 6-week to 6-month range.
 
@@ -663,7 +659,7 @@ def project_horizon(
     ``target_sitting_reduction``), symptom trend (pain slope per week; -0.5 scores 1, +0.25
     scores 0) - are averaged, and the horizon runs from 26 weeks (score 0) to 6 weeks
     (score 1) after the start of phase 1, with a +/-3 week band. It needs at least two weeks
-    since phase 1 began and two of the three factors.
+    and ``min_days`` days with data since phase 1 began, and two of the three factors.
     """
     flag = "This is an estimate from the data so far, not a diagnosis or a promise."
     phases = data.phases.filter(pl.col("participant_id") == participant).sort("start_date")
@@ -684,6 +680,11 @@ def project_horizon(
         return Horizon(False, None, None, None, elapsed, (), (
             f"No projected recovery horizon yet: {elapsed:.1f} week(s) since phase 1 began; at "
             "least 2 are needed."))
+    days_with_data = daily.filter(pl.col("local_date") >= start).height
+    if days_with_data < min_days:
+        return Horizon(False, None, None, None, elapsed, (), (
+            f"No projected recovery horizon yet: {days_with_data} day(s) with data since phase 1 "
+            f"began; at least {min_days} are needed."))
     recent = weekly.filter(
         pl.col("week_start") >= weekly["week_start"].max() - dt.timedelta(weeks=recent_weeks - 1)  # type: ignore[operator]
     ).filter(pl.col("week_start") >= start - dt.timedelta(days=6))

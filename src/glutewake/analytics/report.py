@@ -17,6 +17,8 @@ import base64
 import datetime as dt
 import html
 import io
+import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,19 +137,12 @@ def _load(con: duckdb.DuckDBPyConnection, participant_id: str, day: dt.date) -> 
         day - dt.timedelta(days=RECENT_DAYS - 1),
         day,
     )
-    baseline = None
-    if participant.get("baseline_start") is not None and participant.get("baseline_end"):
-        b = frame(
-            "SELECT count(*) AS days, avg(sitting_min) AS sitting_min, "
-            "avg(bouts_30min) AS bouts_30min, avg(breaks_per_sitting_hour) AS "
-            "breaks_per_sitting_hour, avg(longest_bout_min) AS longest_bout_min "
-            "FROM daily_sitting WHERE participant_id = ? AND valid_day "
-            "AND local_date BETWEEN ? AND ?",
-            participant["baseline_start"],
-            participant["baseline_end"],
-        )
-        if b.height and b["days"][0]:
-            baseline = b.row(0, named=True)
+    b = frame(
+        "SELECT baseline_days AS days, baseline_sitting_min AS sitting_min, "
+        "baseline_bouts_30min AS bouts_30min, baseline_breaks_per_sitting_hour AS "
+        "breaks_per_sitting_hour FROM baseline_sitting WHERE participant_id = ?"
+    )
+    baseline = b.row(0, named=True) if b.height and b["days"][0] else None
     periods = frame(
         f"SELECT {hours.format(col='start_time')} AS start_h, "
         f"{hours.format(col='end_time')} AS end_h, posture FROM posture_periods "
@@ -706,7 +701,7 @@ def render_daily_figure(d: DayData) -> Figure:
     """The daily report as one A4 matplotlib page (for PDF or PNG printing)."""
     plt = pyplot()
     fig = plt.figure(figsize=(8.27, 11.69))
-    grid = fig.add_gridspec(6, 2, height_ratios=[1.25, 1.1, 1.5, 1.4, 1.4, 1.6], hspace=0.75,
+    grid = fig.add_gridspec(6, 2, height_ratios=[1.25, 1.0, 1.4, 1.4, 1.4, 1.6], hspace=0.75,
                             wspace=0.3, left=0.08, right=0.95, top=0.95, bottom=0.04)
     p = d.participant
     head = fig.add_subplot(grid[0, :])
@@ -724,8 +719,10 @@ def render_daily_figure(d: DayData) -> Figure:
     notes = fig.add_subplot(grid[1, :])
     notes.axis("off")
     lines = day_notes(d) + _qc_items(d)
-    notes.text(0, 1, "\n".join(f"• {line}" for line in lines), fontsize=7.5, va="top",
-               wrap=True)
+    if d.has_sitting:  # the comparison paragraph without its markup
+        lines.append(html.unescape(re.sub(r"<[^>]+>", "", _comparison(d))))
+    text = "\n".join(textwrap.fill(f"• {line}", 120, subsequent_indent="  ") for line in lines)
+    notes.text(0, 1, text, fontsize=7.5, va="top")
     if d.has_sitting:
         draw_timeline(fig.add_subplot(grid[2, :]), d)
         if d.bouts.height:

@@ -367,6 +367,13 @@ class GanglionVirtualDevice(VirtualDevice):
             self._next += 2
         return out
 
+    def next_due_us(self) -> int | None:
+        """True time of the next packet (raw: its one sample; delta: its second sample)."""
+        if not self._running:
+            return None
+        last = self._next + (0 if self._pid == -1 else 1)
+        return int(self.emg.t_us[last]) if last < len(self.emg) else None
+
     def link_lost(self, now_us: int) -> None:
         """Streaming stops with the link."""
         self._running = False

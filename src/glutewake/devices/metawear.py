@@ -469,6 +469,14 @@ class MetaWearVirtualDevice(VirtualDevice):
             for j in range(n)
         ]
 
+    def next_due_us(self) -> int | None:
+        """True time at which the next notification's last sample is measured."""
+        if not (self._running and self._enabled and self._subscribed):
+            return None
+        k = 1 if max(self._subscribed) == REG_DATA else 3
+        last = self._next + k - 1
+        return int(self.acc.t_us[last]) if last < len(self.acc) else None
+
     def link_lost(self, now_us: int) -> None:
         """The link dropped: the board stops streaming (subscriptions are per connection)."""
         self._running = False

@@ -476,6 +476,15 @@ class MovesenseVirtualDevice(VirtualDevice):
                 sub.next_idx = a + k
         return out
 
+    def next_due_us(self) -> int | None:
+        """True time at which the next notification's last sample is measured."""
+        due = [
+            int(self._t[s.next_idx + samples_per_notification(s.fs) - 1])
+            for s in self._subs.values()
+            if s.next_idx + samples_per_notification(s.fs) <= self._t.size
+        ]
+        return min(due) if due else None
+
     def link_lost(self, now_us: int) -> None:
         """Subscriptions end with the link."""
         self._subs.clear()

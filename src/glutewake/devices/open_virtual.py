@@ -215,6 +215,15 @@ class GlutewakeOpenVirtualDevice(VirtualDevice):
         out.sort(key=lambda x: x[0])
         return [(u, p) for _, u, p in out]
 
+    def next_due_us(self) -> int | None:
+        """True time at which the next packet's last sample is measured."""
+        due = [
+            int(r.sig.t_us[r.next_idx + r.per_packet - 1])
+            for r in self._runs.values()
+            if r.next_idx + r.per_packet <= len(r.sig)
+        ]
+        return min(due) if due else None
+
     def link_lost(self, now_us: int) -> None:
         """The link dropped: the firmware stops streaming."""
         self._runs.clear()

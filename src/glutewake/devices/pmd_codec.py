@@ -523,13 +523,18 @@ def encode_delta_payloads(
         ``widths[i]``: bits delta ``raw[i] - raw[i - 1]`` needs (``widths[0]`` unused);
         computed when None.
     """
-    r = np.asarray(raw, dtype=np.int64)
-    ch = r.shape[1]
     st = np.asarray(starts, dtype=np.int64)
     ct = np.asarray(counts, dtype=np.int64)
     nf = st.size
     if nf == 0:
         return []
+    # work on the span the payloads cover only (callers pass whole recordings)
+    lo, hi = int(st.min()), int((st + ct).max())
+    r = np.asarray(raw[lo:hi], dtype=np.int64)
+    if widths is not None:
+        widths = np.asarray(widths[lo:hi], dtype=np.int64)
+    st = st - lo
+    ch = r.shape[1]
     if resolution_bits >= 32:
         r = ((r + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
     if widths is None:

@@ -19,7 +19,7 @@ What the model does like the real sensor:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,11 +85,16 @@ class _Running:
     factor: float
     frame_type: int
     raw: NDArray[np.int64]  # quantised signal, all samples
-    widths: NDArray[
-        np.int64
-    ]  # widths[i]: bits delta i (sample i - sample i-1) needs; widths[0] unused
+    #: widths[i]: bits delta i (sample i - sample i-1) needs; widths[0] unused
+    widths: NDArray[np.int64]
     next_idx: int  # first sample not yet sent
-    avail_idx: int  # first sample not yet measured
+    # frames planned ahead (the signal is known): first sample, count, payload; the MTU they
+    # were planned for (the peripheral may renegotiate it)
+    plan_start: list[int] = field(default_factory=list)
+    plan_count: list[int] = field(default_factory=list)
+    plan_payload: list[bytes] = field(default_factory=list)
+    plan_pos: int = 0
+    plan_mtu: int = 0
 
 
 class PolarVirtualDevice(VirtualDevice):
@@ -257,46 +262,82 @@ class PolarVirtualDevice(VirtualDevice):
             raw=raw,
             widths=w,
             next_idx=first,
-            avail_idx=first,
         )
         params = encode_settings({SettingType.FACTOR: [factor]})
         return encode_response(op, mt, Status.SUCCESS, params)
 
+    #: frames planned (and encoded in one batch) at a time
+    _PLAN_FRAMES = 256
+
+    def _signal(self, mt: int) -> StreamSamples:
+        return self.signals[next(s for s in self.signals if STREAM_TYPES[s] == mt)]
+
+    def _next_frame(self, run: _Running) -> tuple[int, int, bytes] | None:
+        """The next frame to send: (first sample, sample count, payload), planning ahead.
+
+        A frame holds as many samples as fit the MTU; it is sent when the first sample that
+        does not fit is measured. Planning a batch ahead gives the same frames as deciding at
+        each poll (the frame's extent depends only on the samples it holds and the next one).
+        """
+        if run.plan_mtu != self.att_mtu or run.plan_pos >= len(run.plan_start):
+            self._plan(run)
+        if run.plan_pos >= len(run.plan_start):
+            return None
+        k = run.plan_pos
+        return run.plan_start[k], run.plan_count[k], run.plan_payload[k]
+
+    def _plan(self, run: _Running) -> None:
+        budget = self.att_mtu - 3 - HEADER_BYTES
+        total = run.raw.shape[0]
+        cap = (budget * 8) // run.channels + 1  # no frame holds more deltas than 1 bit each
+        starts: list[int] = []
+        counts: list[int] = []
+        a = run.next_idx
+        while len(starts) < self._PLAN_FRAMES and total - a >= 2:
+            w = run.widths[a + 1 : min(total, a + 1 + cap)]
+            n = max_samples_fitting(w, run.channels, run.resolution_bits, budget)
+            if n < 1:
+                raise RuntimeError("PolarVirtualDevice: MTU too small for one sample")
+            if a + n >= total:
+                break  # the signal ends before this frame fills: it is never sent
+            starts.append(a)
+            counts.append(n)
+            a += n
+        run.plan_start, run.plan_count, run.plan_pos, run.plan_mtu = starts, counts, 0, self.att_mtu
+        run.plan_payload = encode_delta_payloads(
+            run.raw,
+            np.asarray(starts, dtype=np.int64),
+            np.asarray(counts, dtype=np.int64),
+            run.resolution_bits,
+            run.widths,
+        )
+
     def poll(self, now_us: int) -> list[tuple[str, bytes]]:
         """Frames completed by ``now_us`` (a frame is sent when its next sample would not fit)."""
         out: list[tuple[int, bytes]] = []
-        budget = self.att_mtu - 3 - HEADER_BYTES
         for mt, run in self._running.items():
-            stream = next(s for s in self.signals if STREAM_TYPES[s] == mt)
-            sig = self.signals[stream]
-            run.avail_idx = max(run.avail_idx, int(np.searchsorted(sig.t_us, now_us, side="right")))
-            starts: list[int] = []
-            counts: list[int] = []
-            # no frame holds more deltas than 1 bit per channel allows
-            cap = (budget * 8) // run.channels + 1
-            while run.avail_idx - run.next_idx >= 2:
-                a, b = run.next_idx, run.avail_idx
-                w = run.widths[a + 1 : min(b, a + 1 + cap)]
-                n = max_samples_fitting(w, run.channels, run.resolution_bits, budget)
-                if n >= b - a:
-                    break  # everything measured still fits: wait for more
-                if n < 1:
-                    raise RuntimeError("PolarVirtualDevice: MTU too small for one sample")
-                starts.append(a)
-                counts.append(n)
+            sig = self._signal(mt)
+            while (nxt := self._next_frame(run)) is not None:
+                a, n, payload = nxt
+                if int(sig.t_us[a + n]) > now_us:
+                    break
+                last = a + n - 1
+                ts = int(self.device_time_ns(sig.t_us[last : last + 1])[0])
+                head = bytes((mt,)) + ts.to_bytes(8, "little") + bytes((run.frame_type,))
+                out.append((int(sig.t_us[last]), head + payload))
                 run.next_idx = a + n
-            if not starts:
-                continue
-            st = np.asarray(starts, dtype=np.int64)
-            ct = np.asarray(counts, dtype=np.int64)
-            payloads = encode_delta_payloads(run.raw, st, ct, run.resolution_bits, run.widths)
-            last = st + ct - 1
-            ts_ns = self.device_time_ns(sig.t_us[last]).tolist()
-            for t_last, ts, pl in zip(sig.t_us[last].tolist(), ts_ns, payloads, strict=True):
-                head = bytes((mt,)) + int(ts).to_bytes(8, "little") + bytes((run.frame_type,))
-                out.append((t_last, head + pl))
+                run.plan_pos += 1
         out.sort(key=lambda x: x[0])
         return [(_DATA, f) for _, f in out]
+
+    def next_due_us(self) -> int | None:
+        """True time of the next frame: when the first sample that no longer fits is measured."""
+        due = []
+        for mt, run in self._running.items():
+            nxt = self._next_frame(run)
+            if nxt is not None:
+                due.append(int(self._signal(mt).t_us[nxt[0] + nxt[1]]))
+        return min(due) if due else None
 
     def link_lost(self, now_us: int) -> None:
         """The link dropped: every stream stops (unsent samples are lost)."""

@@ -77,7 +77,7 @@ def _params(params: DetectionParams | Mapping[str, Any] | None) -> DetectionPara
         raise EmgInputError(f"unknown detection parameter: {exc}") from exc
 
 
-def _shape_like(out: FloatArray, emg_uv: object) -> FloatArray:
+def _shape_like(out: FloatArray, emg_uv: ArrayLike) -> FloatArray:
     return out[:, 0].copy() if np.ndim(emg_uv) == 1 else out
 
 
@@ -226,7 +226,8 @@ def estimate_mains_hz(emg_uv: ArrayLike, fs_hz: float, *, min_ratio: float = 20.
         part = x[i * seg : (i + 1) * seg]
         spec = np.fft.rfft(part - part.mean(axis=0), axis=0)
         power += np.sum(spec.real**2 + spec.imag**2, axis=1)
-    return mains_from_spectrum(power, np.fft.rfftfreq(seg, 1.0 / fs_hz), fs_hz, min_ratio)
+    freqs = np.asarray(np.fft.rfftfreq(seg, 1.0 / fs_hz), dtype=np.float64)
+    return mains_from_spectrum(power, freqs, fs_hz, min_ratio)
 
 
 def contraction_features(

@@ -1,22 +1,22 @@
-"""Surface-EMG conditioning: band-pass, mains removal, TKEO and moving-window envelopes.
+"""Surface-EMG conditioning: band-pass, mains removal, TKEO, input validation.
 
-The conditioning runs block by block on a fixed grid of blocks (``block_samples`` long, each with
-``margin_samples`` of real neighbouring data on both sides), as a zero-phase filter applied in the
-frequency domain (one real FFT per padded block):
+The conditioning runs block by block on a fixed grid of blocks (12 s by default, each with 1.5 s
+of real neighbouring data on both sides), as a zero-phase filter applied in the frequency domain
+(one real FFT per padded block):
 
 * band-pass: the magnitude response of a zero-phase (forward-backward) 4th-order Butterworth
   high-pass at ``band_hz[0]`` (default 20 Hz) and low-pass at ``band_hz[1]`` (default
   ``min(450, 0.45 fs)``), so 20-450 Hz at 1 kHz and above, 20-90 Hz at 200 Hz;
-* mains: the block's spectrum is searched for a narrow line at 50 or 60 Hz and their harmonics;
-  when one stands out (peak-to-neighbourhood power ratio above ``mains_min_ratio``), Gaussian
-  notches (sigma ``notch_sigma_hz``) are applied at every harmonic below Nyquist;
+* mains: the block's spectrum is searched for a narrow line at 50 or 60 Hz and their harmonics
+  (:func:`mains_lines`); the lines found are subtracted as slowly varying sinusoids estimated
+  from the quiet parts of the block (``_fit_lines``); optional Gaussian notches
+  (``notch_sigma_hz`` > 0) remove what is left;
 * ECG: QRS energy sits mostly below ~30 Hz and is removed by the high-pass (raise ``band_hz[0]``
-  to 30 Hz for trunk muscles near the heart); what survives is short (< 100 ms) and is rejected by
-  the detector's minimum-duration rule.
+  to 30 Hz for trunk muscles near the heart); what survives is short and is rejected by the
+  detector's minimum-duration rule.
 
 Because every block sees the same samples whatever chunks the caller feeds, chunked processing
-gives results identical to a single pass. The filter's impulse response (notch sigma 0.75 Hz ->
-about 0.2 s time spread) is far shorter than the 1 s margins, so the block seams are invisible.
+gives results identical to a single pass.
 """
 
 from __future__ import annotations
@@ -147,12 +147,14 @@ def _line(power: FloatArray, f: FloatArray, f_line: float) -> tuple[float, float
     Peak: the strongest bin within +-0.5 Hz; neighbourhood: median of the bins 1.5-6 Hz away.
     """
     df = float(f[1] - f[0])
-    j0 = int(round(f_line / df))
-    k_pk, k_in, k_out = (max(1, int(round(h / df))) for h in (0.5, 1.5, 6.0))
+    j0 = round(f_line / df)
+    k_pk, k_in, k_out = (max(1, round(h / df)) for h in (0.5, 1.5, 6.0))
     if j0 - k_out < 0 or j0 + k_out >= power.size:
         return 0.0, f_line
     peak = power[j0 - k_pk : j0 + k_pk + 1]
-    ref_bins = np.concatenate([power[j0 - k_out : j0 - k_in + 1], power[j0 + k_in : j0 + k_out + 1]])
+    ref_bins = np.concatenate(
+        [power[j0 - k_out : j0 - k_in + 1], power[j0 + k_in : j0 + k_out + 1]]
+    )
     ref = float(np.median(ref_bins))
     j = j0 - k_pk + int(np.argmax(peak))
     return (float(power[j] / ref) if ref > 0 else 0.0), float(f[j])
@@ -216,7 +218,7 @@ def condition_block(
         taper = (0.5 - 0.5 * np.cos(np.pi * (np.arange(margin) + 0.5) / margin)).astype(np.float32)
     spec = _rfft_tapered(x64, taper, n_fft)
     band = band_edges_hz(fs_hz, params.band_hz)
-    f = np.fft.rfftfreq(n_fft, 1.0 / fs_hz)
+    f = np.asarray(np.fft.rfftfreq(n_fft, 1.0 / fs_hz), dtype=np.float64)
     mains: float | None = None
     lines: list[float] = []
     if params.mains_hz is not None:
@@ -261,55 +263,62 @@ def _refine_line(power: FloatArray, f: FloatArray, f_line: float) -> float:
     return float(f[j] + np.clip(delta, -0.5, 0.5) * (f[1] - f[0]))
 
 
-def _hats(t: FloatArray, knots: FloatArray) -> FloatArray:
-    """Piecewise-linear (hat) basis on ``knots`` evaluated at ``t``: shape (len(t), len(knots))."""
-    eye = np.eye(knots.size)
-    return np.stack([np.interp(t, knots, eye[i]) for i in range(knots.size)], axis=1)
+def _moving_sum(x: NDArray[np.generic], width: int) -> NDArray[np.generic]:
+    """Centered moving sum along axis 0 (the window shrinks at the ends)."""
+    n = x.shape[0]
+    half = min(width // 2, max((n - 1) // 2, 0))
+    cs = np.zeros((n + 1, *x.shape[1:]), dtype=x.dtype)
+    np.cumsum(x, axis=0, out=cs[1:])
+    out = np.empty_like(cs[1:])
+    out[half : n - half] = cs[2 * half + 1 :] - cs[: n - 2 * half]
+    out[:half] = cs[half + 1 : 2 * half + 1]
+    out[n - half :] = cs[n] - cs[n - 2 * half : n - half]
+    return out
 
 
 def _fit_lines(x: FloatArray, lines: Sequence[float], fs_hz: float, t: FloatArray) -> FloatArray:
-    """Least-squares sinusoids at ``lines`` with slowly varying amplitude and phase, per channel.
+    """Hum at ``lines`` with slowly varying amplitude and phase, estimated per channel.
 
-    Each line is ``a(t) cos(2 pi f t) + b(t) sin(2 pi f t)`` with ``a`` and ``b`` piecewise
-    linear between knots about 2 s apart, so hum whose level drifts (cables, posture) is
+    Each line is demodulated (multiplied by ``exp(-2 pi i f t)``) and its complex amplitude
+    averaged over a centered 2 s window, so hum whose level drifts (cables, posture) is
     followed. Samples in 50 ms windows whose high-frequency power (first difference) exceeds
-    three times the block median are left out of the fit, so contractions, whose spectrum also
-    covers the mains frequencies, do not leak into the hum estimate (and back out as an echo
-    around them). The fit uses a fixed, jittered subset of about 1 in 8 samples (jittered so no
-    line aliases onto another); the hum is then evaluated on every sample.
+    three times the block median are left out of the averages, so contractions, whose spectrum
+    also covers the mains frequencies, do not leak into the hum estimate (and back out as an
+    echo around them). A 100 ms moving mean is subtracted first: it removes baseline wander but
+    leaves every multiple of 10 Hz (50, 60 Hz and harmonics) untouched. The averages are formed
+    on one sample in eight and interpolated.
     """
+    del t
     n = x.shape[0]
+    m = max(1, round(0.1 * fs_hz))
+    counts = _moving_sum(np.ones((n, 1)), m).astype(np.float64)
+    x = x - np.asarray(_moving_sum(x, m), dtype=np.float64) / counts
     w_len = max(1, round(0.05 * fs_hz))
     n_win = n // w_len
     dx = np.diff(x, axis=0, prepend=x[:1])
-    win_pw = (dx[: n_win * w_len] ** 2).reshape(n_win, w_len, -1).mean(axis=1)
-    quiet_win = win_pw <= 3.0 * np.median(win_pw, axis=0)
+    w = np.ones_like(x)
+    if n_win:
+        win_pw = (dx[: n_win * w_len] ** 2).reshape(n_win, w_len, -1).mean(axis=1)
+        quiet = (win_pw <= 3.0 * np.median(win_pw, axis=0)).astype(np.float64)
+        w[: n_win * w_len] = np.repeat(quiet, w_len, axis=0)
+    # The averages only need to follow a slow amplitude: they are formed on a fixed, jittered
+    # subset of one sample in eight (jittered so no line aliases onto another) and interpolated.
     step = 8 if n >= 64 * 8 else 1
     rows = np.arange(0, n - step + 1, step) + (np.arange(n // step) * 5) % step
-    rows = rows[rows < n]
-    n_knots = max(2, round(n / fs_hz / 2.0) + 1)
-    knots = np.linspace(-1.0, 1.0, n_knots)
-    h_rows = _hats(t[rows], knots)
-    ts = rows / fs_hz
-    cols = []
-    for fl in lines:
-        cols.append(h_rows * np.cos(2 * np.pi * fl * ts)[:, None])
-        cols.append(h_rows * np.sin(2 * np.pi * fl * ts)[:, None])
-    basis = np.concatenate(cols, axis=1)
-    win_of_row = np.minimum(rows // w_len, max(n_win - 1, 0))
+    avg = max(1, round(2.0 * fs_hz / step))
+    t_rows = rows / fs_hz
+    w_rows = w[rows]
+    den = np.maximum(np.asarray(_moving_sum(w_rows, avg), dtype=np.float64), 1.0)
+    xw = x[rows] * w_rows
     t_all = np.arange(n) / fs_hz
     out = np.zeros_like(x)
-    ridge = 1e-9 * np.eye(basis.shape[1])
-    trig = [(np.cos(2 * np.pi * fl * t_all), np.sin(2 * np.pi * fl * t_all)) for fl in lines]
-    for ch in range(x.shape[1]):
-        w = quiet_win[win_of_row, ch].astype(np.float64) if n_win else np.ones(rows.size)
-        bw = basis * w[:, None]
-        gram = bw.T @ basis
-        coef = np.linalg.solve(gram + ridge * np.trace(gram), bw.T @ x[rows, ch])
-        for i, (c, s) in enumerate(trig):
-            a = coef[(2 * i) * n_knots : (2 * i + 1) * n_knots]
-            b = coef[(2 * i + 1) * n_knots : (2 * i + 2) * n_knots]
-            out[:, ch] += c * np.interp(t, knots, a) + s * np.interp(t, knots, b)
+    for fl in lines:
+        amp = _moving_sum(xw * np.exp(-2j * np.pi * fl * t_rows)[:, None], avg) / den
+        c, s_ = np.cos(2 * np.pi * fl * t_all), np.sin(2 * np.pi * fl * t_all)
+        for ch in range(x.shape[1]):
+            re = np.interp(t_all, t_rows, amp[:, ch].real)
+            im = np.interp(t_all, t_rows, amp[:, ch].imag)
+            out[:, ch] += 2.0 * (re * c - im * s_)
     return out
 
 

@@ -247,7 +247,7 @@ def ramp_onset(
         best_t0 = int(t0[j])
         if kappa > 0:
             w = np.exp(-kappa * (nll - nll[j, jr]))
-            best_t0 = int(round(float((w.sum(axis=1) @ t0) / w.sum())))
+            best_t0 = round(float((w.sum(axis=1) @ t0) / w.sum()))
         p_lo = int(t0[j]) + int(r_all[jr])
         p_hi = min(n, p_lo + plateau_bins)
         if p_hi - p_lo < 3:
@@ -702,7 +702,7 @@ class ContractionStream:
 
     # ---------------------------------------------------------------- output
     def _collect(self) -> Contractions:
-        rows = []
+        rows: list[tuple[float, ...]] = []
         for ch, st in enumerate(self._state):
             rows.extend((ch, *ev) for ev in st.events)
             st.events.clear()

@@ -259,3 +259,70 @@ def find_orientation(
             pool = u[s:e][still] if still.any() else u[s:e]
             up[i] = _principal_axis(pool)[0] if pool.shape[0] else np.array([0.0, 0.0, 1.0])
     return Orientation(starts, up, conf, n_walk, tuple(source), walking)
+
+
+def sway_deg(directions: np.ndarray, still: np.ndarray) -> np.ndarray:
+    """Epoch-to-epoch change of direction (degrees) where an epoch and the one before it are
+    both still, else NaN: the postural sway of quiet standing, absent in supported sitting."""
+    n = directions.shape[0]
+    out = np.full(n, np.nan)
+    if n >= 2:
+        cos = np.einsum("ij,ij->i", directions[1:], directions[:-1])
+        ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        both = still[1:] & still[:-1]
+        out[1:][both] = ang[both]
+    return out
+
+
+def standing_reference(
+    directions: np.ndarray,
+    incl_deg: np.ndarray,
+    still: np.ndarray,
+    split_deg: float,
+    *,
+    stand_max_deg: float = 30.0,
+    sway_ratio: float = 2.0,
+    min_epochs: int = 30,
+) -> np.ndarray | None:
+    """A replacement upright reference when the walking reference is contradicted.
+
+    With a valid reference, standing reads near upright. When even the least inclined still
+    cluster of a mounting is far from upright (median beyond ``stand_max_deg``), the reference
+    is stale (the sensor was moved on the body after the last walk, e.g. a phone taken out and
+    pocketed again). Then the cluster that sways (quiet standing balances continuously;
+    supported sitting does not) is taken as standing: if the inclined cluster's median sway is
+    at least ``sway_ratio`` times the upright cluster's, its principal direction becomes the
+    reference.
+
+    Parameters
+    ----------
+    directions : ndarray, shape (n, 3)
+        Unit epoch directions of one mounting.
+    incl_deg : ndarray, shape (n,)
+        Inclination from the current reference.
+    still : ndarray of bool, shape (n,)
+        Still, worn epochs.
+    split_deg : float
+        Current split between the upright and inclined clusters.
+    stand_max_deg, sway_ratio, min_epochs : float, float, int
+        See above; each cluster needs ``min_epochs`` still epochs.
+
+    Returns
+    -------
+    ndarray, shape (3,), or None
+        The new upright axis, or None when the reference stands.
+    """
+    upright = still & (incl_deg < split_deg)
+    inclined = still & (incl_deg >= split_deg)
+    if upright.sum() < min_epochs or inclined.sum() < min_epochs:
+        return None
+    if float(np.median(incl_deg[upright])) < stand_max_deg:
+        return None
+    sway = sway_deg(directions, still)
+    s_up, s_in = sway[upright], sway[inclined]
+    s_up, s_in = s_up[np.isfinite(s_up)], s_in[np.isfinite(s_in)]
+    if s_up.size < min_epochs // 2 or s_in.size < min_epochs // 2:
+        return None
+    if float(np.median(s_in)) < sway_ratio * float(np.median(s_up)):
+        return None
+    return _principal_axis(directions[inclined])[0]

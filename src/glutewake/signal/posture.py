@@ -3,8 +3,10 @@
 Pipeline for one contiguous segment (no gaps): per-epoch means and standard deviations
 (:mod:`~glutewake.signal.epochs`) -> auto-calibration (:mod:`~glutewake.signal.calibration`)
 -> non-wear (:mod:`~glutewake.signal.nonwear`) -> upright reference per mounting from walking
-(:mod:`~glutewake.signal.orientation`) -> inclination of the segment's long axis from that
-reference plus movement intensity -> posture codes -> minimum-duration smoothing.
+(:mod:`~glutewake.signal.orientation`; thigh: replaced from the swaying still cluster when
+standing cannot read upright) -> inclination of the segment's long axis from that reference
+plus movement intensity -> posture codes -> minimum-duration smoothing (waist: transition step,
+sitting between lying).
 The method and its defaults are documented in ``docs/sitting.md``.
 """
 
@@ -20,7 +22,12 @@ import numpy.typing as npt
 from glutewake.signal.calibration import apply_calibration, calibrate_from_epochs
 from glutewake.signal.epochs import EpochFeatures, epoch_features
 from glutewake.signal.nonwear import nonwear_mask
-from glutewake.signal.orientation import find_orientation, inclination_deg, unit_directions
+from glutewake.signal.orientation import (
+    find_orientation,
+    inclination_deg,
+    standing_reference,
+    unit_directions,
+)
 from glutewake.signal.placement import guess_placement
 from glutewake.signal.runs import fill_short_runs, run_bounds, runs_of
 from glutewake.signal.transitions import period_displacements
@@ -121,6 +128,23 @@ class PostureParams:
         Net drop-in plus rise-out (metres) needed to overrule the inclination (0.15 m).
     transition_override_deg : float
         ... but only for periods whose inclination is within this of the split (6°).
+    lying_bridge_max_s : float
+        Waist: a standing period no longer than this between two lying periods, reached from
+        and left to them within ``sedentary_move_max_s`` (a transition, no walking), is
+        sitting (1800 s): getting up from lying to stand still and lie down again without a
+        step is rare, sitting up on the bed or sofa is common, and an upright sitter's
+        pelvis can read as upright as standing. 0 turns the rule off.
+    lying_bridge_min_deg : float
+        ... counting only clear lying, whose mean inclination is at least this (70°): a
+        reclined sit can read 60-66° at the pelvis (HAPT) and must not anchor the rule.
+    thigh_stand_max_deg : float
+        Thigh: with a valid upright reference quiet standing reads near upright; when even the
+        least inclined still cluster of a mounting reads beyond this (30°), the reference is
+        stale (the sensor was moved on the body after the last walk) and ...
+    stand_sway_ratio : float
+        ... the still cluster whose epoch-to-epoch sway is at least this many times the other's
+        (2) is taken as standing and its direction becomes the mounting's reference (see
+        :func:`~glutewake.signal.orientation.standing_reference`). 90 turns the check off.
     auto_swing_deg : float
         ``placement="auto"``: thigh when the gravity direction sways by at least this much
         while walking (90th percentile, 14°), else waist (see :mod:`~glutewake.signal.placement`).
@@ -156,6 +180,10 @@ class PostureParams:
     transition_max_s: float = 8.0
     transition_min_m: float = 0.15
     transition_override_deg: float = 6.0
+    lying_bridge_max_s: float = 1800.0
+    thigh_stand_max_deg: float = 30.0
+    stand_sway_ratio: float = 2.0
+    lying_bridge_min_deg: float = 70.0
     auto_swing_deg: float = 14.0
     calibrate: bool = True
     prior_up: tuple[float, float, float] | None = None
@@ -171,6 +199,18 @@ class PostureParams:
                 raise ValueError(f"PostureParams.{name} must be in (0, 90) degrees, got {value!r}")
         if self.waist_lie_angle_deg <= self.waist_sit_angle_deg:
             raise ValueError("PostureParams.waist_lie_angle_deg must exceed waist_sit_angle_deg")
+        if not self.lying_bridge_max_s >= 0:
+            raise ValueError(
+                f"PostureParams.lying_bridge_max_s must be >= 0, got {self.lying_bridge_max_s!r}"
+            )
+        for name in ("lying_bridge_min_deg", "thigh_stand_max_deg"):
+            value = getattr(self, name)
+            if not 0 < value <= 90:
+                raise ValueError(f"PostureParams.{name} must be in (0, 90] degrees, got {value!r}")
+        if not (np.isfinite(self.stand_sway_ratio) and self.stand_sway_ratio > 0):
+            raise ValueError(
+                f"PostureParams.stand_sway_ratio must be positive, got {self.stand_sway_ratio!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -242,6 +282,39 @@ def _absorb_between(
     new_values = values.copy()
     new_values[inner[ok]] = values[inner[ok] - 1]
     return np.repeat(new_values, ends - starts).astype(posture.dtype, copy=False)
+
+
+def _bridge_lying(
+    posture: np.ndarray, incl_deg: np.ndarray, lying_min_deg: float, max_move: int, max_len: int
+) -> tuple[np.ndarray, int]:
+    """Standing runs of at most ``max_len`` epochs between two clear lying runs (mean
+    inclination >= ``lying_min_deg``) become sitting when what separates them from the lying
+    on each side is at most ``max_move`` epochs of short runs (a transition, not a walk)."""
+    starts, ends, values = run_bounds(posture)
+    k = starts.size
+    if k < 3:
+        return posture, 0
+    lens = ends - starts
+    # Only clear lying anchors the rule: a reclined sit can read 60-70° at the pelvis.
+    run_incl = np.add.reduceat(incl_deg.astype(np.float64), starts) / lens
+    anchor = (values == Posture.LYING) & (run_incl >= lying_min_deg)
+    substantial = anchor | (lens > max_move)
+    idx = np.arange(k)
+    prev = np.maximum.accumulate(np.where(substantial, idx, -1))
+    nxt = np.minimum.accumulate(np.where(substantial, idx, k)[::-1])[::-1]
+    # The substantial runs strictly before and after each run.
+    before = np.r_[-1, prev[:-1]]
+    after = np.r_[nxt[1:], k]
+    has_b, has_a = before >= 0, after < k
+    bi, ai = np.clip(before, 0, k - 1), np.clip(after, 0, k - 1)
+    lying_before = has_b & anchor[bi] & ((starts - ends[bi]) <= max_move)
+    lying_after = has_a & anchor[ai] & ((starts[ai] - ends) <= max_move)
+    ok = (values == Posture.STANDING) & (lens <= max_len) & lying_before & lying_after
+    if not ok.any():
+        return posture, 0
+    new_values = values.copy()
+    new_values[ok] = Posture.SITTING
+    return np.repeat(new_values, lens).astype(posture.dtype, copy=False), int(ok.sum())
 
 
 def _waist_transitions(
@@ -338,7 +411,8 @@ def classify_epochs(
         remount_confirm_s=p.remount_confirm_s,
         prior_up=None if p.prior_up is None else np.asarray(p.prior_up, dtype=np.float64),
     )
-    incl = inclination_deg(unit_directions(mean_g), orient.per_epoch(n)) if n else np.zeros(0)
+    dirs = unit_directions(mean_g)
+    incl = inclination_deg(dirs, orient.per_epoch(n)) if n else np.zeros(0)
     sd_tot = np.sqrt(np.sum(sd_g**2, axis=1))
     moving = sd_tot > p.move_sd_g
     swing = float("nan")
@@ -358,6 +432,7 @@ def classify_epochs(
     bounds = np.append(orient.mount_start_epoch, n)
     split = np.empty(n)
     splits: list[float] = []
+    restood: list[bool] = []
     for s, e in itertools.pairwise(bounds):
         if resolved == "thigh":
             default, lo, hi = p.thigh_sit_angle_deg, p.thigh_split_min_deg, p.thigh_split_max_deg
@@ -367,6 +442,21 @@ def classify_epochs(
             pool = incl[s:e][still[s:e] & (incl[s:e] < p.waist_lie_angle_deg)]
         adaptive = p.adaptive_split if resolved == "thigh" else p.waist_adaptive_split
         value = split_angle_deg(pool, default, lo, hi) if adaptive else default
+        new_up = None
+        if resolved == "thigh" and p.thigh_stand_max_deg < 90:
+            new_up = standing_reference(
+                dirs[s:e],
+                incl[s:e],
+                still[s:e],
+                value,
+                stand_max_deg=p.thigh_stand_max_deg,
+                sway_ratio=p.stand_sway_ratio,
+            )
+        if new_up is not None:
+            incl[s:e] = inclination_deg(dirs[s:e], new_up)
+            pool = incl[s:e][still[s:e]]
+            value = split_angle_deg(pool, default, lo, hi) if adaptive else default
+        restood.append(new_up is not None)
         split[s:e] = value
         splits.append(value)
     posture = np.full(n, Posture.STANDING, dtype=np.int8)
@@ -390,6 +480,15 @@ def classify_epochs(
         )
     else:
         n_decided = 0
+    n_bridged = 0
+    if resolved == "waist" and p.lying_bridge_max_s > 0:
+        posture, n_bridged = _bridge_lying(
+            posture,
+            incl,
+            p.lying_bridge_min_deg,
+            max(1, round(p.sedentary_move_max_s / epoch_s)),
+            max(1, round(p.lying_bridge_max_s / epoch_s)),
+        )
     if resolved == "waist":
         # Getting from sitting to lying (or back) is movement that never passes through
         # upright: brief movement between two sedentary postures stays sedentary.
@@ -409,7 +508,9 @@ def classify_epochs(
         "orientation": orient.as_dict(epoch_s),
         "nonwear_s": float(nonwear.sum() * epoch_s),
         "split_angle_deg": splits,
+        "reference_from_standing": restood,
         "periods_decided_by_transitions": n_decided,
+        "periods_sitting_between_lying": n_bridged,
         "params": asdict(p),
     }
     return PostureResult(epoch_s, feats.samples_per_epoch, posture, incl.astype(np.float32), qc)

@@ -255,7 +255,7 @@ def simulate_emg(
     if rise_shape not in ("linear", "cosine", "mixed"):
         raise ValueError(f"rise_shape must be 'linear', 'cosine' or 'mixed', not {rise_shape!r}")
     rng = np.random.default_rng(seed)
-    n = int(round(duration_s * fs_hz))
+    n = round(duration_s * fs_hz)
     noise = noise_uv * _shaped_noise(rng, n, n_channels, fs_hz, _band_gain(n, fs_hz))
     carrier = emg_carrier(n, fs_hz, rng, n_channels)
     ref_amp_uv = noise_uv * 10 ** (snr_db / 20.0)
@@ -274,10 +274,10 @@ def simulate_emg(
             r_s = rng.uniform(*rise_s)
             f_s = rng.uniform(*rise_s)
             shape = rise_shape if rise_shape != "mixed" else str(rng.choice(["linear", "cosine"]))
-            n_on = int(round(t * fs_hz))
-            n_rise = max(1, int(round(r_s * fs_hz)))
-            n_fall = max(1, int(round(f_s * fs_hz)))
-            n_total = int(round(dur * fs_hz))
+            n_on = round(t * fs_hz)
+            n_rise = max(1, round(r_s * fs_hz))
+            n_fall = max(1, round(f_s * fs_hz))
+            n_total = round(dur * fs_hz)
             n_plateau = max(1, n_total - n_rise - n_fall)
             env = _burst_envelope(n_rise, n_plateau, n_fall, shape)
             amp = ref_amp_uv * float(np.exp(rng.uniform(-amplitude_jitter, amplitude_jitter)))
@@ -419,15 +419,15 @@ def simulate_exercise_session(
     roles = tuple((m, s) for s in sides for m in ("glute_max", "hamstring"))
     n_ch = len(roles)
     lead_s = 2.0
-    n = int(round((lead_s + n_reps * rep_period_s + 1.0) * fs_hz))
+    n = round((lead_s + n_reps * rep_period_s + 1.0) * fs_hz)
     onset = -np.ones((n_reps, n_ch), dtype=np.int64)
     offset = -np.ones((n_reps, n_ch), dtype=np.int64)
     peak = np.zeros((n_reps, n_ch))
     latency = np.full((n_reps, len(sides)), np.nan)
     carrier = emg_carrier(n, fs_hz, rng, n_ch)
     signal = np.zeros((n, n_ch))
-    n_rise = max(1, int(round(rise_s * fs_hz)))
-    n_len = int(round(contraction_s * fs_hz))
+    n_rise = max(1, round(rise_s * fs_hz))
+    n_len = round(contraction_s * fs_hz)
     trend = 1.0 + amplitude_trend * np.linspace(0.0, 1.0, n_reps)
     for rep in range(n_reps):
         t_ham_s = lead_s + rep * rep_period_s + rng.uniform(0.0, 0.3)
@@ -442,10 +442,11 @@ def simulate_exercise_session(
                 amp = mvc_uv[mi] * pct / 100.0 * np.exp(amplitude_cv * rng.standard_normal())
                 if muscle == "glute_max":
                     amp *= trend[rep] * (left_right_ratio if side == "left" else 1.0)
-                n_on = int(round(t_on * fs_hz))
+                n_on = round(t_on * fs_hz)
                 n_plateau = max(1, n_len - 2 * n_rise)
                 env = _burst_envelope(n_rise, n_plateau, n_rise, "linear")
-                signal[n_on : n_on + env.size, ch] += amp * env * carrier[n_on : n_on + env.size, ch]
+                seg = slice(n_on, n_on + env.size)
+                signal[seg, ch] += amp * env * carrier[seg, ch]
                 onset[rep, ch] = n_on
                 offset[rep, ch] = n_on + env.size - 1
                 peak[rep, ch] = amp
@@ -457,7 +458,7 @@ def simulate_exercise_session(
         ecg_rel=1.0, motion_per_min=0.0, motion_rel=0.0,
     )
     # MVC trial: each channel in turn does one 3 s maximal effort; a quiet second between.
-    n_mvc_each = int(round(5.0 * fs_hz))
+    n_mvc_each = round(5.0 * fs_hz)
     m = n_mvc_each * n_ch + int(fs_hz)
     mvc = noise_uv * _shaped_noise(rng, m, n_ch, fs_hz, _band_gain(m, fs_hz))
     mvc_carrier = emg_carrier(m, fs_hz, rng, n_ch)

@@ -1,0 +1,139 @@
+"""Import speed and memory: a 7-day 100 Hz accelerometer CSV through ``run_import``.
+
+Writes (once, into ``--dir``) a generic-convention CSV (``t_us,acc_x[g],acc_y[g],acc_z[g]``, or
+ISO 8601 times with ``--iso``), then runs, each in its own process so that peak memory is its
+own: a plain ``polars.read_csv`` of the file, and ``run_import`` into a fresh data directory
+(the participant is registered without a thigh placement, so the figure is the import itself:
+parse, check timing, stage, store samples, catalog write; ``--derive`` adds the sitting
+analysis of every day). Prints rows/s and peak RSS of each.
+
+    python benchmarks/import_speed.py                 # 7 days at 100 Hz (60.5 M rows, ~2 GB)
+    python benchmarks/import_speed.py --days 1        # quicker look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+_T0_US = 1_772_352_000_000_000  # 2026-03-01T08:00:00Z
+
+
+def write_csv(path: Path, days: float, fs_hz: float, iso: bool) -> int:
+    """A day at a time, so that writing the file stays in bounded memory too."""
+    n_total = int(days * 86_400 * fs_hz)
+    per_day = int(86_400 * fs_hz)
+    rng = np.random.default_rng(0)
+    header = "time" if iso else "t_us"
+    with open(path, "wb") as fh:
+        fh.write(f"{header},acc_x[g],acc_y[g],acc_z[g]\n".encode())
+        for lo in range(0, n_total, per_day):
+            n = min(per_day, n_total - lo)
+            idx = np.arange(lo, lo + n, dtype=np.int64)
+            t_us = _T0_US + np.round(idx * 1e6 / fs_hz).astype(np.int64)
+            acc = rng.normal(0.0, 0.02, size=(n, 3)) + np.array([0.0, 0.0, 1.0])
+            frame = pl.DataFrame(
+                {
+                    header: t_us,
+                    "x": acc[:, 0].round(4),
+                    "y": acc[:, 1].round(4),
+                    "z": acc[:, 2].round(4),
+                }
+            )
+            if iso:
+                frame = frame.with_columns(
+                    pl.from_epoch(header, time_unit="us").dt.replace_time_zone("UTC")
+                )
+            frame.write_csv(fh, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.3fZ")
+    return n_total
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_read_csv(path: Path) -> dict[str, float]:
+    t = time.perf_counter()
+    frame = pl.read_csv(path)
+    elapsed = time.perf_counter() - t
+    return {"rows": frame.height, "seconds": elapsed, "peak_rss_mib": _peak_rss_mib()}
+
+
+def child_import(path: Path, data: Path, derive: bool) -> dict[str, float]:
+    from glutewake.analytics.bookkeeping import add_participant
+    from glutewake.datadir import DataDir
+    from glutewake.ingest.importers import run_import
+
+    shutil.rmtree(data, ignore_errors=True)
+    data_dir = DataDir(data).create()
+    add_participant(data_dir, "B01", "Europe/Berlin")
+    t = time.perf_counter()
+    summary = run_import(
+        data_dir, [path], participant_id="B01", placement="thigh" if derive else None
+    )
+    elapsed = time.perf_counter() - t
+    if summary.failed:
+        raise SystemExit(summary.failed[0].message)
+    shutil.rmtree(data, ignore_errors=True)
+    return {"rows": summary.rows, "seconds": elapsed, "peak_rss_mib": _peak_rss_mib()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--fs", type=float, default=100.0)
+    parser.add_argument("--dir", default="/tmp/glutewake-import-bench")
+    parser.add_argument("--iso", action="store_true", help="ISO 8601 time column, not t_us")
+    parser.add_argument("--derive", action="store_true", help="also derive sitting per day")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    folder = Path(args.dir)
+    if args.child:
+        kind, path = args.child
+        if kind == "read_csv":
+            out = child_read_csv(Path(path))
+        else:
+            out = child_import(Path(path), folder / "data", kind == "import-derive")
+        print(json.dumps(out))
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"acc_{args.days:g}d_{args.fs:g}hz_{'iso' if args.iso else 'tus'}.csv"
+    path = folder / name
+    if not path.exists():
+        t = time.perf_counter()
+        n = write_csv(path, args.days, args.fs, args.iso)
+        print(f"wrote {path} ({n:,} rows, {path.stat().st_size / 2**30:.2f} GiB) "
+              f"in {time.perf_counter() - t:.0f} s")
+    size_gib = path.stat().st_size / 2**30
+    print(f"file: {path.name}, {size_gib:.2f} GiB")
+    kinds = ["read_csv", "import-derive" if args.derive else "import"]
+    for kind in kinds:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--dir", str(folder), "--child", kind, str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            print(f"{kind}: failed\n{proc.stderr[-2000:]}")
+            continue
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        rate = res["rows"] / res["seconds"]
+        label = "polars.read_csv" if kind == "read_csv" else f"glutewake {kind}"
+        print(
+            f"{label:<26} {res['rows']:>12,} rows  {res['seconds']:7.1f} s  "
+            f"{rate / 1e6:6.2f} M rows/s  peak RSS {res['peak_rss_mib']:8.0f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,678 @@
+"""Import recordings researchers already have: vendor app exports, lab files, our own Parquet.
+
+``run_import`` recognises each file's format from its content (or takes ``format=``), reads it in
+bounded-memory chunks, checks its timing (gaps, clock jumps, irregular sampling: recorded as QC,
+never resampled), stages it, and only when the whole file has been read hands it to
+:func:`glutewake.pipeline.add_recordings`, which stores the samples like collected data and derives
+what they touch in one short catalog write that also records the file's SHA-256 in
+``import_files``. A file already imported for the participant is skipped; a malformed file fails
+alone with one message naming the file, the line or record and what was expected.
+
+Heavy modules (polars, pyarrow, pyedflib) load only when an import runs, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from glutewake.ingest.importers.errors import ImportFileError, NoSamplesError
+
+if TYPE_CHECKING:
+    from glutewake.datadir import DataDir
+    from glutewake.ingest.importers._core import Batch, ReadContext, Source, StreamChecker
+    from glutewake.ingest.importers.sniff import Head
+    from glutewake.pipeline import NewRecording
+
+__all__ = [
+    "FORMATS",
+    "FileResult",
+    "ImportFileError",
+    "ImportSummary",
+    "add_import_command",
+    "detect_format",
+    "run_import",
+]
+
+ProgressHook = Callable[[str, int], Callable[[int], None]]
+
+#: format name -> (module, sniff function, open function), in detection order (most specific
+#: first); the open function is ``(path, head, ctx) -> Source``
+_REGISTRY: dict[str, tuple[str, str, str]] = {
+    "glutewake-spool": ("own_parquet", "sniff_spool", "open_spool"),
+    "glutewake-samples": ("own_parquet", "sniff_samples", "open_samples"),
+    "edf": ("edf", "sniff", "open_source"),
+    "polar-sensor-logger": ("polar_logger", "sniff", "open_source"),
+    "actigraph-csv": ("accel_csv", "sniff_actigraph", "open_actigraph"),
+    "activpal-events": ("activpal", "sniff", ""),
+    "movesense-json": ("movesense", "sniff_json", "open_json"),
+    "movesense-csv": ("movesense", "sniff_csv", "open_csv"),
+    "generic-csv": ("generic_csv", "sniff", "open_source"),
+    "axivity-csv": ("accel_csv", "sniff_axivity", "open_axivity"),
+}
+#: the formats ``run_import`` and ``glutewake import --format`` accept
+FORMATS: tuple[str, ...] = tuple(_REGISTRY)
+#: formats that are an external reference, not samples
+REFERENCE_FORMATS = frozenset({"activpal-events"})
+
+
+def _no_progress(description: str, total: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+@dataclass
+class FileResult:
+    """What happened to one file of an import call."""
+
+    path: str
+    status: str  #: 'imported', 'skipped' (already imported, or no samples) or 'failed'
+    format: str | None = None
+    sha256: str | None = None
+    rows: int = 0
+    recordings: list[str] = field(default_factory=list)
+    message: str | None = None
+    qc: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImportSummary:
+    """What one :func:`run_import` call did, file by file."""
+
+    files: list[FileResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    participant_days: int = 0
+    exercise_sessions: int = 0
+
+    @property
+    def imported(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "imported"]
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "skipped"]
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.imported)
+
+
+def _module(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"glutewake.ingest.importers.{name}")
+
+
+def detect_format(path: str | os.PathLike[str]) -> str | None:
+    """The format of a file recognised from its content, or None.
+
+    Examples
+    --------
+    >>> detect_format("Polar_H10_0C301E3F_20260301080000_ACC.txt")  # doctest: +SKIP
+    'polar-sensor-logger'
+    """
+    from glutewake.ingest.importers.sniff import Head
+
+    head = Head.read(Path(path))
+    return _detect(head)
+
+
+def _detect(head: Head) -> str | None:
+    for name, (module, sniff, _) in _REGISTRY.items():
+        if getattr(_module(module), sniff)(head):
+            return name
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _already_imported(data_dir: DataDir, participant_id: str) -> set[str]:
+    from glutewake.analytics import catalog
+
+    if not data_dir.catalog.exists():
+        return set()
+    with catalog.open_read(data_dir) as con:
+        return {
+            str(r[0])
+            for r in con.execute(
+                "SELECT sha256 FROM import_files WHERE participant_id = ?", [participant_id]
+            ).fetchall()
+        }
+
+
+def run_import(
+    data_dir: DataDir | str | os.PathLike[str],
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    participant_id: str,
+    format: str | None = None,
+    tz: str | None = None,
+    exercise: str | None = None,
+    placement: str | None = None,
+    device_id: str | None = None,
+    progress: ProgressHook = _no_progress,
+    chunk_rows: int = 1_000_000,
+) -> ImportSummary:
+    """Import files into a data directory as samples (or, for activPAL, a posture reference).
+
+    Parameters
+    ----------
+    data_dir : DataDir or path
+        Target data directory (created if missing).
+    paths : sequence of paths
+        Files to import; each is imported (or fails) on its own.
+    participant_id : str
+        Participant the files belong to.
+    format : str, optional
+        One of :data:`FORMATS`; default: recognised from each file's content.
+    tz : str, optional
+        IANA time zone of files whose times carry no zone or offset (required for those).
+    exercise : str, optional
+        Label the recordings as an exercise session (or ``mvc``), as ``collect --exercise``.
+    placement : str, optional
+        Register the device's placement (``thigh``, ``lower_back``, ...); the participant must
+        exist in the catalog.
+    device_id : str, optional
+        Device id to store the samples under; default: the id the file states (serial number,
+        Polar device id), else ``import-<format>``.
+    progress : callable, optional
+        ``progress(description, total)`` returns ``advance(n)``; the CLI passes a progress bar.
+    chunk_rows : int
+        Rows parsed per batch (bounds memory).
+
+    Returns
+    -------
+    ImportSummary
+        One :class:`FileResult` per path: imported, skipped (same SHA-256 already imported for
+        this participant) or failed (with the message).
+
+    Raises
+    ------
+    ImportFileError
+        For problems of the call itself (unknown format name or time zone).
+
+    Examples
+    --------
+    >>> summary = run_import("DATA", ["Polar_H10_0C301E3F_20260301080000_ACC.txt"],
+    ...                      participant_id="P01", tz="Europe/Berlin")  # doctest: +SKIP
+    >>> [f.status for f in summary.files]  # doctest: +SKIP
+    ['imported']
+    """
+    from glutewake.datadir import DataDir, safe_component
+    from glutewake.ingest.importers._core import ReadContext, check_tz
+
+    if format is not None and format not in _REGISTRY:
+        raise ImportFileError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    if tz is not None:
+        check_tz(tz)
+    try:
+        safe_component(participant_id)
+    except ValueError as exc:
+        raise ImportFileError(str(exc)) from None
+    if device_id is not None:
+        try:
+            safe_component(device_id)
+        except ValueError as exc:
+            raise ImportFileError(str(exc)) from None
+    target = data_dir if isinstance(data_dir, DataDir) else DataDir.resolve(data_dir)
+    if not target.exists():
+        target.create()
+    ctx = ReadContext(tz=tz, chunk_rows=chunk_rows)
+    summary = ImportSummary()
+    done = _already_imported(target, participant_id)
+    for raw_path in paths:
+        path = Path(raw_path)
+        result = FileResult(path=str(raw_path), status="failed")
+        summary.files.append(result)
+        try:
+            if not path.is_file():
+                raise ImportFileError(f"{path}: no such file")
+            result.sha256 = file_sha256(path)
+            if result.sha256 in done:
+                result.status = "skipped"
+                result.message = "already imported for this participant (same SHA-256)"
+                continue
+            _import_one(
+                target,
+                path,
+                result,
+                ctx,
+                participant_id,
+                format,
+                exercise,
+                placement,
+                device_id,
+                progress,
+                summary,
+            )
+            result.status = "imported"
+            done.add(result.sha256)
+        except NoSamplesError as exc:
+            result.status = "skipped"
+            result.message = str(exc)
+        except ImportFileError as exc:
+            result.message = str(exc)
+        except (OSError, ValueError, RuntimeError) as exc:
+            # anything else a reader library raises still fails this file only
+            result.message = f"{path}: {type(exc).__name__}: {exc}"
+    return summary
+
+
+def _import_one(
+    data_dir: DataDir,
+    path: Path,
+    result: FileResult,
+    ctx: ReadContext,
+    participant_id: str,
+    format: str | None,
+    exercise: str | None,
+    placement: str | None,
+    device_id: str | None,
+    progress: ProgressHook,
+    summary: ImportSummary,
+) -> None:
+    from glutewake.datadir import safe_component
+    from glutewake.ingest.importers.sniff import Head
+    from glutewake.pipeline import add_recordings
+
+    head = Head.read(path)
+    fmt = format or _detect(head)
+    if fmt is None:
+        raise ImportFileError(
+            f"{path}: format not recognised from its content; expected one of "
+            f"{', '.join(FORMATS)} (docs/import.md), or give --format"
+        )
+    result.format = fmt
+    if fmt in REFERENCE_FORMATS:
+        _import_reference(data_dir, path, head, result, ctx, participant_id)
+        return
+    module, _, opener = _REGISTRY[fmt]
+    source: Source = getattr(_module(module), opener)(path, head, ctx)
+    device = device_id or source.device_id or f"import-{fmt}"
+    try:
+        prefix = f"{safe_component(device)}-{str(result.sha256)[:12]}"
+    except ValueError:
+        device = f"import-{fmt}"
+        prefix = f"{device}-{str(result.sha256)[:12]}"
+    label = exercise or source.info.get("exercise")
+    feed = _RecordingFeed(
+        source,
+        path=path,
+        fmt=fmt,
+        result=result,
+        participant_id=participant_id,
+        device_id=device,
+        prefix=prefix,
+        exercise=str(label) if label else None,
+        advance=progress(f"reading {path.name}", _estimated_rows(path, head)),
+    )
+    if placement:
+        _register_device(data_dir, participant_id, device, feed.profile, placement, path)
+    try:
+        added = add_recordings(data_dir, feed, extra_rows=feed.extra_rows, progress=progress)
+    except BaseException:
+        # samples of the chunks stored before the failure: nothing stays for a failed file
+        _remove_samples(data_dir, participant_id, prefix)
+        raise
+    summary.warnings.extend(w for w in added.warnings if w not in summary.warnings)
+    summary.participant_days += added.participant_days
+    summary.exercise_sessions += added.exercise_sessions
+
+
+def _estimated_rows(path: Path, head: Head) -> int:
+    if not head.is_text or not head.lines:
+        return 0
+    mean_line = max(1.0, len(head.raw) / max(len(head.lines), 1))
+    return int(path.stat().st_size / mean_line)
+
+
+class _RecordingFeed(Sequence["NewRecording"]):
+    """A file's samples as recordings of bounded size, produced while the file is read.
+
+    ``add_recordings`` iterates it once: each chunk is parsed, checked, stored and released
+    before the next is read, so memory stays bounded whatever the file's length. The catalog
+    rows (``extra_rows``) are written after the last chunk, with the file's complete QC; a parse
+    error raises out of the iteration before anything reaches the catalog.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        path: Path,
+        fmt: str,
+        result: FileResult,
+        participant_id: str,
+        device_id: str,
+        prefix: str,
+        exercise: str | None,
+        advance: Callable[[int], None],
+    ) -> None:
+        self.source = source
+        self.path = path
+        self.fmt = fmt
+        self.result = result
+        self.participant_id = participant_id
+        self.device_id = device_id
+        self.prefix = prefix
+        self.profile = f"import:{fmt}"
+        self.exercise = exercise
+        self.advance = advance
+        self.checkers: dict[str, StreamChecker] = {}
+        self.chunks: list[dict[str, Any]] = []
+
+    # Only iteration is used (add_recordings loops once); a streamed file has no length up front.
+    def __len__(self) -> int:
+        raise TypeError("a streamed import has no length before it is read")
+
+    def __getitem__(self, i: int) -> NewRecording:  # type: ignore[override]
+        raise TypeError("a streamed import can only be iterated")
+
+    def __iter__(self) -> Iterator[NewRecording]:
+        import numpy as np
+
+        from glutewake.ingest.importers._core import STREAM_UNITS, Batch, StreamChecker
+
+        pending: dict[str, list[Batch]] = {}
+        pending_rows: dict[str, int] = {}
+        first_stream: str | None = None
+        for batch in self.source.batches:
+            if batch.stream not in STREAM_UNITS:
+                raise ImportFileError(
+                    f"{self.path}: stream {batch.stream!r} is not one the project stores"
+                )
+            checker = self.checkers.get(batch.stream)
+            if checker is None:
+                checker = StreamChecker(
+                    batch.stream, batch.channels, self.source.fs_hz.get(batch.stream)
+                )
+                self.checkers[batch.stream] = checker
+            try:
+                checker.add(batch)
+            except ImportFileError as exc:
+                raise ImportFileError(f"{self.path}: {exc}") from None
+            first_stream = first_stream or batch.stream
+            if batch.stream == first_stream:
+                self.result.rows += len(batch)
+                self.advance(len(batch))
+            pending.setdefault(batch.stream, []).append(batch)
+            pending_rows[batch.stream] = pending_rows.get(batch.stream, 0) + len(batch)
+            while pending_rows[batch.stream] >= checker.chunk_rows:
+                yield self._chunk(checker, pending[batch.stream], checker.chunk_rows, np)
+                pending_rows[batch.stream] -= checker.chunk_rows
+        for stream, parts in pending.items():
+            if pending_rows[stream] > 0:
+                yield self._chunk(self.checkers[stream], parts, pending_rows[stream], np)
+        if not self.chunks:
+            raise ImportFileError(f"{self.path}: no samples (a header but no data rows)")
+
+    def _chunk(
+        self, checker: StreamChecker, parts: list[Batch], rows: int, np: Any
+    ) -> NewRecording:
+        """Take ``rows`` samples off the front of ``parts`` (in place) as one recording."""
+        from glutewake.devices.base import Gap, StreamSamples
+        from glutewake.ingest.importers._core import STREAM_UNITS, Batch
+        from glutewake.pipeline import NewRecording
+
+        qc = checker.qc
+        t_parts, v_parts, s_parts = [], [], []
+        seq_known = all(b.sample_seq is not None for b in parts)
+        need = rows
+        while need > 0:
+            b = parts[0]
+            take = min(need, len(b))
+            t_parts.append(b.t_us[:take])
+            v_parts.append(b.values[:take])
+            if seq_known:
+                s_parts.append(b.sample_seq[:take])
+            if take == len(b):
+                parts.pop(0)
+            else:
+                parts[0] = Batch(
+                    b.stream,
+                    b.t_us[take:],
+                    b.values[take:],
+                    b.channels,
+                    b.first_line + take,
+                    None if b.sample_seq is None else b.sample_seq[take:],
+                )
+            need -= take
+        k = sum(1 for c in self.chunks if c["stream"] == qc.stream)
+        first_seq = sum(c["rows"] for c in self.chunks if c["stream"] == qc.stream)
+        t_us = np.concatenate(t_parts)
+        seq = (
+            np.concatenate(s_parts)
+            if seq_known
+            else np.arange(first_seq, first_seq + rows, dtype=np.int64)
+        )
+        name = f"{self.prefix}-{k:03d}"
+        gaps_from = sum(c["gaps"] for c in self.chunks if c["stream"] == qc.stream)
+        gaps = tuple(Gap(qc.stream, a, b, r) for a, b, r in qc.gap_list[gaps_from:])
+        self.chunks.append(
+            {
+                "stream": qc.stream,
+                "k": k,
+                "rows": rows,
+                "gaps": len(gaps),
+                "recording_id": f"{self.participant_id}/{name}-{qc.stream}",
+                "t0": int(t_us.min()),
+                "t1": int(t_us.max()),
+            }
+        )
+        self.result.recordings.append(f"{self.participant_id}/{name}-{qc.stream}")
+        return NewRecording(
+            participant_id=self.participant_id,
+            device_id=self.device_id,
+            profile=self.profile,
+            recording_name=name,
+            samples=StreamSamples(
+                stream=qc.stream,
+                t_us=t_us.astype(np.int64, copy=False),
+                values=np.concatenate(v_parts).astype(np.float64, copy=False),
+                channel_names=qc.channels,
+                unit=STREAM_UNITS[qc.stream],
+                fs_hz=qc.fs_hz,
+                sample_seq=seq.astype(np.int64, copy=False),
+            ),
+            exercise=self.exercise,
+            gaps=gaps,
+            config={"import_format": self.fmt, "fs_hz": qc.fs_hz},
+        )
+
+    def extra_rows(self, con: Any) -> None:
+        """The file's hash and its per-recording QC, in add_recordings' transaction."""
+        result = self.result
+        result.qc = {s: c.qc.as_dict() for s, c in self.checkers.items()}
+        con.execute(
+            "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
+            "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                result.sha256,
+                self.participant_id,
+                str(self.path),
+                self.fmt,
+                self.path.stat().st_size,
+                result.rows,
+                ",".join(result.recordings),
+                dt.datetime.now(dt.UTC),
+            ],
+        )
+        info = {k: v for k, v in self.source.info.items() if k != "exercise"}
+        n_chunks = {s: sum(1 for c in self.chunks if c["stream"] == s) for s in self.checkers}
+        for c in self.chunks:
+            qc = self.checkers[c["stream"]].qc
+            detail = {
+                **qc.as_dict(),
+                **info,
+                "format": self.fmt,
+                "file": str(self.path),
+                "sha256": result.sha256,
+                "chunk": c["k"],
+                "chunks": n_chunks[c["stream"]],
+            }
+            con.execute(
+                "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
+                "end_time, value, detail) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)",
+                [
+                    self.participant_id,
+                    c["recording_id"],
+                    _us_to_dt(c["t0"]),
+                    _us_to_dt(c["t1"]),
+                    qc.fs_measured_hz,
+                    json.dumps(detail, sort_keys=True, default=str),
+                ],
+            )
+
+
+def _us_to_dt(t_us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(t_us))
+
+
+def _remove_samples(data_dir: DataDir, participant_id: str, prefix: str) -> None:
+    """Delete sample files a failed commit may have written (nothing stays for that file)."""
+    from glutewake.datadir import safe_component
+
+    pattern = f"stream=*/participant_id={safe_component(participant_id)}/date=*/{prefix}-*.parquet"
+    for f in data_dir.samples.glob(pattern):
+        f.unlink(missing_ok=True)
+
+
+def _register_device(
+    data_dir: DataDir, participant_id: str, device: str, profile: str, placement: str, path: Path
+) -> None:
+    from glutewake.analytics.bookkeeping import BookkeepingError, set_device
+    from glutewake.analytics.catalog import open_write
+
+    try:
+        with open_write(data_dir) as con:
+            set_device(con, participant_id, device, profile, placement=placement)
+    except BookkeepingError as exc:
+        raise ImportFileError(f"{path}: --placement needs a known participant: {exc}") from None
+
+
+def _import_reference(
+    data_dir: DataDir,
+    path: Path,
+    head: Head,
+    result: FileResult,
+    ctx: ReadContext,
+    participant_id: str,
+) -> None:
+    from glutewake.analytics.catalog import open_write
+    from glutewake.ingest.importers import activpal
+
+    periods = activpal.read_events(path, head, ctx)
+    if periods.height == 0:
+        raise ImportFileError(f"{path}: no events after the header")
+    target = activpal.reference_path(data_dir, participant_id, str(result.sha256))
+    result.rows = periods.height
+    result.recordings = [str(target.relative_to(data_dir.root))]
+    activpal.write_reference(target, periods)
+    try:
+        with open_write(data_dir) as con:
+            con.execute(
+                "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
+                "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    result.sha256,
+                    participant_id,
+                    str(path),
+                    result.format,
+                    path.stat().st_size,
+                    result.rows,
+                    result.recordings[0],
+                    dt.datetime.now(dt.UTC),
+                ],
+            )
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from glutewake.cli import _data_dir, _progress_factory, _show_progress
+
+    progress, bar = _progress_factory(_show_progress(args))
+    kwargs: dict[str, Any] = {
+        "participant_id": args.participant,
+        "format": args.format,
+        "tz": args.tz,
+        "exercise": args.exercise,
+        "placement": args.placement,
+        "device_id": args.device,
+        "progress": progress,
+    }
+    if bar is not None:
+        with bar:
+            summary = run_import(_data_dir(args), args.paths, **kwargs)
+    else:
+        summary = run_import(_data_dir(args), args.paths, **kwargs)
+    for f in summary.files:
+        if f.status == "imported":
+            print(
+                f"imported {f.path} ({f.format}): {f.rows:,} rows, {len(f.recordings)} recording(s)"
+            )
+        elif f.status == "skipped":
+            print(f"skipped  {f.path}: {f.message}")
+        else:
+            print(f"failed   {f.message}", file=sys.stderr)
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"{len(summary.imported)} imported, {len(summary.skipped)} already imported, "
+        f"{len(summary.failed)} failed; {summary.participant_days} participant-day(s), "
+        f"{summary.exercise_sessions} exercise session(s) derived"
+    )
+    return 1 if summary.failed else 0
+
+
+def add_import_command(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Register ``glutewake import PATH... --participant ID ...`` on a subparsers object."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "import",
+        parents=[common],
+        help="import recordings from apps and lab files (formats: docs/import.md)",
+        description="Import files as samples (like collected data) and derive what they touch. "
+        "Formats are recognised from content: " + ", ".join(FORMATS) + ". Importing the same "
+        "file twice adds nothing. A malformed file fails alone; exit status 1 if any failed.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files to import")
+    p.add_argument("--participant", required=True, help="participant id")
+    p.add_argument("--format", choices=FORMATS, help="skip detection and read as this format")
+    p.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="IANA zone of files whose times have no zone/offset (required for those)",
+    )
+    p.add_argument(
+        "--exercise", metavar="LABEL", help="label the recordings as an exercise session (or 'mvc')"
+    )
+    p.add_argument("--placement", metavar="P", help="register the device placement (thigh, ...)")
+    p.add_argument(
+        "--device",
+        metavar="ID",
+        help="device id to store under (default: from the file, else import-<format>)",
+    )
+    p.set_defaults(func=_cmd_import)
+    return p

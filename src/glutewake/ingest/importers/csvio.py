@@ -1,0 +1,273 @@
+"""A batched, bounded-memory reader for delimited text with a known layout.
+
+Every text format (Polar Sensor Logger, Movesense CSV, ActiGraph/Axivity CSV, the generic
+convention) is described as a :class:`CsvLayout`; :func:`read_csv_batches` parses it with polars'
+streaming CSV reader, converts time and units vectorised, and yields :class:`Batch` es. When polars
+rejects a value, a second, string-typed pass finds the first offending line so that the message
+names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from glutewake.ingest.importers._core import Batch
+from glutewake.ingest.importers.errors import ImportFileError
+
+TimeKind = Literal["text", "epoch", "elapsed", "rate", "anchored"]
+
+
+@dataclass(frozen=True)
+class TimeSpec:
+    """How a row's instant is found.
+
+    ``text``: column of date-time text (``fmt`` strftime or None to infer); ``tz`` None means the
+    text carries its offset. ``epoch``: numeric column, ``scale_us`` µs per unit, plus
+    ``offset_us``. ``elapsed``: numeric seconds-like column (``scale_us``) after ``start_us``.
+    ``rate``: no column; row i is at ``start_us + i / fs_hz``. ``anchored``: a device clock column
+    (``column``, ``scale_us``, ``offset_us``) placed in UTC by the host clock column ``anchor``
+    (text, ``fmt``, ``tz``): the offset is the 1st percentile of host minus device time in the
+    first batch (the least-delayed arrivals), so sample spacing stays the device's.
+    """
+
+    kind: TimeKind
+    column: str | None = None
+    fmt: str | None = None
+    tz: str | None = None
+    scale_us: float = 1.0
+    offset_us: int = 0
+    start_us: int = 0
+    fs_hz: float = 0.0
+    anchor: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamColumns:
+    """One stream's channel columns and the factor to project units."""
+
+    stream: str
+    channels: tuple[str, ...]
+    columns: tuple[str, ...]
+    factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where the data is in a delimited text file and what it means."""
+
+    path: Path
+    columns: tuple[str, ...]
+    time: TimeSpec
+    streams: tuple[StreamColumns, ...]
+    separator: str = ","
+    #: lines before the first data row (preamble plus the header line, if any)
+    data_line0: int = 1
+    #: True when the file's own header line (the last of ``data_line0``) names the columns
+    has_header: bool = True
+    decimal_comma: bool = False
+
+
+def _schema(layout: CsvLayout) -> dict[str, pl.DataType]:
+    numeric = {c for s in layout.streams for c in s.columns}
+    schema: dict[str, pl.DataType] = {}
+    for name in layout.columns:
+        if name in numeric:
+            schema[name] = pl.Float64()
+        elif name == layout.time.column and layout.time.kind in ("epoch", "anchored"):
+            schema[name] = pl.Int64() if layout.time.scale_us <= 1 else pl.Float64()
+        elif name == layout.time.column and layout.time.kind == "elapsed":
+            schema[name] = pl.Float64()
+        else:
+            schema[name] = pl.String()
+    return schema
+
+
+def _scan(layout: CsvLayout, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    return pl.scan_csv(
+        layout.path,
+        separator=layout.separator,
+        has_header=False,
+        skip_lines=layout.data_line0,
+        schema=schema,
+        decimal_comma=layout.decimal_comma,
+        truncate_ragged_lines=False,
+        raise_if_empty=False,
+        quote_char='"',
+    )
+
+
+def _time_expr(spec: TimeSpec) -> pl.Expr | None:
+    if spec.kind == "text":
+        parsed = (
+            pl.col(str(spec.column))
+            .str.strip_chars()
+            .str.to_datetime(
+                spec.fmt, time_unit="us", strict=True, time_zone=None if spec.tz else "UTC"
+            )
+        )
+        if spec.tz:
+            parsed = parsed.dt.replace_time_zone(
+                spec.tz, ambiguous="earliest", non_existent="raise"
+            )
+        return parsed.dt.epoch("us").alias("_t_us")
+    if spec.kind in ("epoch", "elapsed", "anchored"):
+        col = pl.col(str(spec.column))
+        base = spec.offset_us if spec.kind != "elapsed" else spec.start_us
+        if spec.scale_us == 1:
+            return (col.cast(pl.Int64) + base).alias("_t_us")
+        if spec.scale_us < 1:
+            return (col.cast(pl.Int64) // round(1 / spec.scale_us) + base).alias("_t_us")
+        return ((col * spec.scale_us).round(0).cast(pl.Int64) + base).alias("_t_us")
+    return None
+
+
+def _anchor_expr(spec: TimeSpec) -> pl.Expr:
+    parsed = (
+        pl.col(str(spec.anchor))
+        .str.strip_chars()
+        .str.to_datetime(
+            spec.fmt, time_unit="us", strict=True, time_zone=None if spec.tz else "UTC"
+        )
+    )
+    if spec.tz:
+        parsed = parsed.dt.replace_time_zone(spec.tz, ambiguous="earliest", non_existent="raise")
+    return parsed.dt.epoch("us").alias("_anchor_us")
+
+
+def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator[Batch]:
+    """Yield the file's samples stream by stream and chunk by chunk, in file order.
+
+    Raises :class:`ImportFileError` naming the file, the line and what was expected when a value
+    does not parse, a value is missing, or a time is invalid.
+    """
+    schema = _schema(layout)
+    needed = [c for s in layout.streams for c in s.columns]
+    exprs = [pl.col(c) for c in needed]
+    t_expr = _time_expr(layout.time)
+    if t_expr is not None:
+        exprs.append(t_expr)
+    if layout.time.kind == "anchored":
+        exprs.append(_anchor_expr(layout.time))
+    lf = _scan(layout, schema).select(exprs)
+    rows_done = 0
+    anchor_offset: int | None = None
+    try:
+        for frame in lf.collect_batches(chunk_size=chunk_rows):
+            if frame.height == 0:
+                continue
+            _check_nulls(layout, frame, rows_done)
+            if layout.time.kind == "rate":
+                idx = np.arange(rows_done, rows_done + frame.height, dtype=np.float64)
+                t_us = layout.time.start_us + np.round(idx * 1e6 / layout.time.fs_hz).astype(
+                    np.int64
+                )
+            else:
+                t_us = frame["_t_us"].to_numpy().astype(np.int64, copy=False)
+            if layout.time.kind == "anchored":
+                if anchor_offset is None:
+                    diff = frame["_anchor_us"].to_numpy() - t_us
+                    anchor_offset = int(np.percentile(diff, 1))
+                t_us = t_us + anchor_offset
+            first_line = layout.data_line0 + rows_done + 1
+            for s in layout.streams:
+                values = frame.select(s.columns).to_numpy().astype(np.float64, copy=False)
+                if s.factor != 1.0:
+                    values = values * s.factor
+                yield Batch(s.stream, t_us, values, s.channels, first_line)
+            rows_done += frame.height
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
+        raise _diagnose(layout, exc) from None
+    except pl.exceptions.PolarsError as exc:
+        raise ImportFileError(f"{layout.path}: {_first_line(exc)}") from None
+
+
+def _line(layout: CsvLayout, row: int) -> int:
+    return layout.data_line0 + row + 1
+
+
+def _check_nulls(layout: CsvLayout, frame: pl.DataFrame, rows_done: int) -> None:
+    if sum(frame.null_count().row(0)) == 0:
+        return
+    for name in frame.columns:
+        nulls = frame[name].is_null()
+        if nulls.any():
+            row = int(nulls.arg_true()[0])
+            col = (
+                name
+                if not name.startswith("_")
+                else (layout.time.column or layout.time.anchor or "time")
+            )
+            raise ImportFileError(
+                f"{layout.path}: line {_line(layout, rows_done + row)}: column {col!r} is empty; "
+                "expected a value on every row"
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _diagnose(layout: CsvLayout, exc: BaseException) -> ImportFileError:
+    """Find the first line polars could not take, with a string-typed streaming pass."""
+    strings: dict[str, pl.DataType] = {c: pl.String() for c in layout.columns}
+    numeric = [c for s in layout.streams for c in s.columns]
+    spec = layout.time
+    checks: list[tuple[str, pl.Expr, str]] = []
+    for c in numeric:
+        checks.append((c, pl.col(c).str.strip_chars().cast(pl.Float64, strict=False), "a number"))
+    if spec.kind in ("epoch", "anchored", "elapsed") and spec.column:
+        checks.append(
+            (
+                spec.column,
+                pl.col(spec.column).str.strip_chars().cast(pl.Float64, strict=False),
+                "a number (time)",
+            )
+        )
+    for col in (spec.column if spec.kind == "text" else None, spec.anchor):
+        if col:
+            want = f"a date-time like {spec.fmt}" if spec.fmt else "an ISO 8601 date-time"
+            checks.append(
+                (
+                    col,
+                    pl.col(col)
+                    .str.strip_chars()
+                    .str.to_datetime(
+                        spec.fmt,
+                        time_unit="us",
+                        strict=False,
+                        time_zone=None if spec.tz else "UTC",
+                    ),
+                    want,
+                )
+            )
+    try:
+        lf = _scan(layout, strings).with_row_index("_row")
+        bad = pl.lit(False)
+        for c, parsed, _ in checks:
+            bad = bad | (parsed.is_null() & pl.col(c).is_not_null())
+        hit = lf.filter(bad).head(1).collect()
+    except pl.exceptions.PolarsError as exc2:
+        return ImportFileError(f"{layout.path}: {_first_line(exc2)}")
+    if hit.height:
+        row = int(hit["_row"][0])
+        for c, parsed, want in checks:
+            value = hit[c][0]
+            ok = hit.select(parsed.is_not_null())[0, 0]
+            if value is not None and not ok:
+                return ImportFileError(
+                    f"{layout.path}: line {_line(layout, row)}: column {c!r} holds {value!r}; "
+                    f"expected {want}"
+                )
+    if (spec.tz and "non-existent" in str(exc).lower()) or "nonexistent" in str(exc).lower():
+        return ImportFileError(
+            f"{layout.path}: a local time does not exist in {spec.tz} (skipped by a DST change); "
+            "check --tz"
+        )
+    return ImportFileError(f"{layout.path}: {_first_line(exc)}")
