@@ -8,6 +8,7 @@ devices that have none yet, and ``process`` is idempotent.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,13 +69,16 @@ def run_demo(
     from glutewake.simulate.study import DEFAULT_PARTICIPANTS
 
     first_day = dt.date(2026, 3, 27)
-    advance = progress("simulating devices", 2 * len(DEFAULT_PARTICIPANTS))
-    truth = build_study(data_dir, seed=seed, days=days, first_day=first_day, advance=advance)
+    workers = min(os.cpu_count() or 1, 4)
+    advance = progress("simulating devices", len(DEFAULT_PARTICIPANTS))
+    truth = build_study(
+        data_dir, seed=seed, days=days, first_day=first_day, workers=workers, advance=advance
+    )
     register_study(data_dir, truth)
     sample = sample_data_path()
     if sample is not None:  # the bundled real-format recording joins the study as S01
         load_sample_data(sample, data_dir)
-    process(data_dir, progress=progress)
+    process(data_dir, progress=progress, workers=workers)
     with open_read(data_dir) as con:
         summary = query_frame(
             con,

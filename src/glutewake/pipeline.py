@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -36,6 +36,7 @@ from glutewake.ingest.spool import (
     read_segment,
     spool_folders,
 )
+from glutewake.parallel import run_tasks
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -54,7 +55,6 @@ class ProcessError(RuntimeError):
 
 
 ProgressHook = Callable[[str, int], Callable[[int], None]]
-_T = TypeVar("_T")
 
 
 def _no_progress(description: str, total: int) -> Callable[[int], None]:
@@ -539,7 +539,7 @@ def process(
     rows = _Rows()
     folders = spool_folders(data_dir.spool)
     advance = progress("decoding spool", len(folders))
-    for part, part_summary in _run_tasks(
+    for part, part_summary in run_tasks(
         _decode_task, [(data_dir, f, known) for f in folders], workers, advance
     ):
         _merge(rows, part)
@@ -586,34 +586,6 @@ def _merge(into: _Rows, part: _Rows) -> None:
             mine.update(theirs)
 
 
-def _run_tasks(
-    fn: Callable[..., _T],
-    args: Sequence[tuple[Any, ...]],
-    workers: int,
-    advance: Callable[[int], None],
-) -> list[_T]:
-    """Run ``fn(*a)`` for every ``a``, in a process pool if ``workers > 1``; results in order."""
-    if workers <= 1 or len(args) <= 1:
-        out = []
-        for a in args:
-            out.append(fn(*a))
-            advance(1)
-        return out
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    results: dict[int, _T] = {}
-    # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy mid-state
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(args)), mp_context=multiprocessing.get_context("spawn")
-    ) as pool:
-        futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
-        for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
-            advance(1)
-    return [results[i] for i in range(len(args))]
-
-
 def _derive(
     data_dir: DataDir,
     rows: _Rows,
@@ -653,7 +625,7 @@ def _derive(
         (data_dir, pid, device_id, fs_hz, day, tzs[pid])
         for (pid, device_id, day), fs_hz in sorted(todo.items())
     ]
-    for part in _run_tasks(_posture_task, tasks, workers, advance):
+    for part in run_tasks(_posture_task, tasks, workers, advance):
         _merge(rows, part)
     summary.participant_days = sum(len(v) for v in rows.days.values())
     emg = [r for r in rows.recordings if r.stream == "emg" and r.participant_id in tzs]

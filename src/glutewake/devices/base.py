@@ -39,7 +39,7 @@ class RawRecords:
     Attributes
     ----------
     t_us : int64 (n,)
-        Host clock time (UTC microseconds since the Unix epoch) when the record was received or sent.
+        Host clock time (UTC µs since the Unix epoch) when the record was received or sent.
     kind : int8 (n,)
         :class:`RecordKind` values.
     char_uuid : list[str]
@@ -192,7 +192,7 @@ class VirtualDevice(ABC):
 
     @abstractmethod
     def handle_write(self, char_uuid: str, data: bytes, now_us: int) -> list[tuple[str, bytes]]:
-        """Apply a host write; return the notifications it triggers (e.g. a control-point response)."""
+        """Apply a host write; return the notifications it triggers (e.g. a control response)."""
 
     @abstractmethod
     def read_value(self, char_uuid: str) -> bytes:

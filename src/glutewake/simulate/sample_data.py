@@ -107,7 +107,7 @@ def load_sample_data(sample: Path, data_dir: DataDir) -> None:
                 d["device_id"],
                 d["profile"],
                 placement=d.get("placement"),
-                channel_roles=roles,  # type: ignore[arg-type]
+                channel_roles=roles,
             )
         for ph in study["phases"]:
             bookkeeping.set_phase(

@@ -83,7 +83,7 @@ class StudyTruth:
     bouts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def sitting_min_between(self, participant_id: str, day: dt.date, h0: float, h1: float) -> float:
-        """True sitting minutes of a participant between local hours ``h0`` and ``h1`` of ``day``."""
+        """True sitting minutes of a participant between local hours ``h0`` and ``h1``."""
         plan = next(p for p in self.participants if p.participant_id == participant_id)
         lo, hi = _local_us(day, h0, plan.tz), _local_us(day, h1, plan.tz)
         start, end, label = self.bouts[participant_id]
@@ -124,6 +124,7 @@ def build_study(
     participants: tuple[ParticipantPlan, ...] = DEFAULT_PARTICIPANTS,
     imu_hours: tuple[float, float] = (5.75, 24.75),
     n_reps: int = 12,
+    workers: int = 1,
     advance: Callable[[int], None] = lambda n: None,
 ) -> StudyTruth:
     """Spool a simulated study into ``data_dir``; devices already spooled are left as they are.
@@ -135,82 +136,111 @@ def build_study(
         with no link); the default streams from 05:45 to 00:45 the next day.
     n_reps : int
         Repetitions per exercise session.
+    workers : int
+        Processes to render participants in (the result does not depend on it).
     advance : callable
-        ``advance(1)`` is called after each participant-device rendered.
+        ``advance(1)`` is called after each participant rendered.
     """
+    from glutewake.parallel import run_tasks
+
+    rng = np.random.default_rng(seed)
+    seeds = [int(rng.integers(0, 2**31)) for _ in participants]
+    tasks = [
+        (data_dir, plan, k, seeds[k], days, first_day, imu_hours, n_reps)
+        for k, plan in enumerate(participants)
+    ]
+    truth = StudyTruth(first_day=first_day, days=days, participants=participants)
+    for part in run_tasks(_spool_participant, tasks, workers, advance):
+        truth.sitting_min.update(part.sitting_min)
+        truth.sessions.update(part.sessions)
+        truth.bouts.update(part.bouts)
+    return truth
+
+
+def _spool_participant(
+    data_dir: DataDir,
+    plan: ParticipantPlan,
+    k: int,
+    p_seed: int,
+    days: int,
+    first_day: dt.date,
+    imu_hours: tuple[float, float],
+    n_reps: int,
+) -> StudyTruth:
+    """Render one participant's thigh IMU and EMG sessions into the spool (a pure task)."""
     from glutewake.devices.glutewake_open import GlutewakeOpenVirtualDevice
     from glutewake.devices.polar_pmd import PolarVirtualDevice
     from glutewake.simulate.emg import simulate_exercise_session
     from glutewake.simulate.posture import simulate_thigh_days
 
-    truth = StudyTruth(first_day=first_day, days=days, participants=participants)
-    rng = np.random.default_rng(seed)
+    truth = StudyTruth(first_day=first_day, days=days, participants=(plan,))
+    rng = np.random.default_rng(p_seed)
     polar = get_profile("polar-pmd")
     gw_open = get_profile("glutewake-open")
     acc_config = {"acc": {"sample_rate_hz": int(ACC_FS_HZ), "range_g": 8, "resolution_bits": 16}}
     emg_config = {"emg": {"fs_hz": int(EMG_FS_HZ), "channels": list(EMG_CHANNELS)}}
-    for k, plan in enumerate(participants):
-        p_seed = int(rng.integers(0, 2**31))
-        start = _local_us(first_day, 0.0, plan.tz)
-        end = _local_us(first_day + dt.timedelta(days=days), 0.0, plan.tz)
-        sim = simulate_thigh_days(
-            (end - start) / 86_400e6, ACC_FS_HZ, start_us=start, tz=plan.tz, seed=p_seed
+    start = _local_us(first_day, 0.0, plan.tz)
+    end = _local_us(first_day + dt.timedelta(days=days), 0.0, plan.tz)
+    sim = simulate_thigh_days(
+        (end - start) / 86_400e6, ACC_FS_HZ, start_us=start, tz=plan.tz, seed=p_seed
+    )
+    truth.bouts[plan.participant_id] = (
+        np.asarray(sim.bout_start_us),
+        np.asarray(sim.bout_end_us),
+        np.asarray(sim.bout_label),
+    )
+    for d in range(days):
+        day = first_day + dt.timedelta(days=d)
+        lo, hi = _local_us(day, 0, plan.tz), _local_us(day + dt.timedelta(days=1), 0, plan.tz)
+        sel = (sim.t_us >= lo) & (sim.t_us < hi)
+        truth.sitting_min[(plan.participant_id, day)] = float(
+            np.count_nonzero(sim.labels[sel] == 1) / ACC_FS_HZ / 60
         )
-        truth.bouts[plan.participant_id] = (
-            np.asarray(sim.bout_start_us), np.asarray(sim.bout_end_us), np.asarray(sim.bout_label)
+    # the sensor charges outside imu_hours (no link), and is out of range once on day two
+    outages = [Outage(start, _local_us(first_day, imu_hours[0], plan.tz))]
+    for d in range(days):
+        day = first_day + dt.timedelta(days=d)
+        outages.append(
+            Outage(
+                _local_us(day, imu_hours[1], plan.tz),
+                _local_us(day + dt.timedelta(days=1), imu_hours[0], plan.tz),
+            )
         )
-        for d in range(days):
-            day = first_day + dt.timedelta(days=d)
-            lo, hi = _local_us(day, 0, plan.tz), _local_us(day + dt.timedelta(days=1), 0, plan.tz)
-            sel = (sim.t_us >= lo) & (sim.t_us < hi)
-            truth.sitting_min[(plan.participant_id, day)] = float(
-                np.count_nonzero(sim.labels[sel] == 1) / ACC_FS_HZ / 60
-            )
-        # the sensor charges outside imu_hours (no link), and is out of range once on day two
-        outages = [Outage(start, _local_us(first_day, imu_hours[0], plan.tz))]
-        for d in range(days):
-            day = first_day + dt.timedelta(days=d)
-            outages.append(
-                Outage(
-                    _local_us(day, imu_hours[1], plan.tz),
-                    _local_us(day + dt.timedelta(days=1), imu_hours[0], plan.tz),
-                )
-            )
-        if days > 1:
-            gap_start = _local_us(first_day + dt.timedelta(days=1), 15.0 + k, plan.tz)
-            outages.append(Outage(gap_start, gap_start + 20 * 60_000_000))
-        imu_folder = data_dir.spool_dir(plan.participant_id, plan.imu_address)
-        if not already_spooled(imu_folder):
-            device = PolarVirtualDevice(
-                {"acc": _stream("acc", sim.t_us, sim.acc_g, ("x", "y", "z"), "g", ACC_FS_HZ)},
-                clock_offset_us=int(rng.integers(-400_000, 400_000)),
-                clock_drift_ppm=float(rng.uniform(-30, 30)),
-            )
-            spool_virtual_session(
-                imu_folder,
-                SpoolInfo(plan.participant_id, plan.imu_address, polar.name, acc_config, {}),
-                polar,
-                device,
-                start_us=start,
-                end_us=end,
-                first_conn_id=1,
-                rng=np.random.default_rng(p_seed + 1),
-                outages=outages,
-            )
-        advance(1)
-        del sim
-        _spool_sessions(
-            data_dir,
-            plan,
-            truth,
-            gw_open,
-            emg_config,
-            p_seed,
-            GlutewakeOpenVirtualDevice,
-            simulate_exercise_session,
-            n_reps,
+    if days > 1:
+        gap_start = _local_us(first_day + dt.timedelta(days=1), 15.0 + k, plan.tz)
+        outages.append(Outage(gap_start, gap_start + 20 * 60_000_000))
+    clock_offset_us = int(rng.integers(-400_000, 400_000))
+    clock_drift_ppm = float(rng.uniform(-30, 30))
+    imu_folder = data_dir.spool_dir(plan.participant_id, plan.imu_address)
+    if not already_spooled(imu_folder):
+        device = PolarVirtualDevice(
+            {"acc": _stream("acc", sim.t_us, sim.acc_g, ("x", "y", "z"), "g", ACC_FS_HZ)},
+            clock_offset_us=clock_offset_us,
+            clock_drift_ppm=clock_drift_ppm,
         )
-        advance(1)
+        spool_virtual_session(
+            imu_folder,
+            SpoolInfo(plan.participant_id, plan.imu_address, polar.name, acc_config, {}),
+            polar,
+            device,
+            start_us=start,
+            end_us=end,
+            first_conn_id=1,
+            rng=np.random.default_rng(p_seed + 1),
+            outages=outages,
+        )
+    del sim
+    _spool_sessions(
+        data_dir,
+        plan,
+        truth,
+        gw_open,
+        emg_config,
+        p_seed,
+        GlutewakeOpenVirtualDevice,
+        simulate_exercise_session,
+        n_reps,
+    )
     return truth
 
 

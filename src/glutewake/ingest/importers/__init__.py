@@ -389,7 +389,7 @@ class _RecordingFeed(Sequence["NewRecording"]):
     def __iter__(self) -> Iterator[NewRecording]:
         import numpy as np
 
-        from glutewake.ingest.importers._core import STREAM_UNITS, Batch, StreamChecker
+        from glutewake.ingest.importers._core import STREAM_UNITS, StreamChecker
 
         pending: dict[str, list[Batch]] = {}
         pending_rows: dict[str, int] = {}
@@ -441,7 +441,7 @@ class _RecordingFeed(Sequence["NewRecording"]):
             take = min(need, len(b))
             t_parts.append(b.t_us[:take])
             v_parts.append(b.values[:take])
-            if seq_known:
+            if b.sample_seq is not None:
                 s_parts.append(b.sample_seq[:take])
             if take == len(b):
                 parts.pop(0)
