@@ -465,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--until", type=_date, help="last date of a range (one report per day)")
     q.add_argument("--out", metavar="FILE", help="output file (single day) or folder (range)")
     q.set_defaults(func=cmd_report_daily)
+    from glutewake.analytics import commands as analytics_commands
+
+    analytics_commands.add_report_subcommands(psub, common, q)
 
     p = sub.add_parser("scan", parents=[common], help="list nearby supported wearables")
     p.add_argument("--timeout", type=_positive, default=5.0, help="seconds to scan (default 5)")
@@ -486,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=_positive, metavar="SECONDS", help="stop after this long")
     p.add_argument("--exercise", help="label the recording as an exercise session (or 'mvc')")
     p.set_defaults(func=cmd_collect)
+
+    analytics_commands.add_subcommands(sub, common)
 
     p = sub.add_parser("status", parents=[common], help="collection health per stream")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -540,7 +545,17 @@ def _expected(exc: Exception) -> bool:
         PermissionError,
         KeyError,
     )
-    names = {"BookkeepingError", "ProcessError", "SpoolError", "DemoError", "ReportError"}
+    names = {
+        "BookkeepingError",
+        "ProcessError",
+        "SpoolError",
+        "DemoError",
+        "ReportError",
+        "ExportError",
+        "ApiError",
+        "CohortError",
+        "ImportFileError",
+    }
     return (
         isinstance(exc, expected)
         or type(exc).__name__ in names

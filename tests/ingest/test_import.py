@@ -27,9 +27,8 @@ T0_US = int(T0.timestamp() * 1_000_000)
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> DataDir:
-    d = DataDir(tmp_path / "data").create()
-    add_participant(d, "P01", "Europe/Berlin")
-    return d
+    """No participant registered: no local days are derived, so these tests stay fast."""
+    return DataDir(tmp_path / "data").create()
 
 
 def acc_values(n: int, seed: int = 0) -> np.ndarray:
@@ -122,7 +121,6 @@ def test_same_file_twice_adds_nothing(data_dir: DataDir, tmp_path: Path) -> None
     assert counts(data_dir) == before
     assert len(stored(data_dir).t_us) == 500
     # the same bytes for another participant are that participant's data
-    add_participant(data_dir, "P02", "Europe/Berlin")
     other = run_import(data_dir, [copy], participant_id="P02")
     assert other.files[0].status == "imported"
 
@@ -133,7 +131,7 @@ def test_naive_times_need_tz_and_use_it(data_dir: DataDir, tmp_path: Path) -> No
     failed = run_import(data_dir, [path], participant_id="P01")
     assert failed.files[0].status == "failed"
     assert "--tz" in str(failed.files[0].message) and str(path) in str(failed.files[0].message)
-    assert counts(data_dir)["recordings"] == 0
+    assert not list(data_dir.samples.glob("**/*.parquet"))
     ok = run_import(data_dir, [path], participant_id="P01", tz="Europe/Berlin")
     assert ok.files[0].status == "imported"
     np.testing.assert_array_equal(stored(data_dir).t_us, t_us)  # Berlin is UTC+1 in March
@@ -285,6 +283,7 @@ def test_large_file_is_split_into_bounded_chunks(
 
 
 def test_placement_registers_the_device(data_dir: DataDir, tmp_path: Path) -> None:
+    add_participant(data_dir, "P01", "Europe/Berlin")
     path = write_generic(tmp_path / "p.csv", regular_t(200), acc_values(200))
     run_import(data_dir, [path], participant_id="P01", placement="lower_back", device_id="back")
     with open_read(data_dir) as con:
@@ -329,3 +328,24 @@ def test_cli_command_exit_status(
     assert "imported" in out.out and "skipped" in out.out
     assert "line 2" in out.err and "'acc_x[g]'" in out.err
     assert "generic-csv" in FORMATS
+
+
+def test_thigh_import_derives_the_local_day(data_dir: DataDir, tmp_path: Path) -> None:
+    add_participant(data_dir, "P01", "Europe/Berlin")
+    fs_hz, n = 25.0, 25 * 1800
+    t_us = regular_t(n, fs_hz)
+    rng = np.random.default_rng(9)
+    # sitting: thigh horizontal (gravity on x), then standing: thigh vertical (gravity on z)
+    acc = np.zeros((n, 3))
+    acc[: n // 2, 0] = 1.0
+    acc[n // 2 :, 2] = 1.0
+    acc += rng.normal(0, 0.01, acc.shape)
+    path = tmp_path / "thigh.csv"
+    rows = "\n".join(f"{t},{x:.4f},{y:.4f},{z:.4f}" for t, (x, y, z) in zip(t_us, acc, strict=True))
+    path.write_text("t_us,acc_x[g],acc_y[g],acc_z[g]\n" + rows + "\n")
+    summary = run_import(data_dir, [path], participant_id="P01", placement="thigh")
+    assert summary.files[0].status == "imported", summary.files[0].message
+    assert summary.participant_days == 1
+    with open_read(data_dir) as con:
+        day = con.execute("SELECT local_date, wear_min FROM daily_sitting").fetchall()
+    assert day[0][0] == dt.date(2026, 3, 2) and day[0][1] > 0

@@ -66,9 +66,11 @@ def spool_virtual_session(
     Returns the next unused connection number. Segments rotate every hour of virtual time,
     as the collector's do.
     """
-    clock = _VirtualClock()
-    writer = SpoolWriter(folder, info, journal_fsync_s=float("inf"), clock=clock)
     spans = _connected_spans(start_us, end_us, outages)
+    clock = _VirtualClock()
+    # the collector starts (and opens its writer) when the first connection comes up
+    clock.now_s = (spans[0][0] if spans else start_us) / 1e6
+    writer = SpoolWriter(folder, info, journal_fsync_s=float("inf"), clock=clock)
     conn_id = first_conn_id
     last_t = start_us
 
