@@ -117,3 +117,19 @@ def test_reader_gives_up_with_a_clear_error(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_reading_an_older_catalog_migrates_it_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glutewake.analytics import catalog
+
+    d = DataDir(tmp_path)
+    with monkeypatch.context() as m:  # an older glutewake that knew only migration 1
+        m.setattr(catalog, "MIGRATIONS", catalog.MIGRATIONS[:1])
+        m.setattr(catalog, "SCHEMA_VERSION", 1)
+        with open_write(d):
+            pass
+    with open_read(d) as con:
+        versions = [v for (v,) in con.execute("SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))

@@ -836,10 +836,25 @@ def open_read(
             f"no catalog at {data_dir.catalog} (run 'glutewake process' or 'glutewake demo' first)"
         )
     con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s)
+    if _schema_version(con) < SCHEMA_VERSION:
+        # a catalog written by an older glutewake: migrate it forward once, briefly, then read
+        con.close()
+        log.info("catalog %s predates schema %d; migrating it", data_dir.catalog, SCHEMA_VERSION)
+        with open_write(data_dir, timeout_s=timeout_s):
+            pass
+        con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s)
     try:
         yield con
     finally:
         con.close()
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    try:
+        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    except Exception:  # no schema_version table: not migrated at all
+        return 0
+    return int(row[0]) if row else 0
 
 
 def table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

@@ -85,8 +85,11 @@ class CollectorSettings:
         How often the newly received data is decoded for the live packet-loss count.
     mtu_failures : int
         Consecutive connections with a too-small MTU after which the device is given up.
-    journal_fsync_s, segment_s : float
-        Spool loss bound and segment rotation (see :class:`SpoolWriter`).
+    journal_fsync_s : float
+        Spool loss bound after a hard kill (see :class:`SpoolWriter`).
+    segment_s : float or None
+        Parquet segment rotation; ``None``: the :class:`SpoolWriter` default. ``process`` sees
+        collected data once its segment is written, so shorter segments mean fresher results.
     """
 
     watchdog_s: float = 5.0
@@ -103,7 +106,7 @@ class CollectorSettings:
     qc_interval_s: float = 30.0
     mtu_failures: int = 3
     journal_fsync_s: float = 1.0
-    segment_s: float = 600.0
+    segment_s: float | None = None
 
 
 @dataclass
@@ -352,12 +355,15 @@ class DeviceSupervisor:
         assert self.profile is not None
         folder = self.data_dir.spool_dir(self.participant_id, address)
         info = SpoolInfo(self.participant_id, address, self.profile.name, self.config, self.labels)
-        self.writer = SpoolWriter(
-            folder,
-            info,
-            segment_s=self.settings.segment_s,
-            journal_fsync_s=self.settings.journal_fsync_s,
-        )
+        if self.settings.segment_s is None:
+            self.writer = SpoolWriter(folder, info, journal_fsync_s=self.settings.journal_fsync_s)
+        else:
+            self.writer = SpoolWriter(
+                folder,
+                info,
+                segment_s=self.settings.segment_s,
+                journal_fsync_s=self.settings.journal_fsync_s,
+            )
         self.live_qc = LiveQc(self.profile, self.config)
         self.writer_thread.add(self.writer, self.live_qc)
         self._conn_id = _last_conn_id(folder)
