@@ -131,5 +131,7 @@ def test_reading_an_older_catalog_migrates_it_first(
         with open_write(d):
             pass
     with open_read(d) as con:
-        versions = [v for (v,) in con.execute("SELECT version FROM schema_version ORDER BY 1")]
+        versions = [
+            v for (v,) in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+        ]
     assert versions == list(range(1, SCHEMA_VERSION + 1))

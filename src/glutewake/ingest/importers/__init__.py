@@ -169,7 +169,7 @@ def run_import(
     placement: str | None = None,
     device_id: str | None = None,
     progress: ProgressHook = _no_progress,
-    chunk_rows: int = 1_000_000,
+    chunk_rows: int = 4_000_000,
 ) -> ImportSummary:
     """Import files into a data directory as samples (or, for activPAL, a posture reference).
 
@@ -457,9 +457,11 @@ class _RecordingFeed(Sequence["NewRecording"]):
             need -= take
         k = sum(1 for c in self.chunks if c["stream"] == qc.stream)
         first_seq = sum(c["rows"] for c in self.chunks if c["stream"] == qc.stream)
-        t_us = np.concatenate(t_parts)
+        # one part (a reader batch the size of a chunk, the usual case) is taken without a copy
+        t_us = t_parts[0] if len(t_parts) == 1 else np.concatenate(t_parts)
+        values = v_parts[0] if len(v_parts) == 1 else np.concatenate(v_parts)
         seq = (
-            np.concatenate(s_parts)
+            (s_parts[0] if len(s_parts) == 1 else np.concatenate(s_parts))
             if seq_known
             else np.arange(first_seq, first_seq + rows, dtype=np.int64)
         )
@@ -486,7 +488,7 @@ class _RecordingFeed(Sequence["NewRecording"]):
             samples=StreamSamples(
                 stream=qc.stream,
                 t_us=t_us.astype(np.int64, copy=False),
-                values=np.concatenate(v_parts).astype(np.float64, copy=False),
+                values=values.astype(np.float64, copy=False),
                 channel_names=qc.channels,
                 unit=STREAM_UNITS[qc.stream],
                 fs_hz=qc.fs_hz,

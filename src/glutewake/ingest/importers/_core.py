@@ -57,7 +57,7 @@ IRREGULAR_SHARE = 0.25
 #: at most this many gaps per stream are stored as QC rows (all are counted)
 MAX_GAP_ROWS = 1000
 #: staged values per chunk: one recording row and sample write each (bounds memory)
-CHUNK_VALUES = 16_000_000
+CHUNK_VALUES = 12_000_000
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -100,7 +100,7 @@ class ReadContext:
     """Options of one import call that readers need."""
 
     tz: str | None = None
-    chunk_rows: int = 1_000_000
+    chunk_rows: int = 4_000_000
 
 
 def check_tz(tz: str) -> ZoneInfo:
