@@ -2,10 +2,10 @@
 
 Writes (once, into ``--dir``) a generic-convention CSV (``t_us,acc_x[g],acc_y[g],acc_z[g]``, or
 ISO 8601 times with ``--iso``), then runs, each in its own process so that peak memory is its
-own: a plain ``polars.read_csv`` of the file, and ``run_import`` into a fresh data directory
-(the participant is registered without a thigh placement, so the figure is the import itself:
-parse, check timing, stage, store samples, catalog write; ``--derive`` adds the sitting
-analysis of every day). Prints rows/s and peak RSS of each.
+own: a plain ``polars.read_csv`` of the file, and ``run_import`` into a fresh data directory.
+By default the participant has no time zone in the catalog, so the figure is the import itself
+(parse, check timing, store samples, catalog write); ``--derive`` registers the participant and
+the thigh placement, adding the sitting analysis of every local day. Prints rows/s and peak RSS.
 
     python benchmarks/import_speed.py                 # 7 days at 100 Hz (60.5 M rows, ~2 GB)
     python benchmarks/import_speed.py --days 1        # quicker look
@@ -75,7 +75,8 @@ def child_import(path: Path, data: Path, derive: bool) -> dict[str, float]:
 
     shutil.rmtree(data, ignore_errors=True)
     data_dir = DataDir(data).create()
-    add_participant(data_dir, "B01", "Europe/Berlin")
+    if derive:
+        add_participant(data_dir, "B01", "Europe/Berlin")
     t = time.perf_counter()
     summary = run_import(
         data_dir, [path], participant_id="B01", placement="thigh" if derive else None

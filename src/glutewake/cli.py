@@ -308,7 +308,26 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     if not args.device and not args.simulate:
         raise CliError("give --device ADDRESS_OR_NAME or --simulate PROFILE")
-    labels = {"exercise": args.exercise} if args.exercise else None
+    labels: dict[str, str] = {}
+    for item in args.label or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--label {item!r} is not KEY=VALUE")
+        labels[key] = value
+    if args.exercise:
+        labels["exercise"] = args.exercise
+    config = None
+    if args.config:
+        text = args.config
+        if text.startswith("@"):
+            path = Path(text[1:])
+            if not path.is_file():
+                raise CliError(f"--config file {path} does not exist")
+            text = path.read_text(encoding="utf-8")
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--config is not valid JSON: {exc}") from None
     return collect(
         _data_dir(args),
         participant_id=args.participant,
@@ -317,7 +336,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         simulate=args.simulate,
         faults=args.faults,
         duration_s=args.duration,
-        labels=labels,
+        config=config,
+        labels=labels or None,
         status_line=sys.stderr.isatty() and not args.quiet,
     )
 
@@ -488,6 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", metavar="SPEC", help="fault injection for --simulate")
     p.add_argument("--duration", type=_positive, metavar="SECONDS", help="stop after this long")
     p.add_argument("--exercise", help="label the recording as an exercise session (or 'mvc')")
+    p.add_argument(
+        "--label", action="append", metavar="KEY=VALUE", help="extra recording label (repeatable)"
+    )
+    p.add_argument(
+        "--config",
+        metavar="JSON|@FILE",
+        help='stream settings, e.g. \'{"acc": {"sample_rate_hz": 52, "range_g": 8}}\'',
+    )
     p.set_defaults(func=cmd_collect)
 
     analytics_commands.add_subcommands(sub, common)

@@ -349,3 +349,26 @@ def test_thigh_import_derives_the_local_day(data_dir: DataDir, tmp_path: Path) -
     with open_read(data_dir) as con:
         day = con.execute("SELECT local_date, wear_min FROM daily_sitting").fetchall()
     assert day[0][0] == dt.date(2026, 3, 2) and day[0][1] > 0
+
+
+def test_local_time_skipped_by_dst_names_the_line(data_dir: DataDir, tmp_path: Path) -> None:
+    path = tmp_path / "dst.csv"
+    path.write_text(
+        "time,acc_x[g],acc_y[g],acc_z[g]\n"
+        "2026-03-29T01:59:59.980,0,0,1\n"
+        "2026-03-29T01:59:59.990,0,0,1\n"
+        "2026-03-29T02:00:00.000,0,0,1\n"  # clocks jump from 02:00 to 03:00 in Berlin
+    )
+    f = run_import(data_dir, [path], participant_id="P01", tz="Europe/Berlin").files[0]
+    assert f.status == "failed"
+    assert "line 4" in str(f.message) and "exists in Europe/Berlin" in str(f.message)
+
+
+def test_ragged_line_fails_with_the_file_named(data_dir: DataDir, tmp_path: Path) -> None:
+    path = write_generic(tmp_path / "ragged.csv", regular_t(20), acc_values(20))
+    lines = path.read_text().splitlines()
+    lines[5] += ",7"
+    path.write_text("\n".join(lines) + "\n")
+    f = run_import(data_dir, [path], participant_id="P01").files[0]
+    assert f.status == "failed" and str(path) in str(f.message)
+    assert "line 6: 5 fields; expected 4" in str(f.message)

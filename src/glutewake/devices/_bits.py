@@ -107,10 +107,8 @@ def pack_fields(
 
 def min_signed_width(values: NDArray[np.int64]) -> NDArray[np.int64]:
     """Smallest two's-complement width (>= 1 bit) that holds each value."""
-    v = values.astype(np.int64)
-    mag = np.where(v < 0, ~v, v)  # -2**(w-1) needs the same width as 2**(w-1) - 1
-    # bit_length via float log2 is exact enough below 2**52; values here are <= 2**33.
-    bl = np.zeros(v.shape, dtype=np.int64)
-    nz = mag > 0
-    bl[nz] = np.floor(np.log2(mag[nz].astype(np.float64))).astype(np.int64) + 1
-    return bl + 1
+    v = np.asarray(values, dtype=np.int64)
+    mag = v ^ (v >> 63)  # -2**(w-1) needs the same width as 2**(w-1) - 1 (~v for negatives)
+    # frexp's exponent is the bit length; exact for magnitudes below 2**53 (values here are
+    # deltas of <= 32-bit samples)
+    return np.frexp(mag.astype(np.float64))[1].astype(np.int64) + 1

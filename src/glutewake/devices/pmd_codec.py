@@ -408,12 +408,15 @@ def _check_shape(channels: int, resolution_bits: int, stream: str) -> None:
 
 def _delta_widths(raw: NDArray[np.int64], resolution_bits: int) -> NDArray[np.int64]:
     """Bit width each delta (sample i minus i-1, i >= 1) needs, max over channels."""
-    d = np.diff(raw, axis=0)
+    if raw.shape[0] < 2:
+        return np.zeros(0, dtype=np.int64)
+    d = raw[1:] - raw[:-1]
     if resolution_bits >= 32:
         d = ((d + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-    if d.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    return min_signed_width(d).max(axis=1)
+    # the width grows with the magnitude (~v for negatives), so take the max over channels
+    # first: one bit length per sample instead of one per value
+    np.bitwise_xor(d, d >> 63, out=d)
+    return min_signed_width(d.max(axis=1))
 
 
 def _chunk_ids(n_deltas: int) -> NDArray[np.int64]:
@@ -509,7 +512,7 @@ def encode_delta_payloads(
     """Encode many payloads at once: payload f holds ``raw[starts[f] : starts[f] + counts[f]]``.
 
     Byte-identical to :func:`encode_delta_payload` on each slice (same block policy), with one
-    bit-packing pass for all payloads; simulators use it to render long recordings.
+    vectorized packing pass for all payloads; simulators use it to render long recordings.
 
     Parameters
     ----------
@@ -523,96 +526,162 @@ def encode_delta_payloads(
         ``widths[i]``: bits delta ``raw[i] - raw[i - 1]`` needs (``widths[0]`` unused);
         computed when None.
     """
+    buf, off, size = _pack_payloads(raw, starts, counts, resolution_bits, widths, None)
+    return [buf[o : o + s] for o, s in zip(off.tolist(), size.tolist(), strict=True)]
+
+
+def encode_delta_frames(
+    raw: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    resolution_bits: int,
+    widths: NDArray[np.int64] | None,
+    *,
+    measurement_type: int,
+    frame_type: int,
+    timestamp_ns: NDArray[np.int64],
+) -> list[bytes]:
+    """Whole compressed data frames (10-byte header + payload) for many sample ranges at once.
+
+    Frame f is ``encode_frame(measurement_type, frame_type, raw[starts[f]:starts[f]+counts[f]],
+    timestamp_ns=timestamp_ns[f])`` byte for byte; headers and payloads are laid out in one
+    buffer, so a day of frames costs a few numpy passes and one slice per frame.
+    """
+    ts = np.asarray(timestamp_ns, dtype=np.int64)
+    if ts.size and (ts.min() < 0):
+        raise ValueError("timestamp_ns must be >= 0")
+    head = np.empty((ts.size, HEADER_BYTES), dtype=np.uint8)
+    head[:, 0] = measurement_type
+    head[:, 1:9] = ts.astype("<u8").view(np.uint8).reshape(-1, 8)
+    head[:, 9] = frame_type
+    buf, off, size = _pack_payloads(raw, starts, counts, resolution_bits, widths, head)
+    return [buf[o : o + s] for o, s in zip(off.tolist(), size.tolist(), strict=True)]
+
+
+def _pack_payloads(
+    raw: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    resolution_bits: int,
+    widths: NDArray[np.int64] | None,
+    head: NDArray[np.uint8] | None,
+) -> tuple[bytes, NDArray[np.int64], NDArray[np.int64]]:
+    """Lay out payloads (each optionally preceded by its ``head`` row) in one byte buffer.
+
+    Returns the buffer and each payload's offset and size in it. Block headers and reference
+    samples are byte-aligned and written as bytes; the deltas are packed as units (a sample's
+    channels together when they fit 64 bits) OR-ed into little-endian 64-bit words, which is
+    the least-significant-bit-first bit stream the device sends.
+    """
     st = np.asarray(starts, dtype=np.int64)
     ct = np.asarray(counts, dtype=np.int64)
     nf = st.size
     if nf == 0:
-        return []
+        return b"", np.zeros(0, np.int64), np.zeros(0, np.int64)
     # work on the span the payloads cover only (callers pass whole recordings)
     lo, hi = int(st.min()), int((st + ct).max())
     r = np.asarray(raw[lo:hi], dtype=np.int64)
-    if widths is not None:
-        widths = np.asarray(widths[lo:hi], dtype=np.int64)
     st = st - lo
     ch = r.shape[1]
     if resolution_bits >= 32:
         r = ((r + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
     if widths is None:
-        widths = np.zeros(r.shape[0], dtype=np.int64)
-        widths[1:] = _delta_widths(r, resolution_bits)
+        w_span = np.zeros(r.shape[0], dtype=np.int64)
+        w_span[1:] = _delta_widths(r, resolution_bits)
+    else:
+        w_span = np.asarray(widths[lo:hi], dtype=np.int64)
     d = np.zeros_like(r)
-    d[1:] = np.diff(r, axis=0)
+    np.subtract(r[1:], r[:-1], out=d[1:])
     if resolution_bits >= 32:
         d = ((d + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-    # deltas of every frame: sample indices a+1 .. a+n-1
+    # deltas of every frame: sample indices a+1 .. a+n-1, numbered 1.. within the frame
     nd = ct - 1
+    n_deltas = int(nd.sum())
+    d_first = np.cumsum(nd) - nd
     frame_of = np.repeat(np.arange(nf, dtype=np.int64), nd)
-    pos_in = np.arange(int(nd.sum()), dtype=np.int64) - np.repeat(np.cumsum(nd) - nd, nd) + 1
+    pos_in = np.arange(1, n_deltas + 1, dtype=np.int64) - np.repeat(d_first, nd)
     sample = np.repeat(st, nd) + pos_in
     # chunks: 9 deltas after the reference, then 10 (see BLOCK_SAMPLES)
-    chunk = pos_in // BLOCK_SAMPLES
-    new_chunk = np.ones(sample.size, dtype=bool)
-    new_chunk[1:] = (frame_of[1:] != frame_of[:-1]) | (chunk[1:] != chunk[:-1])
+    new_chunk = np.ones(n_deltas, dtype=bool)
+    new_chunk[1:] = (pos_in[1:] % BLOCK_SAMPLES) == 0
+    new_chunk[d_first[nd > 0]] = True
     c_start = np.flatnonzero(new_chunk)
-    c_w = np.maximum.reduceat(widths[sample], c_start) if c_start.size else c_start
-    c_n = np.diff(np.append(c_start, sample.size))
+    c_w = np.maximum.reduceat(w_span[sample], c_start) if c_start.size else c_start
+    c_n = np.diff(np.append(c_start, n_deltas))
     c_f = frame_of[c_start]
-    # merge adjacent chunks of equal width within a frame, greedily up to 255 samples
-    blocks_w: list[int] = []
-    blocks_n: list[int] = []
-    blocks_f: list[int] = []
-    for f, w, n in zip(c_f.tolist(), c_w.tolist(), c_n.tolist(), strict=True):
-        if (
-            blocks_f
-            and blocks_f[-1] == f
-            and blocks_w[-1] == w
-            and blocks_n[-1] + n <= _MAX_BLOCK_COUNT
-        ):
-            blocks_n[-1] += n
-        else:
-            blocks_f.append(f)
-            blocks_w.append(w)
-            blocks_n.append(n)
-    bw = np.asarray(blocks_w, dtype=np.int64)
-    bn = np.asarray(blocks_n, dtype=np.int64)
-    bfr = np.asarray(blocks_f, dtype=np.int64)
-    pad = -(bw * bn * ch) % 8
-    # field layout: per frame [ref x ch], then per block [w, n, deltas..., pad?]
-    ref_w = 8 * ((resolution_bits + 7) >> 3)
-    fields_per_block = 2 + bn * ch + (pad > 0)
+    # merge adjacent chunks of equal width within a frame, greedily up to 255 samples: runs of
+    # equal width are one block unless longer than 255 (then split greedily, rare: flat signal)
+    run_start = np.ones(c_start.size, dtype=bool)
+    run_start[1:] = (c_f[1:] != c_f[:-1]) | (c_w[1:] != c_w[:-1])
+    rs = np.flatnonzero(run_start)
+    run_total = np.add.reduceat(c_n, rs) if rs.size else rs
+    blk_start = run_start.copy()
+    long_runs = np.flatnonzero(run_total > _MAX_BLOCK_COUNT)
+    if long_runs.size:
+        run_end = np.append(rs[1:], c_start.size)
+        cn = c_n.tolist()
+        for k in long_runs.tolist():
+            acc = 0
+            for j in range(int(rs[k]), int(run_end[k])):
+                if acc and acc + cn[j] > _MAX_BLOCK_COUNT:
+                    blk_start[j] = True
+                    acc = 0
+                acc += cn[j]
+    bs = np.flatnonzero(blk_start)
+    bw = c_w[bs]
+    bn = np.add.reduceat(c_n, bs) if bs.size else bs
+    bfr = c_f[bs]
+    # byte layout: per frame [head] [reference] then per block [width][count][deltas]
+    hb = 0 if head is None else head.shape[1]
+    rb = (resolution_bits + 7) >> 3
+    blk_bytes = 2 + ((bw * bn * ch + 7) >> 3)
+    size = rb * ch + np.bincount(bfr, weights=blk_bytes, minlength=nf).astype(np.int64)
+    frame_off = np.cumsum(size + hb) - size  # payload offsets (after each frame's head)
+    total = int(frame_off[-1] + size[-1])
+    out = np.zeros(total + 16, dtype=np.uint8)
+    if head is not None:
+        out[(frame_off - hb)[:, None] + np.arange(hb)] = head
+    ref = r[st]
+    shifts = 8 * np.arange(rb, dtype=np.int64)
+    out[frame_off[:, None] + np.arange(ch * rb)] = (
+        ((ref[:, :, None] >> shifts) & 0xFF).reshape(nf, ch * rb).astype(np.uint8)
+    )
+    cum_b = np.cumsum(blk_bytes) - blk_bytes
     nblk_f = np.bincount(bfr, minlength=nf)
-    fields_per_frame = ch + np.bincount(bfr, weights=fields_per_block, minlength=nf).astype(
-        np.int64
-    )
-    total = int(fields_per_frame.sum())
-    vals = np.zeros(total, dtype=np.int64)
-    wids = np.zeros(total, dtype=np.int64)
-    f0 = np.cumsum(fields_per_frame) - fields_per_frame
-    ref_idx = (f0[:, None] + np.arange(ch)).reshape(-1)
-    vals[ref_idx] = r[st].reshape(-1)
-    wids[ref_idx] = ref_w
-    # block field offsets: frame start + ch + fields of earlier blocks of the frame
     b_first = np.cumsum(nblk_f) - nblk_f
-    cum_fields = np.cumsum(fields_per_block) - fields_per_block
-    b0 = f0[bfr] + ch + cum_fields - cum_fields[b_first[bfr]]
-    vals[b0], wids[b0] = bw, 8
-    vals[b0 + 1], wids[b0 + 1] = bn, 8
-    nv = bn * ch
-    didx = (
-        np.repeat(b0 + 2, nv)
-        + np.arange(int(nv.sum()), dtype=np.int64)
-        - np.repeat(np.cumsum(nv) - nv, nv)
-    )
-    vals[didx] = d[sample].reshape(-1)
-    wids[didx] = np.repeat(bw, nv)
-    has_pad = pad > 0
-    wids[(b0 + 2 + nv)[has_pad]] = pad[has_pad]
-    packed = pack_fields(vals, wids, msb_first=False)
-    # every payload is a whole number of bytes: split by payload byte lengths
-    bits_f = np.bincount(np.repeat(np.arange(nf), fields_per_frame), weights=wids, minlength=nf)
-    ends = np.cumsum(bits_f.astype(np.int64) // 8)
-    begins = ends - bits_f.astype(np.int64) // 8
-    return [packed[a:b] for a, b in zip(begins.tolist(), ends.tolist(), strict=True)]
+    blk_off = frame_off[bfr] + rb * ch + cum_b - cum_b[b_first[bfr]]
+    out[blk_off] = bw
+    out[blk_off + 1] = bn
+    if n_deltas:
+        dv = d[sample]  # (n_deltas, ch), frame-major then block order, like the blocks
+        max_w = int(bw.max())
+        per_sample = ch * max_w <= 64
+        unit_w = bw * ch if per_sample else bw
+        units = bn if per_sample else bn * ch
+        wv = np.repeat(bw, bn)
+        mask = (np.int64(1) << wv) - 1
+        if per_sample:
+            val = (dv[:, 0] & mask).astype(np.uint64)
+            for c in range(1, ch):
+                val |= ((dv[:, c] & mask) << (c * wv)).astype(np.uint64)
+        else:
+            val = (dv & mask[:, None]).reshape(-1).astype(np.uint64)
+        n_units = val.size
+        u_first = np.cumsum(units) - units
+        uw = np.repeat(unit_w, units)
+        bit = np.repeat(8 * (blk_off + 2) - u_first * unit_w, units) + (
+            np.arange(n_units, dtype=np.int64) * uw
+        )
+        q = bit >> 6
+        o = bit & 63
+        low = val << o.astype(np.uint64)
+        words = np.zeros(total // 8 + 3, dtype=np.uint64)
+        grp = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
+        words[q[grp]] = np.add.reduceat(low, grp)  # fields of a word have disjoint bits
+        spill = np.flatnonzero(o + uw > 64)  # at most one unit crosses each word boundary
+        words[q[spill] + 1] += val[spill] >> (64 - o[spill]).astype(np.uint64)
+        out[: total + 16] |= words.view(np.uint8)[: total + 16]
+    return out[:total].tobytes(), frame_off, size
 
 
 def delta_payload_size(widths: NDArray[np.int64], channels: int, resolution_bits: int) -> int:
@@ -667,6 +736,127 @@ def max_samples_fitting(
             cur_w, cur_c = wk, fitted
         pos = end
     return best
+
+
+class FramePlanner:
+    """Cuts a known signal into frames filled to a byte budget, as the device does.
+
+    Each frame holds the most samples whose compressed payload fits (exactly the count
+    :func:`max_samples_fitting` gives for the frame's pending samples). The per-delta widths are
+    reduced once to sliding maxima over the 9- and 10-delta chunks of the block policy and kept as
+    bytes, so cutting a frame costs one small integer step per chunk, not numpy calls.
+
+    Parameters
+    ----------
+    widths : int array (n,)
+        ``widths[i]``: bits delta ``raw[i] - raw[i - 1]`` needs (``widths[0]`` unused).
+    channels, resolution_bits : int
+        Sample layout.
+
+    Examples
+    --------
+    >>> FramePlanner(np.full(100, 3), 3, 16).plan(0, 40, stop=100)
+    ([0, 29, 58], [29, 29, 29])
+    """
+
+    def __init__(self, widths: NDArray[np.int64], channels: int, resolution_bits: int) -> None:
+        w = np.asarray(widths, dtype=np.int64)
+        if w.size and (w.min() < 0 or w.max() > 64):
+            raise ValueError("delta widths must be 0..64 bits")
+        self.widths = w
+        self.channels = int(channels)
+        self.resolution_bits = int(resolution_bits)
+        self.total = int(w.size)
+        u = np.concatenate([w.astype(np.uint8), np.zeros(16, dtype=np.uint8)])
+        m2 = np.maximum(u[:-1], u[1:])
+        m4 = np.maximum(m2[:-2], m2[2:])
+        m8 = np.maximum(m4[:-4], m4[4:])
+        self._w = u.tobytes()
+        self._m9 = np.maximum(m8[:-1], m8[1:]).tobytes()  # max(w[i : i + 9])
+        self._m10 = np.maximum(m8[:-2], m8[2:]).tobytes()  # max(w[i : i + 10])
+
+    def plan(
+        self, first: int, budget_bytes: int, *, stop: int, max_frames: int | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Frames from sample ``first`` on: lists of first sample and sample count.
+
+        A frame is cut only when the sample after it exists and does not fit; planning ends
+        before a frame whose next sample is ``stop`` or later (``stop <= len(widths)``), or
+        after ``max_frames`` frames.
+
+        Raises
+        ------
+        RuntimeError
+            If not even one sample fits the budget.
+        """
+        ch = self.channels
+        cap = (budget_bytes * 8) // ch + 1  # no frame holds more deltas than 1 bit each
+        fast_end = self.total - cap - 24  # frames starting earlier never reach the signal's end
+        stop = min(stop, self.total)
+        limit = max_frames if max_frames is not None else self.total
+        starts: list[int] = []
+        counts: list[int] = []
+        a = int(first)
+        while len(starts) < limit and stop - a >= 2:
+            if a < fast_end:
+                n = self._fit(a, budget_bytes)
+            else:
+                w = self.widths[a + 1 : min(self.total, a + 1 + cap)]
+                n = max_samples_fitting(w, ch, self.resolution_bits, budget_bytes)
+            if n < 1:
+                raise RuntimeError("frame budget too small for one sample")
+            if a + n >= stop:
+                break
+            starts.append(a)
+            counts.append(n)
+            a += n
+        return starts, counts
+
+    def _fit(self, a: int, budget: int) -> int:
+        """:func:`max_samples_fitting` for the frame starting at ``a`` (signal end not in reach)."""
+        ch = self.channels
+        ref = ch * ((self.resolution_bits + 7) >> 3)
+        if budget < ref:
+            return 0
+        wk = self._m9[a + 1]  # chunk 0: deltas 1..9
+        if ref + 2 + ((wk * 9 * ch + 7) >> 3) > budget:
+            return self._prefix(a, a + 1, 9, ref, 0, 0, budget)
+        m10 = self._m10
+        closed, cur_w, cur_c = ref, wk, 9
+        s = a + 10  # first sample of the next chunk (deltas 10k .. 10k + 9)
+        while True:
+            wk = m10[s]
+            if wk == cur_w and cur_c <= _MAX_BLOCK_COUNT - BLOCK_SAMPLES:
+                if closed + 2 + ((cur_w * (cur_c + 10) * ch + 7) >> 3) > budget:
+                    return self._prefix(a, s, 10, closed, cur_w, cur_c, budget)
+                cur_c += 10
+            else:
+                shut = closed + 2 + ((cur_w * cur_c * ch + 7) >> 3)
+                if shut + 2 + ((wk * 10 * ch + 7) >> 3) > budget:
+                    return self._prefix(a, s, 10, closed, cur_w, cur_c, budget)
+                closed, cur_w, cur_c = shut, wk, 10
+            s += 10
+
+    def _prefix(
+        self, a: int, s: int, full: int, closed: int, cur_w: int, cur_c: int, budget: int
+    ) -> int:
+        """The whole chunk at ``s`` does not fit: the longest prefix of it that does."""
+        ch = self.channels
+        cm: list[int] = []
+        m = 0
+        for x in self._w[s : s + full - 1]:
+            m = x if x > m else m
+            cm.append(m)
+        for r in range(full - 1, 0, -1):
+            wk = cm[r - 1]
+            if cur_c and wk == cur_w and cur_c + r <= _MAX_BLOCK_COUNT:
+                size = closed + 2 + ((cur_w * (cur_c + r) * ch + 7) >> 3)
+            else:
+                size = closed + (2 + ((cur_w * cur_c * ch + 7) >> 3) if cur_c else 0)
+                size += 2 + ((wk * r * ch + 7) >> 3)
+            if size <= budget:
+                return s - a + r
+        return s - a
 
 
 def min_frame_mtu(channels: int, resolution_bits: int) -> int:

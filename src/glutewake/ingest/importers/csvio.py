@@ -233,20 +233,20 @@ def _diagnose(layout: CsvLayout, exc: BaseException) -> ImportFileError:
     for col in (spec.column if spec.kind == "text" else None, spec.anchor):
         if col:
             want = f"a date-time like {spec.fmt}" if spec.fmt else "an ISO 8601 date-time"
-            checks.append(
-                (
-                    col,
-                    pl.col(col)
-                    .str.strip_chars()
-                    .str.to_datetime(
-                        spec.fmt,
-                        time_unit="us",
-                        strict=False,
-                        time_zone=None if spec.tz else "UTC",
-                    ),
-                    want,
+            parsed_dt = (
+                pl.col(col)
+                .str.strip_chars()
+                .str.to_datetime(
+                    spec.fmt, time_unit="us", strict=False, time_zone=None if spec.tz else "UTC"
                 )
             )
+            checks.append((col, parsed_dt, want))
+            if spec.tz:
+                # parsed, but the local time does not exist (the hour skipped when clocks go on)
+                exists = parsed_dt.dt.replace_time_zone(
+                    spec.tz, ambiguous="earliest", non_existent="null"
+                )
+                checks.append((col, exists, f"a local time that exists in {spec.tz}"))
     try:
         lf = _scan(layout, strings).with_row_index("_row")
         bad = pl.lit(False)
@@ -265,9 +265,38 @@ def _diagnose(layout: CsvLayout, exc: BaseException) -> ImportFileError:
                     f"{layout.path}: line {_line(layout, row)}: column {c!r} holds {value!r}; "
                     f"expected {want}"
                 )
-    if (spec.tz and "non-existent" in str(exc).lower()) or "nonexistent" in str(exc).lower():
+    ragged = _ragged_line(layout)
+    if ragged is not None:
+        line, n_fields = ragged
         return ImportFileError(
-            f"{layout.path}: a local time does not exist in {spec.tz} (skipped by a DST change); "
-            "check --tz"
+            f"{layout.path}: line {line}: {n_fields} fields; expected {len(layout.columns)} "
+            f"({layout.separator.join(layout.columns)})"
         )
     return ImportFileError(f"{layout.path}: {_first_line(exc)}")
+
+
+def _ragged_line(layout: CsvLayout) -> tuple[int, int] | None:
+    """The first data line with a field count other than the layout's (quotes aside)."""
+    try:
+        lines = pl.scan_csv(
+            layout.path,
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            skip_lines=layout.data_line0,
+            schema={"line": pl.String()},
+        )
+        hit = (
+            lines.with_row_index("_row")
+            .with_columns(
+                (pl.col("line").str.count_matches(layout.separator, literal=True) + 1).alias("n")
+            )
+            .filter(pl.col("line").is_not_null() & (pl.col("n") != len(layout.columns)))
+            .head(1)
+            .collect()
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if hit.height == 0:
+        return None
+    return _line(layout, int(hit["_row"][0])), int(hit["n"][0])
