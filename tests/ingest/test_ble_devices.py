@@ -209,11 +209,6 @@ async def test_glutewake_open_emg_with_device_stop_and_faults(tmp_path: Path) ->
     assert len(runs(idx)) >= 2  # the device stop left a hole
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="glutewake_open.decode_records: a duplicated first packet of a stream (FLAG_START) "
-    "opens a second session, so its samples are decoded twice (reported to the devices owner)",
-)
 def test_glutewake_open_duplicated_start_packet_decodes_once() -> None:
     config = {"emg": {"fs_hz": 1000, "channels": ["a", "b"]}}
     truth = ramp_signal("emg", 1_800_000_000_000_000, 2000, 1000.0, 0.5, ("a", "b"), "uV")

@@ -343,6 +343,7 @@ class _Pkts:
     session: list[int] = field(default_factory=list)
     pkt: list[OpenPacket] = field(default_factory=list)
     cfg: list[OpenConfig] = field(default_factory=list)
+    raw_bytes: list[bytes] = field(default_factory=list)
 
 
 class GlutewakeOpenProfile(DeviceProfile):
@@ -459,7 +460,12 @@ class GlutewakeOpenProfile(DeviceProfile):
                     continue
                 pk = per[p.stream]
                 if p.flags & FLAG_START and pk.session and pk.session[-1] == session and pk.pkt:
-                    session += 1  # device restarted the stream without a START we saw
+                    first = pk.session.index(session)
+                    # a repeat of this session's first packet is a link-layer duplicate; any
+                    # other start-flagged packet means the device restarted the stream
+                    if not (pk.pkt[first].seq == p.seq and pk.raw_bytes[first] == bytes(data)):
+                        session += 1
+                pk.raw_bytes.append(bytes(data))
                 pk.host_us.append(t)
                 pk.session.append(session)
                 pk.pkt.append(p)

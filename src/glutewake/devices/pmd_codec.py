@@ -555,7 +555,8 @@ def encode_delta_frames(
     head[:, 1:9] = ts.astype("<u8").view(np.uint8).reshape(-1, 8)
     head[:, 9] = frame_type
     buf, off, size = _pack_payloads(raw, starts, counts, resolution_bits, widths, head)
-    return [buf[o : o + s] for o, s in zip(off.tolist(), size.tolist(), strict=True)]
+    h = HEADER_BYTES
+    return [buf[o - h : o + s] for o, s in zip(off.tolist(), size.tolist(), strict=True)]
 
 
 def _pack_payloads(

@@ -187,18 +187,25 @@ def find_orientation(
     bout_dirs = [_principal_axis(u[s:e])[0] for s, e in zip(w_starts, w_ends, strict=True)]
     bout_len_s = (w_ends - w_starts) * epoch_s
     bout_seg = np.searchsorted(seg_edges, w_starts, side="right") - 1
+    # Reference per span of epochs; a mounting that is a whole segment reuses its segment's.
+    axis_cache: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+
+    def span_axis(lo: int, hi: int) -> tuple[np.ndarray, float]:
+        if (lo, hi) not in axis_cache:
+            sel = walking[lo:hi]
+            axis_cache[lo, hi] = _robust_axis(u[lo:hi][sel], sd_tot[lo:hi][sel], keep_deg)
+        return axis_cache[lo, hi]
+
     ref_prev: np.ndarray | None = None
     prev_end = 0
     for i, (s, e) in enumerate(zip(w_starts, w_ends, strict=True)):
         if i == 0 or bout_seg[i] != bout_seg[i - 1]:
             # Start each segment from its dominant walking direction, so that one odd first
-            # bout cannot pass for a re-mount.
-            same = bout_seg == bout_seg[i]
-            sel = np.zeros(n, dtype=bool)
-            for s2, e2 in zip(w_starts[same], w_ends[same], strict=True):
-                sel[s2:e2] = True
-            ref_prev = _robust_axis(u[sel], sd_tot[sel], keep_deg)[0]
-            prev_end = int(seg_edges[bout_seg[i]])
+            # bout cannot pass for a re-mount. Walking bouts never cross a segment edge (they
+            # exclude non-wear), so the segment's walking epochs are exactly its bouts.
+            seg = int(bout_seg[i])
+            ref_prev = span_axis(int(seg_edges[seg]), int(seg_edges[seg + 1]))[0]
+            prev_end = int(seg_edges[seg])
         assert ref_prev is not None
         if _angle(bout_dirs[i], ref_prev) <= remount_angle_deg:
             prev_end = int(e)
@@ -234,7 +241,7 @@ def find_orientation(
         sel = walking[s:e]
         n_walk[i] = int(sel.sum())
         if n_walk[i] >= min_ep:
-            axis, r = _robust_axis(u[s:e][sel], sd_tot[s:e][sel], keep_deg)
+            axis, r = span_axis(int(s), int(e))
             up[i] = axis
             conf[i] = r * min(1.0, n_walk[i] * epoch_s / full_confidence_s)
             source[i] = "walking"
