@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glutewake.signal.emg import detect_contractions
+from glutewake.signal.emg import detect_contractions, envelope
 from glutewake.simulate.emg import simulate_emg
 
 DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
@@ -216,37 +216,38 @@ def load_uci(path: Path) -> np.ndarray:
     return np.asarray(rows)
 
 
-def movement_onsets(fx_deg: np.ndarray, fs: float) -> np.ndarray:
-    """Knee-extension starts from the goniometer.
+def movement_onsets(fx_deg: np.ndarray, fs: float, emg_env: np.ndarray) -> np.ndarray:
+    """Knee-extension movement onsets from the goniometer.
 
-    FX is 50 Hz data repeated to 1 kHz; it is smoothed over 60 ms. The resting angle is the
-    median of the first 0.5 s (every file starts seated at rest). A repetition is an excursion of
-    more than half the file's range away from rest lasting at least 0.3 s; its movement onset is
-    the last sample before it within max(2 % of the range, 1 degree) of the local resting angle
-    (median angle between the previous excursion and 0.3 s before this one).
+    FX is 50 Hz data repeated to 1 kHz; it is smoothed over 60 ms. Every crossing of the middle
+    of the file's angle range is a movement (extension or return); the files differ in sign and
+    in whether they start extended, so the extension direction is the one whose movements carry
+    more quadriceps EMG (mean envelope in the 0.5 s before the crossing; this sets only the
+    direction, never a time). The movement onset is the last sample before the crossing where
+    the angular speed is below 5 % of that movement's peak speed.
     """
     w = max(1, int(0.06 * fs))
     fx = np.convolve(fx_deg, np.ones(w) / w, mode="same")
-    fx[: w] = fx[w]
-    rest0 = float(np.median(fx[: int(0.5 * fs)]))
-    dev = np.abs(fx - rest0)
-    rng = float(np.percentile(dev, 99.5))
-    active = dev > 0.5 * rng
-    d = np.diff(np.r_[0, active.astype(np.int8), 0])
-    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-    tol = max(0.02 * rng, 1.0)
-    onsets = []
-    prev_end = 0
-    for s, e in zip(starts, ends, strict=True):
-        if e - s < 0.3 * fs:
-            continue
-        lo, hi = prev_end, max(prev_end + 1, s - int(0.3 * fs))
-        local_rest = float(np.median(fx[lo:hi])) if hi - lo > 0.2 * fs else rest0
-        near = np.flatnonzero(np.abs(fx[:s] - local_rest) <= tol)
-        if near.size:
-            onsets.append(int(near[-1]))
-        prev_end = e
-    return np.asarray(onsets, dtype=np.int64)
+    fx[:w] = fx[w]
+    fx[-w:] = fx[-w - 1]
+    lo, hi = np.percentile(fx, [2, 98])
+    mid = 0.5 * (lo + hi)
+    above = fx > mid
+    cross = np.flatnonzero(above[1:] != above[:-1]) + 1
+    speed = np.abs(np.gradient(fx)) * fs
+    moves = {1: [], -1: []}
+    for c in cross:
+        direction = 1 if above[c] else -1
+        a = max(0, c - int(1.5 * fs))
+        peak = speed[a : c + int(0.3 * fs)].max()
+        slow = np.flatnonzero(speed[a:c] < 0.05 * peak)
+        if slow.size:
+            moves[direction].append((a + int(slow[-1]), c))
+    def emg_of(direction: int) -> float:
+        vals = [emg_env[max(0, c - int(0.5 * fs)) : c].mean() for _, c in moves[direction]]
+        return float(np.mean(vals)) if vals else -1.0
+    ext = 1 if emg_of(1) >= emg_of(-1) else -1
+    return np.asarray([on for on, _ in moves[ext]], dtype=np.int64)
 
 
 def real_emg() -> None:
@@ -265,8 +266,8 @@ def real_emg() -> None:
         if data.shape[0] < fs:
             continue
         emg_uv = data[:, [0, 2]] * 1000.0  # RF, VM: mV -> µV
-        mov = movement_onsets(data[:, 4], fs)
         res = detect_contractions(emg_uv, fs)
+        mov = movement_onsets(data[:, 4], fs, envelope(emg_uv, fs).mean(axis=1))
         leads = []
         for m in mov:
             # the quadriceps contraction of this repetition: earliest onset on RF or VM within

@@ -328,6 +328,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
             config = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CliError(f"--config is not valid JSON: {exc}") from None
+    settings = None
+    if args.segment_s is not None:
+        from glutewake.ingest.supervisor import CollectorSettings
+
+        settings = CollectorSettings(segment_s=args.segment_s)
     return collect(
         _data_dir(args),
         participant_id=args.participant,
@@ -338,6 +343,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         config=config,
         labels=labels or None,
+        settings=settings,
         status_line=sys.stderr.isatty() and not args.quiet,
     )
 
@@ -510,6 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exercise", help="label the recording as an exercise session (or 'mvc')")
     p.add_argument(
         "--label", action="append", metavar="KEY=VALUE", help="extra recording label (repeatable)"
+    )
+    p.add_argument(
+        "--segment-s",
+        type=_positive,
+        metavar="SECONDS",
+        help="rotate spool segments this often (default 3600; process sees finished segments)",
     )
     p.add_argument(
         "--config",

@@ -851,10 +851,10 @@ def open_read(
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
     try:
-        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
     except Exception:  # no schema_version table: not migrated at all
         return 0
-    return int(row[0]) if row else 0
+    return int(rows[0][0]) if rows else 0
 
 
 def table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

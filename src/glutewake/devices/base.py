@@ -212,3 +212,13 @@ class VirtualDevice(ABC):
         Lets offline simulators step from notification to notification instead of polling.
         """
         raise NotImplementedError
+
+    def render_until(self, end_us: int) -> list[tuple[int, str, bytes]]:
+        """Every data notification due before ``end_us``, rendered in one bulk pass (optional).
+
+        Returns ``(due_us, char_uuid, payload)`` in send order: exactly what stepping
+        ``due = next_due_us()`` then ``poll(due)`` while ``due < end_us`` would send, with the
+        notifications of one step sharing its ``due_us``. Devices without a bulk path raise
+        NotImplementedError and are stepped instead.
+        """
+        raise NotImplementedError

@@ -30,9 +30,9 @@ from glutewake.devices.pmd_codec import (
     HEADER_BYTES,
     PMD_EPOCH_UNIX_US,
     STREAM_TYPES,
+    FramePlanner,
     _delta_widths,
-    encode_delta_payloads,
-    max_samples_fitting,
+    encode_delta_frames,
     min_frame_mtu,
     values_to_raw,
 )
@@ -87,12 +87,13 @@ class _Running:
     raw: NDArray[np.int64]  # quantised signal, all samples
     #: widths[i]: bits delta i (sample i - sample i-1) needs; widths[0] unused
     widths: NDArray[np.int64]
+    planner: FramePlanner
     next_idx: int  # first sample not yet sent
-    # frames planned ahead (the signal is known): first sample, count, payload; the MTU they
-    # were planned for (the peripheral may renegotiate it)
+    # frames planned ahead (the signal is known): first sample, count, whole frame bytes; the
+    # MTU they were planned for (the peripheral may renegotiate it)
     plan_start: list[int] = field(default_factory=list)
     plan_count: list[int] = field(default_factory=list)
-    plan_payload: list[bytes] = field(default_factory=list)
+    plan_frame: list[bytes] = field(default_factory=list)
     plan_pos: int = 0
     plan_mtu: int = 0
 
@@ -261,19 +262,40 @@ class PolarVirtualDevice(VirtualDevice):
             frame_type=cap.frame_type,
             raw=raw,
             widths=w,
+            planner=FramePlanner(w, cap.channels, chosen[SettingType.RESOLUTION]),
             next_idx=first,
         )
         params = encode_settings({SettingType.FACTOR: [factor]})
         return encode_response(op, mt, Status.SUCCESS, params)
 
-    #: frames planned (and encoded in one batch) at a time
+    #: frames planned (and encoded in one batch) at a time by ``poll``
     _PLAN_FRAMES = 256
+    #: frames encoded per numpy batch by ``render_until`` (bounds its memory)
+    _RENDER_BATCH = 4096
 
     def _signal(self, mt: int) -> StreamSamples:
         return self.signals[next(s for s in self.signals if STREAM_TYPES[s] == mt)]
 
+    def _budget(self) -> int:
+        return self.att_mtu - 3 - HEADER_BYTES
+
+    def _frames(self, run: _Running, starts: list[int], counts: list[int]) -> list[bytes]:
+        """Whole data frames (header with the device timestamp of the last sample + payload)."""
+        st = np.asarray(starts, dtype=np.int64)
+        ct = np.asarray(counts, dtype=np.int64)
+        return encode_delta_frames(
+            run.raw,
+            st,
+            ct,
+            run.resolution_bits,
+            run.widths,
+            measurement_type=run.mtype,
+            frame_type=run.frame_type,
+            timestamp_ns=self.device_time_ns(self._signal(run.mtype).t_us[st + ct - 1]),
+        )
+
     def _next_frame(self, run: _Running) -> tuple[int, int, bytes] | None:
-        """The next frame to send: (first sample, sample count, payload), planning ahead.
+        """The next frame to send: (first sample, sample count, frame bytes), planning ahead.
 
         A frame holds as many samples as fit the MTU; it is sent when the first sample that
         does not fit is measured. Planning a batch ahead gives the same frames as deciding at
@@ -284,47 +306,25 @@ class PolarVirtualDevice(VirtualDevice):
         if run.plan_pos >= len(run.plan_start):
             return None
         k = run.plan_pos
-        return run.plan_start[k], run.plan_count[k], run.plan_payload[k]
+        return run.plan_start[k], run.plan_count[k], run.plan_frame[k]
 
     def _plan(self, run: _Running) -> None:
-        budget = self.att_mtu - 3 - HEADER_BYTES
-        total = run.raw.shape[0]
-        cap = (budget * 8) // run.channels + 1  # no frame holds more deltas than 1 bit each
-        starts: list[int] = []
-        counts: list[int] = []
-        a = run.next_idx
-        while len(starts) < self._PLAN_FRAMES and total - a >= 2:
-            w = run.widths[a + 1 : min(total, a + 1 + cap)]
-            n = max_samples_fitting(w, run.channels, run.resolution_bits, budget)
-            if n < 1:
-                raise RuntimeError("PolarVirtualDevice: MTU too small for one sample")
-            if a + n >= total:
-                break  # the signal ends before this frame fills: it is never sent
-            starts.append(a)
-            counts.append(n)
-            a += n
-        run.plan_start, run.plan_count, run.plan_pos, run.plan_mtu = starts, counts, 0, self.att_mtu
-        run.plan_payload = encode_delta_payloads(
-            run.raw,
-            np.asarray(starts, dtype=np.int64),
-            np.asarray(counts, dtype=np.int64),
-            run.resolution_bits,
-            run.widths,
+        starts, counts = run.planner.plan(
+            run.next_idx, self._budget(), stop=run.raw.shape[0], max_frames=self._PLAN_FRAMES
         )
+        run.plan_start, run.plan_count, run.plan_pos, run.plan_mtu = starts, counts, 0, self.att_mtu
+        run.plan_frame = self._frames(run, starts, counts)
 
     def poll(self, now_us: int) -> list[tuple[str, bytes]]:
         """Frames completed by ``now_us`` (a frame is sent when its next sample would not fit)."""
         out: list[tuple[int, bytes]] = []
         for mt, run in self._running.items():
-            sig = self._signal(mt)
+            t_us = self._signal(mt).t_us
             while (nxt := self._next_frame(run)) is not None:
-                a, n, payload = nxt
-                if int(sig.t_us[a + n]) > now_us:
+                a, n, frame = nxt
+                if int(t_us[a + n]) > now_us:
                     break
-                last = a + n - 1
-                ts = int(self.device_time_ns(sig.t_us[last : last + 1])[0])
-                head = bytes((mt,)) + ts.to_bytes(8, "little") + bytes((run.frame_type,))
-                out.append((int(sig.t_us[last]), head + payload))
+                out.append((int(t_us[a + n - 1]), frame))
                 run.next_idx = a + n
                 run.plan_pos += 1
         out.sort(key=lambda x: x[0])
@@ -338,6 +338,41 @@ class PolarVirtualDevice(VirtualDevice):
             if nxt is not None:
                 due.append(int(self._signal(mt).t_us[nxt[0] + nxt[1]]))
         return min(due) if due else None
+
+    def render_until(self, end_us: int) -> list[tuple[int, str, bytes]]:
+        """Every frame that becomes due before ``end_us``, planned and encoded in bulk.
+
+        Returns ``(due_us, char_uuid, frame)`` in send order: the same frames, bytes and order
+        as stepping ``due = next_due_us()`` then ``poll(due)`` while ``due < end_us`` (frames of
+        one step share its ``due_us``), and the streams are left in the same state.
+        """
+        keys: list[tuple[int, NDArray[np.int64], NDArray[np.int64]]] = []
+        frames: list[bytes] = []
+        budget = self._budget()
+        for order, (mt, run) in enumerate(self._running.items()):
+            t_us = self._signal(mt).t_us
+            stop = int(np.searchsorted(t_us, end_us, side="left"))  # first sample due too late
+            starts, counts = run.planner.plan(run.next_idx, budget, stop=stop)
+            for k in range(0, len(starts), self._RENDER_BATCH):
+                sl = slice(k, k + self._RENDER_BATCH)
+                frames += self._frames(run, starts[sl], counts[sl])
+            if starts:
+                st = np.asarray(starts, dtype=np.int64)
+                ct = np.asarray(counts, dtype=np.int64)
+                keys.append((order, t_us[st + ct], t_us[st + ct - 1]))
+                run.next_idx = starts[-1] + counts[-1]
+            run.plan_start, run.plan_count, run.plan_frame, run.plan_pos = [], [], [], 0
+        if not keys:
+            return []
+        due = np.concatenate([k[1] for k in keys])
+        if len(keys) == 1:
+            return list(zip(due.tolist(), [_DATA] * len(frames), frames, strict=True))
+        # poll sends the frames of one step sorted by last-sample time, streams in start order
+        last = np.concatenate([k[2] for k in keys])
+        stream = np.concatenate([np.full(k[1].size, k[0]) for k in keys])
+        idx = np.lexsort((np.arange(due.size), stream, last, due)).tolist()
+        due_l = due.tolist()
+        return [(due_l[i], _DATA, frames[i]) for i in idx]
 
     def link_lost(self, now_us: int) -> None:
         """The link dropped: every stream stops (unsent samples are lost)."""

@@ -90,7 +90,14 @@ def spool_virtual_session(
                 for uuid, answer in device.handle_write(write.char_uuid, write.data, t):
                     put(t + link.base_latency_us, RecordKind.NOTIFY, uuid, answer)
                 t += 30_000
-            while True:
+            try:
+                rendered = device.render_until(span_end)
+            except NotImplementedError:
+                rendered = None
+            if rendered is not None:
+                for rx_us, uuid, payload in _received(rendered, rng, link):
+                    put(rx_us, RecordKind.NOTIFY, uuid, payload)
+            while rendered is None:
                 try:
                     due = device.next_due_us()
                 except NotImplementedError:
@@ -113,6 +120,25 @@ def spool_virtual_session(
     finally:
         writer.close()
     return conn_id
+
+
+def _received(
+    rendered: list[tuple[int, str, bytes]], rng: np.random.Generator, link: LinkModel
+) -> list[tuple[int, str, bytes]]:
+    """Host receive times of bulk-rendered notifications.
+
+    One latency per step (the notifications sharing a due time), drawn from ``rng`` in step
+    order, exactly as stepping draws one per ``poll``: both paths spool the same records.
+    """
+    if not rendered:
+        return []
+    due = np.fromiter((r[0] for r in rendered), dtype=np.int64, count=len(rendered))
+    step = np.ones(due.size, dtype=bool)
+    step[1:] = due[1:] != due[:-1]
+    extra = rng.exponential(link.mean_extra_latency_us, size=int(step.sum()))
+    latency = link.base_latency_us + extra.astype(np.int64)  # int() truncates the same way
+    rx = (due + latency[np.cumsum(step) - 1]).tolist()
+    return [(t, u, p) for t, (_, u, p) in zip(rx, rendered, strict=True)]
 
 
 def _connected_spans(

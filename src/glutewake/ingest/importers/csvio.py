@@ -181,10 +181,8 @@ def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator
                     values = values * s.factor
                 yield Batch(s.stream, t_us, values, s.channels, first_line)
             rows_done += frame.height
-    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as exc:
-        raise _diagnose(layout, exc) from None
     except pl.exceptions.PolarsError as exc:
-        raise ImportFileError(f"{layout.path}: {_first_line(exc)}") from None
+        raise _diagnose(layout, exc) from None
 
 
 def _line(layout: CsvLayout, row: int) -> int:
@@ -253,9 +251,9 @@ def _diagnose(layout: CsvLayout, exc: BaseException) -> ImportFileError:
         for c, parsed, _ in checks:
             bad = bad | (parsed.is_null() & pl.col(c).is_not_null())
         hit = lf.filter(bad).head(1).collect()
-    except pl.exceptions.PolarsError as exc2:
-        return ImportFileError(f"{layout.path}: {_first_line(exc2)}")
-    if hit.height:
+    except pl.exceptions.PolarsError:
+        hit = None
+    if hit is not None and hit.height:
         row = int(hit["_row"][0])
         for c, parsed, want in checks:
             value = hit[c][0]
