@@ -21,9 +21,26 @@ def test_process_and_sql_while_collecting(tmp_path: Path) -> None:
     data = tmp_path / "data"
     add_participant(DataDir(data), "P01", "Europe/Berlin")
     collector = subprocess.Popen(
-        [sys.executable, "-m", "glutewake", "collect", "--data", str(data), "--participant", "P01",
-         "--simulate", "glutewake-open", "--duration", "14", "--segment-s", "2", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "glutewake",
+            "collect",
+            "--data",
+            str(data),
+            "--participant",
+            "P01",
+            "--simulate",
+            "glutewake-open",
+            "--duration",
+            "14",
+            "--segment-s",
+            "2",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         processed = queried = 0
@@ -33,11 +50,17 @@ def test_process_and_sql_while_collecting(tmp_path: Path) -> None:
             p = _glutewake("process", "--data", str(data), "-q")
             assert p.returncode == 0, p.stderr
             processed += "processed 0 new" not in p.stdout
-            q = _glutewake("sql", "--data", str(data), "--format", "csv",
-                           "select count(*) as n from recordings")
+            q = _glutewake(
+                "sql",
+                "--data",
+                str(data),
+                "--format",
+                "csv",
+                "select count(*) as n from recordings",
+            )
             assert q.returncode == 0, q.stderr
             queried += 1
-        out, err = collector.communicate(timeout=60)
+        _out, err = collector.communicate(timeout=60)
     finally:
         if collector.poll() is None:
             collector.kill()
@@ -46,6 +69,12 @@ def test_process_and_sql_while_collecting(tmp_path: Path) -> None:
     assert queried >= 2 and processed >= 1  # new segments were processed while collecting
     final = _glutewake("process", "--data", str(data), "-q")
     assert final.returncode == 0, final.stderr
-    q = _glutewake("sql", "--data", str(data), "--format", "csv",
-                   "select sum(n_samples) as n from recordings where stream = 'emg'")
+    q = _glutewake(
+        "sql",
+        "--data",
+        str(data),
+        "--format",
+        "csv",
+        "select sum(n_samples) as n from recordings where stream = 'emg'",
+    )
     assert int(q.stdout.splitlines()[1]) > 5_000  # ~14 s of EMG reached the catalog

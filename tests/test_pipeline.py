@@ -111,9 +111,12 @@ def test_missing_time_zone_is_reported_not_guessed(
 def _table_rows(data_dir: DataDir, table: str, order: str) -> list[tuple[object, ...]]:
     with open_read(data_dir) as con:
         cols = [
-            c for (c,) in con.execute(
+            c
+            for (c,) in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                "ORDER BY ordinal_position", [table]).fetchall()
+                "ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
             if c not in ("processed_at", "imported_at", "created_at", "logged_at")
         ]
         return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}").fetchall()
@@ -127,8 +130,12 @@ def test_workers_give_the_same_catalog_as_serial(
     shutil.copytree(source.root, parallel.root)
     process(parallel, workers=2)
     for table, order in (
-        ("recordings", "recording_id"), ("daily_sitting", "ALL"), ("sitting_bouts", "ALL"),
-        ("posture_periods", "ALL"), ("exercise_sessions", "ALL"), ("contractions", "ALL"),
+        ("recordings", "recording_id"),
+        ("daily_sitting", "ALL"),
+        ("sitting_bouts", "ALL"),
+        ("posture_periods", "ALL"),
+        ("exercise_sessions", "ALL"),
+        ("contractions", "ALL"),
         ("qc", "ALL"),
     ):
         assert _table_rows(parallel, table, order) == _table_rows(processed, table, order), table
