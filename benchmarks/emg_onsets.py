@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glutewake.signal.emg import detect_contractions, envelope
+from glutewake.signal.emg import detect_contractions
 from glutewake.simulate.emg import simulate_emg
 
 DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
@@ -216,38 +216,31 @@ def load_uci(path: Path) -> np.ndarray:
     return np.asarray(rows)
 
 
-def movement_onsets(fx_deg: np.ndarray, fs: float, emg_env: np.ndarray) -> np.ndarray:
+def movement_onsets(fx_deg: np.ndarray, fs: float) -> np.ndarray:
     """Knee-extension movement onsets from the goniometer.
 
-    FX is 50 Hz data repeated to 1 kHz; it is smoothed over 60 ms. Every crossing of the middle
-    of the file's angle range is a movement (extension or return); the files differ in sign and
-    in whether they start extended, so the extension direction is the one whose movements carry
-    more quadriceps EMG (mean envelope in the 0.5 s before the crossing; this sets only the
-    direction, never a time). The movement onset is the last sample before the crossing where
-    the angular speed is below 5 % of that movement's peak speed.
+    FX is a knee *flexion* angle (50 Hz data repeated to 1 kHz; sign differs between files), so
+    an extension is a fall of ``|FX|`` (seated rest about 65-115 degrees, extended 0-15). ``|FX|``
+    is smoothed over 60 ms; each downward crossing of the middle of its range is one extension;
+    its movement onset is the last sample before the crossing where the angular speed is below
+    5 % of that movement's peak speed.
     """
     w = max(1, int(0.06 * fs))
-    fx = np.convolve(fx_deg, np.ones(w) / w, mode="same")
+    fx = np.convolve(np.abs(fx_deg), np.ones(w) / w, mode="same")
     fx[:w] = fx[w]
     fx[-w:] = fx[-w - 1]
     lo, hi = np.percentile(fx, [2, 98])
-    mid = 0.5 * (lo + hi)
-    above = fx > mid
-    cross = np.flatnonzero(above[1:] != above[:-1]) + 1
+    above = fx > 0.5 * (lo + hi)
+    cross = np.flatnonzero(above[:-1] & ~above[1:]) + 1
     speed = np.abs(np.gradient(fx)) * fs
-    moves = {1: [], -1: []}
+    onsets = []
     for c in cross:
-        direction = 1 if above[c] else -1
         a = max(0, c - int(1.5 * fs))
         peak = speed[a : c + int(0.3 * fs)].max()
         slow = np.flatnonzero(speed[a:c] < 0.05 * peak)
         if slow.size:
-            moves[direction].append((a + int(slow[-1]), c))
-    def emg_of(direction: int) -> float:
-        vals = [emg_env[max(0, c - int(0.5 * fs)) : c].mean() for _, c in moves[direction]]
-        return float(np.mean(vals)) if vals else -1.0
-    ext = 1 if emg_of(1) >= emg_of(-1) else -1
-    return np.asarray([on for on, _ in moves[ext]], dtype=np.int64)
+            onsets.append(a + int(slow[-1]))
+    return np.asarray(onsets, dtype=np.int64)
 
 
 def real_emg() -> None:
@@ -267,7 +260,7 @@ def real_emg() -> None:
             continue
         emg_uv = data[:, [0, 2]] * 1000.0  # RF, VM: mV -> µV
         res = detect_contractions(emg_uv, fs)
-        mov = movement_onsets(data[:, 4], fs, envelope(emg_uv, fs).mean(axis=1))
+        mov = movement_onsets(data[:, 4], fs)
         leads = []
         for m in mov:
             # the quadriceps contraction of this repetition: earliest onset on RF or VM within

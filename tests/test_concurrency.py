@@ -45,7 +45,7 @@ def test_read_only_queries_succeed_during_collection_and_processing(
             con.execute("SELECT count(*) FROM participants").fetchone()
         queries += 1
         time.sleep(0.05)
-    out, err = proc.communicate()
+    _out, err = proc.communicate()
     collector.join()
     assert proc.returncode == 0, err
     assert queries >= 5  # the reader really ran alongside the writer
