@@ -372,3 +372,18 @@ def test_ragged_line_fails_with_the_file_named(data_dir: DataDir, tmp_path: Path
     f = run_import(data_dir, [path], participant_id="P01").files[0]
     assert f.status == "failed" and str(path) in str(f.message)
     assert "line 6: 5 fields; expected 4" in str(f.message)
+
+
+def test_error_after_stored_chunks_leaves_nothing(
+    data_dir: DataDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glutewake.ingest.importers import _core
+
+    monkeypatch.setattr(_core, "CHUNK_VALUES", 300)  # 100 rows per stored chunk
+    path = write_generic(tmp_path / "late.csv", regular_t(400), acc_values(400))
+    lines = path.read_text().splitlines()
+    lines[351] = lines[351].replace(",", ",x", 1)
+    path.write_text("\n".join(lines) + "\n")
+    f = run_import(data_dir, [path], participant_id="P01", chunk_rows=100).files[0]
+    assert f.status == "failed" and "line 352" in str(f.message)
+    assert not list(data_dir.samples.glob("**/*.parquet"))  # chunks 0-2 were stored, then removed

@@ -29,7 +29,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from glutewake.devices._bits import min_signed_width, pack_fields, unpack_fields
+from glutewake.devices._bits import (
+    min_signed_width,
+    pack_fields,
+    unpack_interleaved,
+)
 from glutewake.devices.errors import (
     BitWidthError,
     BlockOverrunError,
@@ -296,57 +300,98 @@ def _plan_payload(
     plan.frame_blocks.append(nblocks)
 
 
+#: payloads unpacked per pass of :func:`_execute_plan` (temporaries stay in cache)
+_FRAMES_PER_PASS = 2048
+
+
 def _execute_plan(
     buf: NDArray[np.uint8], plan: _BlockPlan, channels: int, resolution_bits: int, *, signed: bool
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Unpack every payload of ``plan``; return (samples (rows, ch), rows per payload)."""
-    nbytes = (resolution_bits + 7) >> 3
-    nf = int(np.asarray(plan.ref_offsets).size)
-    # reference samples, all payloads at once
     ro = np.asarray(plan.ref_offsets, dtype=np.int64)
+    nf = int(ro.size)
+    bb = np.asarray(plan.block_bytes, dtype=np.int64)
+    w = np.asarray(plan.block_width, dtype=np.int64)
+    cnt = np.asarray(plan.block_count, dtype=np.int64)
+    fb = np.asarray(plan.frame_blocks, dtype=np.int64)
+    # delta rows per payload = sum of its blocks' counts
+    block_frame = np.repeat(np.arange(nf, dtype=np.int64), fb)
+    rows = np.bincount(block_frame, weights=cnt, minlength=nf).astype(np.int64) + 1
+    out = np.empty((int(rows.sum()), channels), dtype=np.int64)
+    b_end = np.cumsum(fb)
+    r_end = np.cumsum(rows)
+    for f0 in range(0, nf, _FRAMES_PER_PASS):
+        f1 = min(nf, f0 + _FRAMES_PER_PASS)
+        b0 = int(b_end[f0 - 1]) if f0 else 0
+        b1 = int(b_end[f1 - 1])
+        r0 = int(r_end[f0 - 1]) if f0 else 0
+        out[r0 : int(r_end[f1 - 1])] = _execute_span(
+            buf,
+            ro[f0:f1],
+            bb[b0:b1],
+            w[b0:b1],
+            cnt[b0:b1],
+            fb[f0:f1],
+            rows[f0:f1],
+            channels,
+            resolution_bits,
+        )
+    if resolution_bits >= 32:
+        out &= 0xFFFFFFFF
+        if signed:
+            out -= (out >> 31) << 32
+    return out, rows
+
+
+def _execute_span(
+    buf: NDArray[np.uint8],
+    ro: NDArray[np.int64],
+    bb: NDArray[np.int64],
+    w: NDArray[np.int64],
+    cnt: NDArray[np.int64],
+    fb: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    channels: int,
+    resolution_bits: int,
+) -> NDArray[np.int64]:
+    """Samples of consecutive payloads of a plan (the bytes they span are cut out first)."""
+    nf = ro.size
+    nbytes = (resolution_bits + 7) >> 3
+    ends = bb + ((w * cnt * channels + 7) >> 3)
+    lo = int(min(ro.min(), bb.min())) if bb.size else int(ro.min())
+    hi = int(max(ro.max() + channels * nbytes, ends.max() if bb.size else 0))
+    part = buf[lo:hi]
+    ro = ro - lo
+    # reference samples, all payloads at once
     idx = ro[:, None] + np.arange(channels * nbytes, dtype=np.int64)[None, :]
-    rb = buf[idx].reshape(nf, channels, nbytes).astype(np.int64)
+    rb = part[idx].reshape(nf, channels, nbytes).astype(np.int64)
     ref = np.zeros((nf, channels), dtype=np.int64)
     for k in range(nbytes):
         ref |= rb[:, :, k] << (8 * k)
     sbit = 8 * nbytes
     ref = ref - (((ref >> (sbit - 1)) & 1) << sbit)
 
-    w = np.asarray(plan.block_width, dtype=np.int64)
-    cnt = np.asarray(plan.block_count, dtype=np.int64)
-    nvals = cnt * channels
-    total = int(nvals.sum())
+    total = int(cnt.sum())
     if total:
-        # field i of block b starts at 8 * bytes[b] + (i - first[b]) * w[b]
-        first = np.cumsum(nvals) - nvals
-        wv = np.repeat(w, nvals)
-        base = np.repeat(np.asarray(plan.block_bytes, dtype=np.int64) * 8 - first * w, nvals)
-        bit_start = base + np.arange(total, dtype=np.int64) * wv
-        deltas = unpack_fields(buf, bit_start, wv, msb_first=False, signed=True).reshape(
-            -1, channels
-        )
+        # sample i of block b starts at bit 8 * bytes[b] + (i - first[b]) * w[b] * channels
+        first = np.cumsum(cnt) - cnt
+        unit = w * channels
+        base = np.repeat((bb - lo) * 8 - first * unit, cnt)
+        bit_start = base + np.arange(total, dtype=np.int64) * np.repeat(unit, cnt)
+        deltas = unpack_interleaved(part, bit_start, np.repeat(w, cnt), channels)
     else:
         deltas = np.zeros((0, channels), dtype=np.int64)
-
-    fb = np.asarray(plan.frame_blocks, dtype=np.int64)
-    # delta rows per payload = sum of its blocks' counts
-    block_frame = np.repeat(np.arange(nf, dtype=np.int64), fb)
-    drows = np.bincount(block_frame, weights=cnt, minlength=nf).astype(np.int64)
-    rows = drows + 1
     row_start = np.cumsum(rows) - rows
     d = np.empty((int(rows.sum()), channels), dtype=np.int64)
     d[row_start] = ref
     # delta rows: every row but each payload's first
+    drows = rows - 1
     d[np.arange(deltas.shape[0], dtype=np.int64) + np.repeat(np.arange(1, nf + 1), drows)] = deltas
     cs = np.cumsum(d, axis=0)
-    base = np.zeros((nf, channels), dtype=np.int64)
-    base[1:] = cs[row_start[1:] - 1]
-    out = cs - np.repeat(base, rows, axis=0)
-    if resolution_bits >= 32:
-        out &= 0xFFFFFFFF
-        if signed:
-            out = out - ((out >> 31) << 32)
-    return out, rows
+    base_rows = np.zeros((nf, channels), dtype=np.int64)
+    base_rows[1:] = cs[row_start[1:] - 1]
+    cs -= np.repeat(base_rows, rows, axis=0)
+    return cs
 
 
 def decode_delta_payload(
@@ -406,17 +451,37 @@ def _check_shape(channels: int, resolution_bits: int, stream: str) -> None:
         )
 
 
-def _delta_widths(raw: NDArray[np.int64], resolution_bits: int) -> NDArray[np.int64]:
+#: rows per pass of the whole-recording helpers: temporaries stay in cache, not in fresh pages
+_ROWS_PER_PASS = 1 << 16
+
+
+#: two's-complement width of each magnitude below 2**16 (the deltas of <= 16-bit streams)
+_WIDTH_OF = (np.frexp(np.arange(1 << 16, dtype=np.float64))[1] + 1).astype(np.uint8)
+
+
+def _delta_widths(
+    raw: NDArray[Any], resolution_bits: int, dtype: Any = np.int64
+) -> NDArray[Any]:
     """Bit width each delta (sample i minus i-1, i >= 1) needs, max over channels."""
-    if raw.shape[0] < 2:
-        return np.zeros(0, dtype=np.int64)
-    d = raw[1:] - raw[:-1]
-    if resolution_bits >= 32:
-        d = ((d + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-    # the width grows with the magnitude (~v for negatives), so take the max over channels
-    # first: one bit length per sample instead of one per value
-    np.bitwise_xor(d, d >> 63, out=d)
-    return min_signed_width(d.max(axis=1))
+    n = raw.shape[0] - 1
+    out = np.zeros(max(n, 0), dtype=dtype)
+    work = np.int32 if resolution_bits <= 24 else np.int64  # deltas of <= 24-bit samples
+    for i in range(0, n, _ROWS_PER_PASS):
+        j = min(n, i + _ROWS_PER_PASS)
+        d = raw[i + 1 : j + 1].astype(work) - raw[i:j]
+        if resolution_bits >= 32:
+            d = ((d + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+        # the width grows with the magnitude (~v for negatives), so take the max over channels
+        # first: one bit length per sample instead of one per value
+        np.bitwise_xor(d, d >> (8 * d.itemsize - 1), out=d)
+        m = d[:, 0].copy()
+        for c in range(1, d.shape[1]):
+            np.maximum(m, d[:, c], out=m)
+        if m.size and int(m.max()) < _WIDTH_OF.size:
+            out[i:j] = _WIDTH_OF[m]
+        else:
+            out[i:j] = min_signed_width(m)
+    return out
 
 
 def _chunk_ids(n_deltas: int) -> NDArray[np.int64]:
@@ -590,7 +655,7 @@ def _pack_payloads(
         w_span = np.zeros(r.shape[0], dtype=np.int64)
         w_span[1:] = _delta_widths(r, resolution_bits)
     else:
-        w_span = np.asarray(widths[lo:hi], dtype=np.int64)
+        w_span = np.asarray(widths[lo:hi])
     d = np.zeros_like(r)
     np.subtract(r[1:], r[:-1], out=d[1:])
     if resolution_bits >= 32:
@@ -607,7 +672,9 @@ def _pack_payloads(
     new_chunk[1:] = (pos_in[1:] % BLOCK_SAMPLES) == 0
     new_chunk[d_first[nd > 0]] = True
     c_start = np.flatnonzero(new_chunk)
-    c_w = np.maximum.reduceat(w_span[sample], c_start) if c_start.size else c_start
+    c_w = (np.maximum.reduceat(w_span[sample], c_start) if c_start.size else c_start).astype(
+        np.int64
+    )
     c_n = np.diff(np.append(c_start, n_deltas))
     c_f = frame_of[c_start]
     # merge adjacent chunks of equal width within a frame, greedily up to 255 samples: runs of
@@ -761,8 +828,8 @@ class FramePlanner:
     """
 
     def __init__(self, widths: NDArray[np.int64], channels: int, resolution_bits: int) -> None:
-        w = np.asarray(widths, dtype=np.int64)
-        if w.size and (w.min() < 0 or w.max() > 64):
+        w = np.asarray(widths)
+        if w.size and (int(w.min()) < 0 or int(w.max()) > 64):
             raise ValueError("delta widths must be 0..64 bits")
         self.widths = w
         self.channels = int(channels)
@@ -1287,13 +1354,33 @@ def values_to_raw(
     Integer layouts round to nearest and saturate at the frame's sample width, as a sensor does;
     float layouts (GYRO 0x81) return float32 bit patterns.
     """
+    return _quantise(values, measurement_type, frame_type, factor, np.int64)
+
+
+def _quantise(
+    values: ArrayLike, measurement_type: int, frame_type: int, factor: float, dtype: Any
+) -> NDArray[Any]:
+    """:func:`values_to_raw` into ``dtype`` (simulators keep day-long signals as int32)."""
     lay = layout_of(measurement_type, frame_type)
-    v = np.asarray(values, dtype=np.float64)
+    v = np.asarray(values)
     if lay.is_float:
-        return (v / factor).astype(np.float32).view(np.uint32).astype(np.int64)
-    q = np.rint(v / (factor * lay.unit_scale))
-    if lay.status_channel is not None and v.shape[-1] > lay.status_channel:
-        q[..., lay.status_channel] = np.rint(v[..., lay.status_channel])
+        bits32 = (v.astype(np.float64) / factor).astype(np.float32).view(np.uint32)
+        return bits32.astype(np.int64)
     bits = lay.resolution_bits
-    q = np.clip(q, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-    return q.astype(np.int64)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    scale = factor * lay.unit_scale
+    sc = lay.status_channel
+    has_status = sc is not None and v.ndim > 0 and v.shape[-1] > sc
+    if v.ndim == 0:
+        return np.asarray(np.clip(np.rint(float(v) / scale), lo, hi)).astype(np.int64)
+    out = np.empty(v.shape, dtype=dtype)
+    step = _ROWS_PER_PASS if v.ndim >= 2 else max(v.shape[0], 1)  # rows of (n, channels)
+    for i in range(0, v.shape[0], step):
+        chunk = np.asarray(v[i : i + step], dtype=np.float64)
+        x = chunk / scale
+        np.rint(x, out=x)
+        if has_status:
+            x[..., sc] = np.rint(chunk[..., sc])
+        np.clip(x, lo, hi, out=x)
+        out[i : i + step] = x
+    return out

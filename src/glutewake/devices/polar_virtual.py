@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,13 +29,14 @@ from glutewake.devices.base import StreamSamples, VirtualDevice
 from glutewake.devices.errors import ControlPointError
 from glutewake.devices.pmd_codec import (
     HEADER_BYTES,
+    LAYOUTS,
     PMD_EPOCH_UNIX_US,
     STREAM_TYPES,
     FramePlanner,
     _delta_widths,
+    _quantise,
     encode_delta_frames,
     min_frame_mtu,
-    values_to_raw,
 )
 from glutewake.devices.pmd_control import (
     OpCode,
@@ -84,9 +86,9 @@ class _Running:
     channels: int
     factor: float
     frame_type: int
-    raw: NDArray[np.int64]  # quantised signal, all samples
+    raw: NDArray[np.signedinteger[Any]]  # quantised signal, all samples (int32 or int64)
     #: widths[i]: bits delta i (sample i - sample i-1) needs; widths[0] unused
-    widths: NDArray[np.int64]
+    widths: NDArray[np.uint8]
     planner: FramePlanner
     next_idx: int  # first sample not yet sent
     # frames planned ahead (the signal is known): first sample, count, whole frame bytes; the
@@ -246,12 +248,15 @@ class PolarVirtualDevice(VirtualDevice):
             return encode_response(op, mt, Status.ERROR_INVALID_MTU)
         sig = self.signals[stream]
         factor = _factor(mt, chosen[SettingType.RANGE])
-        raw = values_to_raw(sig.values, mt, cap.frame_type, factor=factor)
+        # day-long signals in the narrowest integers that hold the layout (memory traffic)
+        lay = LAYOUTS[(mt, cap.frame_type)]
+        small = np.int16 if lay.resolution_bits <= 16 else np.int32
+        raw = _quantise(sig.values, mt, cap.frame_type, factor, np.int64 if lay.is_float else small)
         if mt == 2:  # the sensor saturates at its range
             lim = chosen[SettingType.RANGE] * 1000
-            raw = np.clip(raw, -lim, lim)
-        w = np.zeros(raw.shape[0], dtype=np.int64)
-        w[1:] = _delta_widths(raw, chosen[SettingType.RESOLUTION])
+            np.clip(raw, -lim, lim, out=raw)
+        w = np.zeros(raw.shape[0], dtype=np.uint8)
+        w[1:] = _delta_widths(raw, chosen[SettingType.RESOLUTION], np.uint8)
         first = int(np.searchsorted(sig.t_us, now_us, side="left"))
         self._running[mt] = _Running(
             mtype=mt,

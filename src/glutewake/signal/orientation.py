@@ -9,6 +9,8 @@ A recording is split into *mountings*: a new mounting starts after every non-wea
 wherever the walking direction jumps by more than ``remount_angle_deg`` between consecutive
 walking bouts (the sensor was moved on the body). Each mounting gets its own reference; a
 mounting without walking borrows the nearest mounting's reference (flagged, lower confidence).
+:func:`standing_reference` replaces a reference that the still postures contradict (standing
+cannot read upright) by the direction of the cluster that sways like quiet standing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import numpy as np
 
 from glutewake.signal.runs import runs_of
 
-__all__ = ["Orientation", "find_orientation", "inclination_deg", "unit_directions"]
+__all__ = [
+    "Orientation",
+    "find_orientation",
+    "inclination_deg",
+    "standing_reference",
+    "sway_deg",
+    "unit_directions",
+]
 
 
 @dataclass(frozen=True)

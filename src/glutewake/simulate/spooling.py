@@ -1,10 +1,15 @@
 """Drive a byte-level virtual device offline and spool what a collector would have received.
 
-The records are written through the same :class:`~glutewake.ingest.spool.SpoolWriter` the
-collector uses, with a virtual clock: connect (MTU), the profile's start writes and the device's
-answers, every data notification at its host receive time (device send time plus a seeded BLE
-latency), link losses, and the stop writes. So a simulated study goes through exactly the
-decoders and the pipeline that real data does.
+The records are those a collector would spool, on a virtual clock: connect (MTU), the profile's
+start writes and the device's answers, every data notification at its host receive time (device
+send time plus a seeded BLE latency), link losses, and the stop writes. So a simulated study goes
+through exactly the decoders and the pipeline that real data does.
+
+Devices with a bulk path (:meth:`VirtualDevice.render_until`) render a whole connected span in one
+vectorised pass; others are stepped notification by notification. The records go straight into
+Parquet segments cut where :class:`~glutewake.ingest.spool.SpoolWriter` would cut them (same
+numbering, names and contents): an offline run has no crash to survive, so the writer's
+per-record journal would only cost time.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from glutewake.devices.base import DeviceProfile, RecordKind, VirtualDevice
-from glutewake.ingest.spool import SpoolInfo, SpoolWriter, list_segments
+from glutewake.devices.base import DeviceProfile, RawRecords, RecordKind, VirtualDevice
+from glutewake.ingest.spool import SpoolInfo, SpoolWriter, list_segments, write_segment
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,65 @@ class LinkModel:
     poll_step_us: int = 250_000
 
 
-class _VirtualClock:
-    def __init__(self) -> None:
-        self.now_s = 0.0
+class _SegmentWriter:
+    """Records of an offline run written as the segments a :class:`SpoolWriter` would write.
 
-    def __call__(self) -> float:
-        return self.now_s
+    The writer opens at virtual time ``started_us``; a segment closes on the record that is
+    ``segment_s`` of virtual time after the previous cut (or the opening), or that brings the
+    pending payload bytes to ``segment_bytes``.
+    """
+
+    def __init__(self, folder: Path, info: SpoolInfo, *, started_us: int) -> None:
+        # a SpoolWriter opened and closed at once does the start-up work (stale files, a
+        # crashed journal, record numbering) and tells the rotation settings
+        probe = SpoolWriter(folder, info, journal_fsync_s=float("inf"), clock=lambda: 0.0)
+        self.folder, self.info = probe.folder, info
+        self.next_seq, self.segment_s, self.segment_bytes = (
+            probe.next_seq,
+            probe.segment_s,
+            probe.segment_bytes,
+        )
+        probe.close()
+        self._started_s = started_us / 1e6
+        self._t: list[int] = []
+        self._kind: list[int] = []
+        self._uuid: list[str] = []
+        self._payload: list[bytes] = []
+        self._conn: list[int] = []
+        self._bytes = 0
+
+    def append(self, t_us: int, kind: int, char_uuid: str, payload: bytes, conn_id: int) -> None:
+        """Add one record; close the segment where the SpoolWriter would."""
+        self._t.append(t_us)
+        self._kind.append(kind)
+        self._uuid.append(char_uuid)
+        self._payload.append(payload)
+        self._conn.append(conn_id)
+        self._bytes += len(payload)
+        now_s = t_us / 1e6
+        if now_s - self._started_s >= self.segment_s or self._bytes >= self.segment_bytes:
+            self._started_s = now_s
+            self._flush()
+
+    def _flush(self) -> None:
+        n = len(self._t)
+        if not n:
+            return
+        records = RawRecords(
+            t_us=np.array(self._t, dtype=np.int64),
+            kind=np.array(self._kind, dtype=np.int8),
+            char_uuid=self._uuid,
+            payload=self._payload,
+            conn_id=np.array(self._conn, dtype=np.int64),
+        )
+        write_segment(self.folder, self.info, records, np.arange(self.next_seq, self.next_seq + n))
+        self.next_seq += n
+        self._t, self._kind, self._uuid, self._payload, self._conn = [], [], [], [], []
+        self._bytes = 0
+
+    def close(self) -> None:
+        """Write what is pending as the last segment."""
+        self._flush()
 
 
 def spool_virtual_session(
@@ -67,10 +125,8 @@ def spool_virtual_session(
     as the collector's do.
     """
     spans = _connected_spans(start_us, end_us, outages)
-    clock = _VirtualClock()
     # the collector starts (and opens its writer) when the first connection comes up
-    clock.now_s = (spans[0][0] if spans else start_us) / 1e6
-    writer = SpoolWriter(folder, info, journal_fsync_s=float("inf"), clock=clock)
+    writer = _SegmentWriter(folder, info, started_us=spans[0][0] if spans else start_us)
     conn_id = first_conn_id
     last_t = start_us
 
@@ -78,7 +134,6 @@ def spool_virtual_session(
         nonlocal last_t
         t_us = max(t_us, last_t)  # the host's receive clock is monotonic
         last_t = t_us
-        clock.now_s = t_us / 1e6
         writer.append(t_us, kind, uuid, payload, conn_id)
 
     try:

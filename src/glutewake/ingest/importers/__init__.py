@@ -2,11 +2,12 @@
 
 ``run_import`` recognises each file's format from its content (or takes ``format=``), reads it in
 bounded-memory chunks, checks its timing (gaps, clock jumps, irregular sampling: recorded as QC,
-never resampled), stages it, and only when the whole file has been read hands it to
-:func:`glutewake.pipeline.add_recordings`, which stores the samples like collected data and derives
-what they touch in one short catalog write that also records the file's SHA-256 in
-``import_files``. A file already imported for the participant is skipped; a malformed file fails
-alone with one message naming the file, the line or record and what was expected.
+never resampled) and feeds the chunks to :func:`glutewake.pipeline.add_recordings`, which stores
+them like collected data, derives what they touch, and writes the catalog rows (with the file's
+SHA-256 in ``import_files``) in one short transaction after the last chunk. A file already imported
+for the participant is skipped; a malformed file fails alone with one message naming the file, the
+line or record and what was expected, and the samples of any chunk already stored are removed.
+The registry (:data:`FORMATS`) and the formats are described in ``docs/import.md``.
 
 Heavy modules (polars, pyarrow, pyedflib) load only when an import runs, so the CLI starts fast.
 """
@@ -389,12 +390,12 @@ class _RecordingFeed(Sequence["NewRecording"]):
     def __iter__(self) -> Iterator[NewRecording]:
         import numpy as np
 
-        from glutewake.ingest.importers._core import STREAM_UNITS, StreamChecker
+        from glutewake.ingest.importers._core import STREAM_UNITS, StreamChecker, prefetch
 
         pending: dict[str, list[Batch]] = {}
         pending_rows: dict[str, int] = {}
         first_stream: str | None = None
-        for batch in self.source.batches:
+        for batch in prefetch(self.source.batches):
             if batch.stream not in STREAM_UNITS:
                 raise ImportFileError(
                     f"{self.path}: stream {batch.stream!r} is not one the project stores"

@@ -1,4 +1,4 @@
-"""What every importer shares: the batch container, units, time zones, QC and staging.
+"""What every importer shares: the batch container, units, time zones, timing QC and chunking.
 
 A format reader turns a file into :class:`Batch` es (samples of one stream in project units, UTC
 µs). :class:`StreamChecker` checks each batch's timing as it arrives (gaps, backward clock jumps,
@@ -56,7 +56,7 @@ RATE_GAP_PERIODS = 3.0
 IRREGULAR_SHARE = 0.25
 #: at most this many gaps per stream are stored as QC rows (all are counted)
 MAX_GAP_ROWS = 1000
-#: staged values per chunk: one recording row and sample write each (bounds memory)
+#: values per stored chunk: one recording row and sample write each (bounds memory)
 CHUNK_VALUES = 12_000_000
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -140,7 +140,7 @@ def parse_unit(unit: str) -> tuple[str, float] | None:
     return None
 
 
-# --------------------------------------------------------------------------- QC and staging
+# --------------------------------------------------------------------------- timing QC
 
 
 @dataclass
@@ -271,6 +271,47 @@ class StreamChecker:
             qc.gap_list.append((min(a, b), max(a, b), "gap" if b > a else "clock_jump_back"))
 
 
-def utc_iso(t_us: int) -> str:
-    """An instant as ISO 8601 UTC text (for messages)."""
-    return (_EPOCH + dt.timedelta(microseconds=int(t_us))).isoformat()
+def prefetch(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
+    """Read the next batch in a thread while the caller stores the current one.
+
+    Parsing (polars, pyedflib) and storing (Parquet encoding) both release the GIL, so they
+    overlap; at most ``depth`` batches wait in the queue, which keeps memory bounded. An error
+    raised by the reader is raised here, at the batch where it happened.
+    """
+    import queue
+    import threading
+
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                if not put(("batch", batch)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+
+    thread = threading.Thread(target=work, name="glutewake-import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
