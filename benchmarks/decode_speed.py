@@ -137,9 +137,11 @@ def main() -> None:
     dt = time.perf_counter() - t
     print(f"decode_frame (one at a time):      {rate(n, dt)}")
 
-    t, c = time.perf_counter(), time.process_time()
-    res = polar_pmd.PROFILE.decode_records(recs, {"acc": {"sample_rate_hz": 52, "range_g": 8}})
-    dt, dc = time.perf_counter() - t, time.process_time() - c
+    dt = dc = 1e9
+    for _ in range(3):  # best of 3: the first call also pays for fresh memory pages
+        t, c = time.perf_counter(), time.process_time()
+        res = polar_pmd.PROFILE.decode_records(recs, {"acc": {"sample_rate_hz": 52, "range_g": 8}})
+        dt, dc = min(dt, time.perf_counter() - t), min(dc, time.process_time() - c)
     print(f"PROFILE.decode_records (replay):   {rate(len(res.streams['acc']), dt)}")
     print(f"  same, per CPU second:            {rate(len(res.streams['acc']), dc)}")
 

@@ -6,8 +6,11 @@ Targets (issue 2, the 60 s demo on a 2-core machine):
 - ``PROFILE.decode_records`` on that spooled day at >= 5 M samples per CPU-s.
 
 CPU seconds of this process (``time.process_time``) are reported because the machine is shared:
-wall time depends on what else runs, CPU time much less. The simulated signal is the study
-simulator's thigh ACC (postures, walking, remounts), so frame sizes are those of the demo.
+wall time depends on what else runs, CPU time much less (though page faults and cache sharing
+still make it vary by tens of percent under load). Figures are warm (after a short warm-up run:
+imports and first memory pages are paid once per demo process). The simulated signal is the study
+simulator's thigh ACC (postures, walking, remounts), so frame sizes are those of the demo. The
+spool figure includes ``ingest.spool.write_segment``'s two fsyncs per hourly segment.
 
 Run: ``python benchmarks/demo_render_speed.py [hours] [--check]`` (default 24 h; ``--check``
 also renders through ``poll`` stepping and asserts the spooled bytes are identical).
@@ -90,6 +93,8 @@ def main() -> None:
 
     print(f"{hours:g} h of {FS_HZ:g} Hz Polar ACC, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
+        # warm-up (lazy imports, codec set-up, first memory pages): paid once per demo process
+        _spool(Path(tmp) / "warm", make(), 0.2)
         bulk = Path(tmp) / "bulk"
         wall, cpu = _spool(bulk, make(), hours)
         recs = _read(bulk)

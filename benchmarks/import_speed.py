@@ -5,7 +5,9 @@ ISO 8601 times with ``--iso``), then runs, each in its own process so that peak 
 own: a plain ``polars.read_csv`` of the file, and ``run_import`` into a fresh data directory.
 By default the participant has no time zone in the catalog, so the figure is the import itself
 (parse, check timing, store samples, catalog write); ``--derive`` registers the participant and
-the thigh placement, adding the sitting analysis of every local day. Prints rows/s and peak RSS.
+the thigh placement, adding the sitting analysis of every local day. Prints rows/s, CPU seconds
+and peak RSS. The modules an import uses (scipy among them) are loaded before the clock starts:
+that one-off cost is not per row.
 
     python benchmarks/import_speed.py                 # 7 days at 100 Hz (60.5 M rows, ~2 GB)
     python benchmarks/import_speed.py --days 1        # quicker look

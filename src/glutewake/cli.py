@@ -531,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_collect)
 
     analytics_commands.add_subcommands(sub, common)
+    from glutewake.ingest.importers import add_import_command
+
+    add_import_command(sub, common)
 
     p = sub.add_parser("status", parents=[common], help="collection health per stream")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -109,6 +109,8 @@ def derive_sessions(
     advance: Callable[[int], None],
 ) -> None:
     """Compute MVC references, exercise sessions and contractions for new EMG recordings."""
+    if not recordings:
+        return
     from glutewake.signal.activation import mvc_reference, session_activation
     from glutewake.signal.emg import DetectionParams, detect_contractions
 

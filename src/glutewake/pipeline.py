@@ -13,7 +13,7 @@ import datetime as dt
 import itertools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,7 +356,7 @@ def _store_stream(
 
 def add_recordings(
     data_dir: DataDir,
-    recordings: Sequence[NewRecording],
+    recordings: Iterable[NewRecording],
     *,
     extra_rows: Callable[[Any], None] | None = None,
     progress: ProgressHook = _no_progress,
@@ -676,8 +676,9 @@ def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | N
     with catalog.open_write(data_dir) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.register("new_spool", _frame(rows.spool_files))
-            con.execute("INSERT OR REPLACE INTO spool_files SELECT * FROM new_spool")
+            if rows.spool_files:
+                con.register("new_spool", _frame(rows.spool_files))
+                con.execute("INSERT OR REPLACE INTO spool_files SELECT * FROM new_spool")
             for (pid, device_id), dev in rows.devices.items():
                 con.execute(
                     """

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glutewake.devices import get_profile, polar_pmd
-from glutewake.devices.base import DecodeError, RecordKind, StreamSamples
+from glutewake.devices._bits import unpack_fields, unpack_interleaved
+from glutewake.devices.base import DecodeError, RecordKind, StreamSamples, VirtualDevice
 from glutewake.devices.errors import (
     BitWidthError,
     BlockOverrunError,
@@ -25,7 +26,14 @@ from glutewake.devices.errors import (
     UnknownFrameTypeError,
     UnknownMeasurementTypeError,
 )
-from glutewake.devices.pmd_codec import encode_delta_payloads
+from glutewake.devices.pmd_codec import (
+    FramePlanner,
+    encode_delta_frames,
+    encode_delta_payloads,
+    encode_frame,
+    max_samples_fitting,
+    min_frame_mtu,
+)
 from glutewake.devices.pmd_control import SettingType, Status
 
 from ._sim import Spool, run_session, sine_acc
@@ -679,3 +687,123 @@ def test_batch_encoder_matches_one_payload_encoder(
         polar_pmd.encode_delta_payload(raw[a : a + c], resolution_bits=bits)
         for a, c in zip(starts, counts, strict=True)
     ]
+
+
+# ----------------------------------------------------------------------------- bulk paths
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), bits=st.sampled_from([8, 16, 32]), channels=st.integers(1, 4))
+def test_batch_encoder_any_ranges_and_whole_frames(
+    data: st.DataObject, bits: int, channels: int
+) -> None:
+    """Overlapping, gapped and out-of-order ranges; headers laid out in the same buffer."""
+    raw = data.draw(_samples(bits, channels))
+    n = raw.shape[0]
+    starts = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=6)))
+    counts = np.array([data.draw(st.integers(1, n - a)) for a in starts.tolist()])
+    ts = np.array(
+        data.draw(st.lists(st.integers(0, 2**63 - 1), min_size=starts.size, max_size=starts.size)),
+        dtype=np.int64,
+    )
+    one = [
+        polar_pmd.encode_delta_payload(raw[a : a + c], resolution_bits=bits)
+        for a, c in zip(starts.tolist(), counts.tolist(), strict=True)
+    ]
+    assert encode_delta_payloads(raw, starts, counts, bits) == one
+    frames = encode_delta_frames(
+        raw, starts, counts, bits, None, measurement_type=2, frame_type=0x81, timestamp_ns=ts
+    )
+    assert frames == [
+        encode_frame(2, 0x81, raw[a : a + c], timestamp_ns=int(t), resolution_bits=bits)
+        for a, c, t in zip(starts.tolist(), counts.tolist(), ts.tolist(), strict=True)
+    ]
+
+
+def _reference_plan(w: np.ndarray, ch: int, res: int, budget: int, stop: int) -> tuple:
+    """Frames cut one at a time with ``max_samples_fitting`` (the definition)."""
+    cap = (budget * 8) // ch + 1
+    a, starts, counts = 0, [], []
+    while w.size - a >= 2:
+        n = max_samples_fitting(w[a + 1 : min(w.size, a + 1 + cap)], ch, res, budget)
+        if a + n >= min(stop, w.size):
+            break
+        starts.append(a)
+        counts.append(n)
+        a += n
+    return starts, counts
+
+
+@pytest.mark.parametrize("kind", ["noise", "flat", "steps", "wide"])
+@pytest.mark.parametrize(("ch", "res"), [(3, 16), (1, 8), (4, 32)])
+def test_frame_planner_cuts_frames_like_max_samples_fitting(kind: str, ch: int, res: int) -> None:
+    rng = np.random.default_rng(len(kind) * ch + res)
+    n = 12_000  # long enough for the fast path (frames that cannot see the end)
+    top = min(res + 1, 32)
+    w = {
+        "noise": np.clip(np.rint(rng.normal(6, 2, n)), 1, top),
+        "flat": 1 + (rng.random(n) < 0.01) * rng.integers(0, 4, n),  # blocks hit 255 samples
+        "steps": np.repeat(rng.integers(1, 10, n // 40 + 1), 40)[:n],
+        "wide": rng.integers(1, top + 1, n),
+    }[kind].astype(np.int64)
+    w[0] = 0
+    for budget in (min_frame_mtu(ch, res) - 3 - 10, 100, 219, 509):
+        stop = n - 7
+        got = FramePlanner(w.astype(np.uint8), ch, res).plan(0, budget, stop=stop)
+        assert got == _reference_plan(w, ch, res, budget, stop)
+        assert len(got[0]) >= 3
+
+
+def test_interleaved_unpack_matches_field_unpack() -> None:
+    rng = np.random.default_rng(5)
+    buf = rng.integers(0, 256, 4000, dtype=np.uint8)
+    for ch, wmax in ((3, 17), (4, 14), (3, 32)):  # the last needs more than one 8-byte window
+        w = rng.integers(1, wmax + 1, 300).astype(np.int64)
+        start = np.cumsum(w * ch) - w * ch + 3
+        fields = (start[:, None] + np.arange(ch) * w[:, None]).reshape(-1)
+        want = unpack_fields(buf, fields, np.repeat(w, ch)).reshape(-1, ch)
+        assert np.array_equal(unpack_interleaved(buf, start, w, ch), want)
+
+
+def test_render_until_matches_stepping_with_two_streams() -> None:
+    acc = sine_acc(T0, 120)
+    gyro = StreamSamples(
+        "gyro", acc.t_us, acc.values * 300.0, ("x", "y", "z"), "deg/s", 52.0, acc.sample_seq
+    )
+    cfg = {**ACC_CFG, "gyro": {"sample_rate_hz": 52, "range_dps": 2000}}
+
+    def started() -> polar_pmd.PolarVirtualDevice:
+        dev = polar_pmd.PolarVirtualDevice({"acc": acc, "gyro": gyro}, clock_drift_ppm=20.0)
+        for w in polar_pmd.PROFILE.start_writes(cfg):
+            dev.handle_write(w.char_uuid, w.data, T0)
+        return dev
+
+    end = T0 + 90_000_000
+    stepped, dev = [], started()
+    while (due := dev.next_due_us()) is not None and due < end:
+        stepped += [(due, u, p) for u, p in dev.poll(due)]
+    bulk = started()
+    got = bulk.render_until(end)
+    assert got == stepped
+    assert {p[0] for _, _, p in got} == {2, 5}  # both streams, interleaved in send order
+    assert bulk.next_due_us() == dev.next_due_us()
+    assert bulk.poll(T0 + 120_000_000) == dev.poll(T0 + 120_000_000)
+    assert bulk.render_until(end) == []
+
+
+def test_render_until_is_optional_for_devices() -> None:
+    class Stepped(VirtualDevice):
+        def handle_write(self, char_uuid: str, data: bytes, now_us: int) -> list:
+            return []
+
+        def read_value(self, char_uuid: str) -> bytes:
+            return b""
+
+        def poll(self, now_us: int) -> list:
+            return []
+
+        def link_lost(self, now_us: int) -> None:
+            pass
+
+    with pytest.raises(NotImplementedError):
+        Stepped().render_until(T0)

@@ -1,14 +1,24 @@
-"""Every VirtualDevice says when its next notification is due, and that is exactly when it comes."""
+"""Every VirtualDevice says when its next notification is due, and that is exactly when it comes;
+the offline spooler (bulk or stepped) writes exactly what stepping through a SpoolWriter writes."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from glutewake.devices import ganglion, glutewake_open, metawear, movesense, polar_pmd
-from glutewake.devices.base import StreamSamples, VirtualDevice
+from glutewake.devices.base import DeviceProfile, RecordKind, StreamSamples, VirtualDevice
+from glutewake.ingest.spool import SpoolInfo, SpoolWriter, list_segments, read_segment
+from glutewake.simulate.spooling import (
+    LinkModel,
+    Outage,
+    _connected_spans,
+    spool_virtual_session,
+)
 
 T0 = 1_780_000_000_000_000
 
@@ -83,3 +93,109 @@ def test_next_due_is_exact_and_stepping_matches_fine_polling(
     assert fine == stepped
     dev.link_lost(end)
     assert dev.next_due_us() is None
+
+
+def _reference_spool(
+    folder: Path,
+    info: SpoolInfo,
+    profile: DeviceProfile,
+    device: VirtualDevice,
+    *,
+    start_us: int,
+    end_us: int,
+    outages: list[Outage],
+    rng: np.random.Generator,
+) -> None:
+    """The spooler as it was before its bulk path: poll stepping through a SpoolWriter."""
+    link = LinkModel()
+    spans = _connected_spans(start_us, end_us, outages)
+    now = [spans[0][0] / 1e6]
+    writer = SpoolWriter(folder, info, journal_fsync_s=float("inf"), clock=lambda: now[0])
+    last = [start_us]
+    conn = 1
+
+    def put(t: int, kind: int, uuid: str, payload: bytes) -> None:
+        last[0] = max(t, last[0])
+        now[0] = last[0] / 1e6
+        writer.append(last[0], kind, uuid, payload, conn)
+
+    for a, b in spans:
+        put(a, RecordKind.CONNECT, "", struct.pack("<H", link.mtu))
+        t = a + 20_000
+        for w in profile.start_writes(info.config):
+            put(t, RecordKind.WRITE, w.char_uuid, w.data)
+            for u, ans in device.handle_write(w.char_uuid, w.data, t):
+                put(t + link.base_latency_us, RecordKind.NOTIFY, u, ans)
+            t += 30_000
+        while (due := device.next_due_us()) is not None and due < b:
+            lat = link.base_latency_us + int(rng.exponential(link.mean_extra_latency_us))
+            for u, p in device.poll(due):
+                put(due + lat, RecordKind.NOTIFY, u, p)
+        if b >= end_us:
+            for w in profile.stop_writes(info.config):
+                put(b, RecordKind.WRITE, w.char_uuid, w.data)
+                device.handle_write(w.char_uuid, w.data, b)
+            put(b + 50_000, RecordKind.DISCONNECT, "", b"host closed")
+        else:
+            device.link_lost(b)
+            put(b + 2_000_000, RecordKind.DISCONNECT, "", b"supervision timeout")
+        conn += 1
+    writer.close()
+
+
+def _segments(folder: Path) -> list[tuple]:
+    out = []
+    for path in list_segments(folder):
+        info, rec, seq = read_segment(path)
+        out.append(
+            (
+                path.name,
+                info,
+                rec.t_us.tolist(),
+                rec.kind.tolist(),
+                rec.char_uuid,
+                rec.payload,
+                rec.conn_id.tolist(),
+                seq.tolist(),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_spooler_writes_what_stepping_through_the_spool_writer_writes(
+    tmp_path: Path, bulk: bool
+) -> None:
+    """Bulk rendering (Polar) and stepping (open board) give byte-identical spool segments."""
+    if bulk:
+        hours = 2.3
+        cfg: dict = {"acc": {"sample_rate_hz": 52, "range_g": 8, "resolution_bits": 16}}
+        profile: DeviceProfile = polar_pmd.PROFILE
+
+        def make() -> VirtualDevice:
+            sig = _sig("acc", 52, 3, hours * 3600 + 5, 0.2)
+            return polar_pmd.PolarVirtualDevice(sig, clock_drift_ppm=-12.0)
+    else:
+        hours = 0.01
+        cfg = {"emg": {"fs_hz": 1000, "channels": 2}, "acc": {"fs_hz": 50}}
+        profile = glutewake_open.PROFILE
+
+        def make() -> VirtualDevice:
+            return glutewake_open.GlutewakeOpenVirtualDevice(
+                _sig("emg", 1000, 2, 40, 50.0), _sig("acc", 50, 3, 40, 0.5)
+            )
+
+    end = T0 + int(hours * 3600e6)
+    outages = [Outage(T0 + int(hours * 1200e6), T0 + int(hours * 1500e6))]
+    info = SpoolInfo("P01", "dev", profile.name, cfg, {})
+    spool_virtual_session(
+        tmp_path / "new", info, profile, make(), start_us=T0, end_us=end, first_conn_id=1,
+        rng=np.random.default_rng(4), outages=outages,
+    )  # fmt: skip
+    _reference_spool(
+        tmp_path / "ref", info, profile, make(), start_us=T0, end_us=end, outages=outages,
+        rng=np.random.default_rng(4),
+    )  # fmt: skip
+    got, want = _segments(tmp_path / "new"), _segments(tmp_path / "ref")
+    assert got == want
+    assert len(want) >= (3 if bulk else 1) and sum(len(s[2]) for s in want) > 100

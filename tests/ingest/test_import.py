@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from glutewake.analytics.bookkeeping import add_participant
@@ -155,7 +156,10 @@ def test_gaps_and_clock_jumps_are_recorded_not_resampled(data_dir: DataDir, tmp_
     assert qc["gaps"] == 1 and qc["gap_s"] == pytest.approx(5.01)
     assert qc["clock_jumps_back"] == 1 and qc["resampled"] is False
     assert qc["fs_measured_hz"] == pytest.approx(100.0)
-    assert len(stored(data_dir).t_us) == 2000  # every row kept, none made up
+    on_disk = pl.concat([pl.read_parquet(f) for f in data_dir.samples.glob("**/*.parquet")])
+    assert on_disk.height == 2000  # every row kept on disk, none made up
+    # readers resolve the jump: the span that repeats earlier times is not interleaved
+    assert np.all(np.diff(stored(data_dir).t_us) > 0) and len(stored(data_dir).t_us) == 1800
     with open_read(data_dir) as con:
         kinds = dict(
             con.execute(
@@ -291,6 +295,12 @@ def test_placement_registers_the_device(data_dir: DataDir, tmp_path: Path) -> No
     assert rows == [("back", "import:generic-csv", "lower_back")]
     unknown = run_import(data_dir, [path], participant_id="P09", placement="thigh")
     assert unknown.files[0].status == "failed" and "participant" in str(unknown.files[0].message)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,acc_x[g]\n2026-03-02T08:00:00+01:00,oops\n")
+    failed = run_import(data_dir, [bad], participant_id="P01", placement="thigh", device_id="new")
+    assert failed.files[0].status == "failed"
+    with open_read(data_dir) as con:  # the failed file's new device is not left behind
+        assert con.execute("SELECT device_id FROM devices ORDER BY 1").fetchall() == [("back",)]
 
 
 def test_unrecognised_and_missing_files(data_dir: DataDir, tmp_path: Path) -> None:
@@ -387,3 +397,52 @@ def test_error_after_stored_chunks_leaves_nothing(
     f = run_import(data_dir, [path], participant_id="P01", chunk_rows=100).files[0]
     assert f.status == "failed" and "line 352" in str(f.message)
     assert not list(data_dir.samples.glob("**/*.parquet"))  # chunks 0-2 were stored, then removed
+
+
+@pytest.mark.parametrize("chunk_rows", [4_000_000, 97])
+def test_hour_repeated_when_clocks_go_back_is_read_in_order(
+    data_dir: DataDir, tmp_path: Path, chunk_rows: int
+) -> None:
+    # Berlin, 2026-10-25: 03:00 CEST becomes 02:00 CET, so 02:00-02:59 local happens twice
+    start = dt.datetime(2026, 10, 25, 1, 30)
+    local = [start + dt.timedelta(seconds=10 * i) for i in range(6 * 90)]  # 01:30-02:59:50
+    local += [dt.datetime(2026, 10, 25, 2, 0) + dt.timedelta(seconds=10 * i) for i in range(6 * 90)]
+    path = tmp_path / "fold.csv"
+    path.write_text(
+        "time,acc_x[g],acc_y[g],acc_z[g]\n"
+        + "\n".join(f"{t.isoformat(timespec='milliseconds')},0,0,1" for t in local)
+        + "\n"
+    )
+    f = run_import(
+        data_dir, [path], participant_id="P01", tz="Europe/Berlin", chunk_rows=chunk_rows
+    ).files[0]
+    assert f.status == "imported", f.message
+    assert f.qc["acc"]["clock_jumps_back"] == 0 and f.qc["acc"]["gaps"] == 0
+    first_utc = int(dt.datetime(2026, 10, 24, 23, 30, tzinfo=dt.UTC).timestamp() * 1e6)
+    block = sample_store.read_samples(
+        data_dir,
+        stream="acc",
+        participant_id="P01",
+        start_us=first_utc - 10**9,
+        end_us=first_utc + 10**11,
+    )
+    assert block is not None
+    np.testing.assert_array_equal(block.t_us, first_utc + np.arange(len(local)) * 10_000_000)
+
+
+def test_thigh_data_with_a_clock_jump_back_still_gives_daily_sitting(
+    data_dir: DataDir, tmp_path: Path
+) -> None:
+    from glutewake.analytics.bookkeeping import add_participant
+
+    add_participant(data_dir, "P01", "UTC")
+    n = 100 * 600  # 10 min at 100 Hz
+    t_us = regular_t(n)
+    t_us[n // 2 :] -= 30_000_000  # the clock steps back 30 s half-way
+    path = write_generic(tmp_path / "jump.csv", t_us, acc_values(n))
+    summary = run_import(data_dir, [path], participant_id="P01")
+    assert summary.files[0].status == "imported", summary.files[0].message
+    with open_read(data_dir) as con:
+        wear = con.execute("SELECT wear_min FROM daily_sitting").fetchall()
+    # the repeated 30 s are counted once: 10 min recorded, 9.5 min of distinct time
+    assert len(wear) == 1 and wear[0][0] == pytest.approx(9.5, abs=0.1)

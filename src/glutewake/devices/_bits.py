@@ -17,20 +17,17 @@ from numpy.typing import NDArray
 def _windows(
     buf: NDArray[np.uint8], byte_idx: NDArray[np.int64], nbytes: int, big: bool
 ) -> NDArray[Any]:
-    """``nbytes``-byte unsigned words starting at each ``byte_idx``.
+    """``nbytes``-byte unsigned words starting at each ``byte_idx`` (zeros past the end).
 
-    The buffer is laid out ``nbytes`` times, shifted by 0..nbytes-1 bytes and viewed as words,
-    so every window is one element of one copy: a single flat gather of words (2-3x faster
-    than gathering byte rows).
+    The padded buffer is viewed as overlapping words one byte apart (an unaligned strided
+    view, no copy), so every window is one element: a single flat gather.
     """
-    m = buf.size // nbytes + 1
-    padded = np.zeros(nbytes * m + nbytes, dtype=np.uint8)
+    padded = np.zeros(buf.size + nbytes, dtype=np.uint8)
     padded[: buf.size] = buf
     dtype = np.dtype((">" if big else "<") + ("u4" if nbytes == 4 else "u8"))
-    copies = np.empty((nbytes, m), dtype=np.uint32 if nbytes == 4 else np.uint64)
-    for k in range(nbytes):
-        copies[k] = padded[k : k + nbytes * m].view(dtype)
-    return copies.reshape(-1)[(byte_idx % nbytes) * m + byte_idx // nbytes]
+    words = np.ndarray(shape=(buf.size + 1,), dtype=dtype, buffer=padded, strides=(1,))
+    out: NDArray[Any] = words[byte_idx].astype(dtype.newbyteorder("="), copy=False)
+    return out
 
 
 def unpack_fields(

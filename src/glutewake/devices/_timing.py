@@ -14,7 +14,9 @@ def map_to_host(
     packet_device_us: NDArray[np.int64],
     packet_host_us: NDArray[np.int64],
     sample_device_us: NDArray[np.int64],
-    sample_packet: NDArray[np.int64],
+    sample_packet: NDArray[np.int64] | None,
+    *,
+    packet_rows: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.int64], dict[str, Any]]:
     """Fit the clock on (packet device time, host receive time) pairs and map every sample.
 
@@ -25,8 +27,12 @@ def map_to_host(
         arrival order.
     sample_device_us : int64 (n,)
         Device time of every sample.
-    sample_packet : int64 (n,)
-        Index (into the packet arrays) of the packet that carried each sample.
+    sample_packet : int64 (n,) or None
+        Index (into the packet arrays) of the packet that carried each sample; None when
+        ``packet_rows`` says it instead (samples in packet order).
+    packet_rows : int64 (p,) or None
+        Samples each packet carried (used when ``sample_packet`` is None; the per-sample index
+        is then built only if the device clock restarted).
 
     Returns
     -------
@@ -41,14 +47,23 @@ def map_to_host(
     if packet_device_us.size == 0:
         return np.zeros(0, dtype=np.int64), qc
     seg = clock_segments(packet_device_us)
-    t_us = np.empty(sample_device_us.shape[0], dtype=np.int64)
+    n_seg = int(seg.max()) + 1
     models: list[ClockModel] = []
-    for s in range(int(seg.max()) + 1):
-        pm = seg == s
-        m = fit_clock(packet_device_us[pm], packet_host_us[pm])
-        models.append(m)
-        sm = pm[sample_packet]
-        t_us[sm] = m.to_host_us(sample_device_us[sm])
+    if n_seg == 1:  # one continuous device clock (the usual case): no masks
+        models.append(fit_clock(packet_device_us, packet_host_us))
+        t_us = models[0].to_host_us(sample_device_us)
+    else:
+        t_us = np.empty(sample_device_us.shape[0], dtype=np.int64)
+        if sample_packet is None:
+            if packet_rows is None:
+                raise ValueError("map_to_host needs sample_packet or packet_rows")
+            sample_packet = np.repeat(np.arange(packet_rows.size, dtype=np.int64), packet_rows)
+        for s in range(n_seg):
+            pm = seg == s
+            m = fit_clock(packet_device_us[pm], packet_host_us[pm])
+            models.append(m)
+            sm = pm[sample_packet]
+            t_us[sm] = m.to_host_us(sample_device_us[sm])
     big = max(models, key=lambda m: m.n_points)
     qc.update(
         clock_offset_us=float(big.offset_us),

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+#: samples mapped per pass of :meth:`ClockModel.to_host_us`
+_CHUNK = 1 << 16
+
 
 @dataclass(frozen=True)
 class ClockModel:
@@ -59,15 +62,24 @@ class ClockModel:
         [1005]
         """
         d = np.asarray(device_us, dtype=np.int64)
+        if d.ndim != 1 or d.size <= _CHUNK:
+            return d + self._correction(d)
+        out = np.empty_like(d)
+        for i in range(0, d.size, _CHUNK):  # day-long arrays: temporaries stay in cache
+            part = d[i : i + _CHUNK]
+            np.add(part, self._correction(part), out=out[i : i + _CHUNK])
+        return out
+
+    def _correction(self, d: NDArray[np.int64]) -> NDArray[np.int64]:
         rel = (d - self.ref_device_us).astype(np.float64)
-        corr = np.rint(self.offset_us + self.drift_ppm * 1e-6 * rel).astype(np.int64)
-        return d + corr
+        return np.rint(self.offset_us + self.drift_ppm * 1e-6 * rel).astype(np.int64)
 
 
-def _lower_hull(x: NDArray[np.float64], y: NDArray[np.float64]) -> list[int]:
+def _lower_hull(x_arr: NDArray[np.float64], y_arr: NDArray[np.float64]) -> list[int]:
     """Indices of the lower convex hull of points sorted by x (monotone chain)."""
+    x, y = x_arr.tolist(), y_arr.tolist()  # Python floats: the same doubles, fast to index
     hull: list[int] = []
-    for i in range(x.shape[0]):
+    for i in range(len(x)):
         while len(hull) >= 2:
             a, b = hull[-2], hull[-1]
             cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])

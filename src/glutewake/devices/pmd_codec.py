@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -300,14 +301,32 @@ def _plan_payload(
     plan.frame_blocks.append(nblocks)
 
 
+def _rows_view(a: NDArray[np.int64], *, for_writing: bool = False) -> NDArray[Any]:
+    """An (n, ch) array as n opaque rows: row gathers/scatters copy whole rows at once (several
+    times faster than numpy's element-wise fancy indexing of 2-D arrays)."""
+    if for_writing and not a.flags.c_contiguous:
+        raise ValueError("rows of a non-contiguous array cannot be written through a view")
+    return np.ascontiguousarray(a).view(np.dtype((np.void, a.dtype.itemsize * a.shape[1])))[:, 0]
+
+
 #: payloads unpacked per pass of :func:`_execute_plan` (temporaries stay in cache)
 _FRAMES_PER_PASS = 2048
 
 
 def _execute_plan(
-    buf: NDArray[np.uint8], plan: _BlockPlan, channels: int, resolution_bits: int, *, signed: bool
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Unpack every payload of ``plan``; return (samples (rows, ch), rows per payload)."""
+    buf: NDArray[np.uint8],
+    plan: _BlockPlan,
+    channels: int,
+    resolution_bits: int,
+    *,
+    signed: bool,
+    scale: float | None = None,
+) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    """Unpack every payload of ``plan``; return (samples (rows, ch), rows per payload).
+
+    With ``scale`` (narrower than 32-bit samples only) the samples come back as float64
+    ``raw * scale`` computed pass by pass, without a day-long integer array in between.
+    """
     ro = np.asarray(plan.ref_offsets, dtype=np.int64)
     nf = int(ro.size)
     bb = np.asarray(plan.block_bytes, dtype=np.int64)
@@ -317,7 +336,11 @@ def _execute_plan(
     # delta rows per payload = sum of its blocks' counts
     block_frame = np.repeat(np.arange(nf, dtype=np.int64), fb)
     rows = np.bincount(block_frame, weights=cnt, minlength=nf).astype(np.int64) + 1
-    out = np.empty((int(rows.sum()), channels), dtype=np.int64)
+    if scale is not None and resolution_bits >= 32:
+        raise ValueError("scaled unpacking is for samples narrower than 32 bits")
+    out: NDArray[Any] = np.empty(
+        (int(rows.sum()), channels), dtype=np.int64 if scale is None else np.float64
+    )
     b_end = np.cumsum(fb)
     r_end = np.cumsum(rows)
     for f0 in range(0, nf, _FRAMES_PER_PASS):
@@ -325,7 +348,7 @@ def _execute_plan(
         b0 = int(b_end[f0 - 1]) if f0 else 0
         b1 = int(b_end[f1 - 1])
         r0 = int(r_end[f0 - 1]) if f0 else 0
-        out[r0 : int(r_end[f1 - 1])] = _execute_span(
+        span = _execute_span(
             buf,
             ro[f0:f1],
             bb[b0:b1],
@@ -336,6 +359,10 @@ def _execute_plan(
             channels,
             resolution_bits,
         )
+        if scale is None:
+            out[r0 : int(r_end[f1 - 1])] = span
+        else:
+            np.multiply(span, scale, out=out[r0 : int(r_end[f1 - 1])])
     if resolution_bits >= 32:
         out &= 0xFFFFFFFF
         if signed:
@@ -382,16 +409,22 @@ def _execute_span(
     else:
         deltas = np.zeros((0, channels), dtype=np.int64)
     row_start = np.cumsum(rows) - rows
-    d = np.empty((int(rows.sum()), channels), dtype=np.int64)
-    d[row_start] = ref
-    # delta rows: every row but each payload's first
     drows = rows - 1
-    d[np.arange(deltas.shape[0], dtype=np.int64) + np.repeat(np.arange(1, nf + 1), drows)] = deltas
-    cs = np.cumsum(d, axis=0)
-    base_rows = np.zeros((nf, channels), dtype=np.int64)
-    base_rows[1:] = cs[row_start[1:] - 1]
-    cs -= np.repeat(base_rows, rows, axis=0)
-    return cs
+    d = np.empty((int(rows.sum()), channels), dtype=np.int64)
+    # delta rows: every row but each payload's first
+    to_row = np.arange(deltas.shape[0], dtype=np.int64) + np.repeat(np.arange(1, nf + 1), drows)
+    _rows_view(d, for_writing=True)[to_row] = _rows_view(deltas)
+    # one running sum over all payloads: each payload's first row restarts it at its reference
+    # (its reference minus the previous payload's last sample)
+    first = np.zeros((nf, channels), dtype=np.int64)
+    if deltas.shape[0]:
+        has = np.flatnonzero(drows > 0)
+        d_start = (np.cumsum(drows) - drows)[has]
+        first[has] = np.add.reduceat(deltas, d_start, axis=0)
+    last = ref + first  # each payload's last sample
+    d[row_start] = ref
+    d[row_start[1:]] -= last[:-1]
+    return np.cumsum(d, axis=0, out=d)
 
 
 def decode_delta_payload(
@@ -459,9 +492,7 @@ _ROWS_PER_PASS = 1 << 16
 _WIDTH_OF = (np.frexp(np.arange(1 << 16, dtype=np.float64))[1] + 1).astype(np.uint8)
 
 
-def _delta_widths(
-    raw: NDArray[Any], resolution_bits: int, dtype: Any = np.int64
-) -> NDArray[Any]:
+def _delta_widths(raw: NDArray[Any], resolution_bits: int, dtype: Any = np.int64) -> NDArray[Any]:
     """Bit width each delta (sample i minus i-1, i >= 1) needs, max over channels."""
     n = raw.shape[0] - 1
     out = np.zeros(max(n, 0), dtype=dtype)
@@ -600,7 +631,7 @@ def encode_delta_frames(
     starts: NDArray[np.int64],
     counts: NDArray[np.int64],
     resolution_bits: int,
-    widths: NDArray[np.int64] | None,
+    widths: NDArray[np.integer[Any]] | None,
     *,
     measurement_type: int,
     frame_type: int,
@@ -629,7 +660,7 @@ def _pack_payloads(
     starts: NDArray[np.int64],
     counts: NDArray[np.int64],
     resolution_bits: int,
-    widths: NDArray[np.int64] | None,
+    widths: NDArray[np.integer[Any]] | None,
     head: NDArray[np.uint8] | None,
 ) -> tuple[bytes, NDArray[np.int64], NDArray[np.int64]]:
     """Lay out payloads (each optionally preceded by its ``head`` row) in one byte buffer.
@@ -660,23 +691,26 @@ def _pack_payloads(
     np.subtract(r[1:], r[:-1], out=d[1:])
     if resolution_bits >= 32:
         d = ((d + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-    # deltas of every frame: sample indices a+1 .. a+n-1, numbered 1.. within the frame
+    # deltas of every frame (sample indices a+1 .. a+n-1), frame-major
     nd = ct - 1
     n_deltas = int(nd.sum())
     d_first = np.cumsum(nd) - nd
-    frame_of = np.repeat(np.arange(nf, dtype=np.int64), nd)
-    pos_in = np.arange(1, n_deltas + 1, dtype=np.int64) - np.repeat(d_first, nd)
-    sample = np.repeat(st, nd) + pos_in
-    # chunks: 9 deltas after the reference, then 10 (see BLOCK_SAMPLES)
-    new_chunk = np.ones(n_deltas, dtype=bool)
-    new_chunk[1:] = (pos_in[1:] % BLOCK_SAMPLES) == 0
-    new_chunk[d_first[nd > 0]] = True
-    c_start = np.flatnonzero(new_chunk)
-    c_w = (np.maximum.reduceat(w_span[sample], c_start) if c_start.size else c_start).astype(
-        np.int64
-    )
-    c_n = np.diff(np.append(c_start, n_deltas))
-    c_f = frame_of[c_start]
+    if nf > 1 and np.array_equal(st[1:], st[:-1] + ct[:-1]) and st[0] == 0:
+        # frames one after the other (a rendered recording): every row but the frames' first
+        keep = np.ones(r.shape[0], dtype=bool)
+        keep[st] = False
+        dv, wd = _rows_view(d)[keep].view(np.int64).reshape(-1, ch), w_span[keep]
+    else:
+        sample = np.repeat(st, nd) + np.arange(1, n_deltas + 1) - np.repeat(d_first, nd)
+        dv, wd = _rows_view(d)[sample].view(np.int64).reshape(-1, ch), w_span[sample]
+    # chunks: 9 deltas after the reference, then 10 (see BLOCK_SAMPLES), per frame
+    k_f = np.where(nd > 0, (nd + BLOCK_SAMPLES) // BLOCK_SAMPLES, 0)
+    c_f = np.repeat(np.arange(nf, dtype=np.int64), k_f)
+    c_k = np.arange(c_f.size, dtype=np.int64) - np.repeat(np.cumsum(k_f) - k_f, k_f)
+    c_base = d_first[c_f]
+    c_start = c_base + np.maximum(BLOCK_SAMPLES * c_k - 1, 0)
+    c_n = np.minimum(c_base + BLOCK_SAMPLES * c_k + BLOCK_SAMPLES - 1, c_base + nd[c_f]) - c_start
+    c_w = (np.maximum.reduceat(wd, c_start) if c_start.size else c_start).astype(np.int64)
     # merge adjacent chunks of equal width within a frame, greedily up to 255 samples: runs of
     # equal width are one block unless longer than 255 (then split greedily, rare: flat signal)
     run_start = np.ones(c_start.size, dtype=bool)
@@ -721,33 +755,33 @@ def _pack_payloads(
     out[blk_off] = bw
     out[blk_off + 1] = bn
     if n_deltas:
-        dv = d[sample]  # (n_deltas, ch), frame-major then block order, like the blocks
         max_w = int(bw.max())
         per_sample = ch * max_w <= 64
         unit_w = bw * ch if per_sample else bw
         units = bn if per_sample else bn * ch
         wv = np.repeat(bw, bn)
-        mask = (np.int64(1) << wv) - 1
+        dm = dv & ((np.int64(1) << wv) - 1)[:, None]  # two's complement fields, w bits each
         if per_sample:
-            val = (dv[:, 0] & mask).astype(np.uint64)
+            val = dm[:, 0].copy()
             for c in range(1, ch):
-                val |= ((dv[:, c] & mask) << (c * wv)).astype(np.uint64)
+                col = dm[:, c]
+                col <<= c * wv
+                val |= col
         else:
-            val = (dv & mask[:, None]).reshape(-1).astype(np.uint64)
-        n_units = val.size
+            val = dm.reshape(-1)
+        val_u = val.view(np.uint64)
         u_first = np.cumsum(units) - units
         uw = np.repeat(unit_w, units)
-        bit = np.repeat(8 * (blk_off + 2) - u_first * unit_w, units) + (
-            np.arange(n_units, dtype=np.int64) * uw
-        )
+        bit = np.repeat(8 * (blk_off + 2) - u_first * unit_w, units)
+        bit += np.arange(val.size, dtype=np.int64) * uw
         q = bit >> 6
         o = bit & 63
-        low = val << o.astype(np.uint64)
+        low = val_u << o.view(np.uint64)
         words = np.zeros(total // 8 + 3, dtype=np.uint64)
         grp = np.flatnonzero(np.concatenate([[True], q[1:] != q[:-1]]))
         words[q[grp]] = np.add.reduceat(low, grp)  # fields of a word have disjoint bits
         spill = np.flatnonzero(o + uw > 64)  # at most one unit crosses each word boundary
-        words[q[spill] + 1] += val[spill] >> (64 - o[spill]).astype(np.uint64)
+        words[q[spill] + 1] += val_u[spill] >> (64 - o[spill]).view(np.uint64)
         out[: total + 16] |= words.view(np.uint8)[: total + 16]
     return out[:total].tobytes(), frame_off, size
 
@@ -827,7 +861,9 @@ class FramePlanner:
     ([0, 29, 58], [29, 29, 29])
     """
 
-    def __init__(self, widths: NDArray[np.int64], channels: int, resolution_bits: int) -> None:
+    def __init__(
+        self, widths: NDArray[np.integer[Any]], channels: int, resolution_bits: int
+    ) -> None:
         w = np.asarray(widths)
         if w.size and (int(w.min()) < 0 or int(w.max()) > 64):
             raise ValueError("delta widths must be 0..64 bits")
@@ -910,11 +946,7 @@ class FramePlanner:
     ) -> int:
         """The whole chunk at ``s`` does not fit: the longest prefix of it that does."""
         ch = self.channels
-        cm: list[int] = []
-        m = 0
-        for x in self._w[s : s + full - 1]:
-            m = x if x > m else m
-            cm.append(m)
+        cm = list(accumulate(self._w[s : s + full - 1], max))  # widest delta of each prefix
         for r in range(full - 1, 0, -1):
             wk = cm[r - 1]
             if cur_c and wk == cur_w and cur_c + r <= _MAX_BLOCK_COUNT:
@@ -1053,7 +1085,7 @@ def scale_raw(raw: NDArray[np.int64], lay: FrameLayout, factor: float) -> NDArra
         with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf patterns pass through
             vals = f32.astype(np.float64) * factor
     else:
-        vals = raw.astype(np.float64) * (factor * lay.unit_scale)
+        vals = np.multiply(raw, factor * lay.unit_scale, dtype=np.float64)
     if lay.status_channel is not None and raw.shape[1] > lay.status_channel:
         vals[:, lay.status_channel] = raw[:, lay.status_channel]
     return vals
@@ -1169,7 +1201,12 @@ def _explain(
 
 
 def _decode_compressed_batch(
-    frames: Sequence[bytes], measurement_type: int, frame_type: int, ch: int, res: int
+    frames: Sequence[bytes],
+    measurement_type: int,
+    frame_type: int,
+    ch: int,
+    res: int,
+    scale: float | None = None,
 ) -> tuple[
     NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]
 ]:
@@ -1230,7 +1267,7 @@ def _decode_compressed_batch(
     else:
         z = np.zeros(good.size, dtype=np.int64)
         plan = _BlockPlan(starts[good] + HEADER_BYTES, z[:0], z[:0], z[:0], z)
-    raw, rows = _execute_plan(buf, plan, ch, res, signed=res < 32)
+    raw, rows = _execute_plan(buf, plan, ch, res, signed=res < 32, scale=scale)
     return raw, rows, ts[good].astype(np.int64), good, bad_idx
 
 
@@ -1251,6 +1288,31 @@ def decode_frames(
     unpacked together with a few vectorized numpy operations, which is what makes day-long
     recordings decode at millions of samples per second.
     """
+    return _decode_frames(
+        frames,
+        measurement_type=measurement_type,
+        frame_type=frame_type,
+        channels=channels,
+        resolution_bits=resolution_bits,
+        factor=factor,
+        att_mtu=att_mtu,
+        keep_raw=True,
+    )
+
+
+def _decode_frames(
+    frames: Sequence[bytes],
+    *,
+    measurement_type: int,
+    frame_type: int,
+    channels: int | None,
+    resolution_bits: int | None,
+    factor: float,
+    att_mtu: int | None,
+    keep_raw: bool,
+) -> FrameBatch:
+    """:func:`decode_frames`; ``keep_raw=False`` may leave ``raw`` empty (0 rows) when the
+    values can be computed without it (replay needs values only: a day less of memory)."""
     lay = layout_of(measurement_type, frame_type)
     stream = stream_name(measurement_type)
     ch = lay.channels if channels is None else channels
@@ -1260,6 +1322,7 @@ def decode_frames(
     errors: list[tuple[int, DecodeError]] = []
     ok_idx: list[int] = []
     ts_list: list[int] = []
+    values_fused: NDArray[np.float64] | None = None
     if not lay.compressed:
         raws: list[NDArray[np.int64]] = []
         for i, fr in enumerate(frames):
@@ -1279,16 +1342,26 @@ def decode_frames(
         raw = np.concatenate(raws) if raws else np.zeros((0, lay.channels), dtype=np.int64)
         rows = np.array([r.shape[0] for r in raws], dtype=np.int64)
     else:
+        eff = FrameLayout(ch, res, True, False, 1.0) if lay.is_float and res != 32 else lay
+        fused = not keep_raw and not eff.is_float and eff.status_channel is None and res < 32
         raw, rows, ts_arr, good_idx, bad_idx = _decode_compressed_batch(
-            frames, measurement_type, frame_type, ch, res
+            frames,
+            measurement_type,
+            frame_type,
+            ch,
+            res,
+            factor * eff.unit_scale if fused else None,
         )
+        if fused:
+            values_fused = raw.astype(np.float64, copy=False)
+            raw = np.zeros((0, ch), dtype=np.int64)
         ok_idx = good_idx.tolist()
         ts_list = ts_arr.tolist()
         for i in bad_idx.tolist():
             errors.append((i, _explain(frames[i], measurement_type, frame_type, ch, res, att_mtu)))
     if lay.compressed and lay.is_float and res != 32:
         lay = FrameLayout(ch, res, True, False, 1.0)
-    values = scale_raw(raw, lay, factor)
+    values = values_fused if values_fused is not None else scale_raw(raw, lay, factor)
     return FrameBatch(
         raw=raw,
         values=values,

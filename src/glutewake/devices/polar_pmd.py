@@ -13,7 +13,7 @@ control point (:mod:`.pmd_control`), the profile that replays spooled records
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ from glutewake.devices.pmd_codec import (
     FrameBatch,
     MeasurementType,
     PmdFrame,
+    _decode_frames,
     decode_delta_payload,
     decode_frame,
     decode_frames,
@@ -116,6 +117,10 @@ class _Collected:
     settings: list[tuple[float, int, int, float, int | None]] = field(default_factory=list)
 
 
+#: frames timed per pass of :func:`_vendor_times` (temporaries stay in cache)
+_FRAMES_PER_PASS = 4096
+
+
 def _vendor_times(
     ts: NDArray[np.int64],
     prev: NDArray[np.int64],
@@ -126,9 +131,31 @@ def _vendor_times(
     """Sample times of many frames at once by the vendor rule (see ``sample_timestamps``):
     ``spread`` frames over (previous, frame], the others back from the frame at 1/fs."""
     total = int(n.sum())
+    out = np.empty(total, dtype=np.int64)
+    ends = np.cumsum(n)
+    for f0 in range(0, n.size, _FRAMES_PER_PASS):
+        f1 = min(n.size, f0 + _FRAMES_PER_PASS)
+        r0 = int(ends[f0 - 1]) if f0 else 0
+        out[r0 : int(ends[f1 - 1])] = _vendor_times_span(
+            ts[f0:f1], prev[f0:f1], n[f0:f1], spread[f0:f1], fs
+        )
+    return out
+
+
+def _vendor_times_span(
+    ts: NDArray[np.int64],
+    prev: NDArray[np.int64],
+    n: NDArray[np.int64],
+    spread: NDArray[np.bool_],
+    fs: float,
+) -> NDArray[np.int64]:
+    total = int(n.sum())
     fr = np.repeat(np.arange(n.size, dtype=np.int64), n)
     within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
     out = np.empty(total, dtype=np.int64)
+    if spread.all():  # the usual case: no masks
+        num = (within + 1) * np.repeat(ts - prev, n)
+        return np.repeat(prev, n) + _round_half_even(num, np.repeat(n, n))
     sp = spread[fr]
     if sp.any():
         f = fr[sp]
@@ -146,7 +173,13 @@ def _vendor_times(
 
 
 def _round_half_even(num: NDArray[np.int64], den: NDArray[np.int64]) -> NDArray[np.int64]:
-    q, r = np.divmod(num, den)
+    if num.size and int(np.abs(num).max()) < (1 << 52) and int(den.max()) < (1 << 20):
+        # exact in doubles: a quotient's fraction is a multiple of 1/den, far more than the
+        # rounding error away from an integer, so the floor is exact (and SIMD-fast)
+        q = np.floor(num / den).astype(np.int64)
+        r = num - q * den
+    else:
+        q, r = np.divmod(num, den)
     up = (2 * r > den) | ((2 * r == den) & ((q & 1) == 1))
     return q + up.astype(np.int64)
 
@@ -242,7 +275,37 @@ class PolarPmdProfile(DeviceProfile):
                 if sid is not None:
                     session_end.setdefault(sid, why)
 
-        for i in range(len(records)):
+        def add_data(j0: int, j1: int) -> None:
+            """Data notifications ``j0 .. j1 - 1`` (one connection, no control in between)."""
+            nonlocal next_session
+            payloads = records.payload[j0:j1]
+            mts = [d[0] & 0x3F if d else -1 for d in payloads]
+            groups: dict[int, Sequence[int]]
+            if mts.count(mts[0]) == len(mts):
+                groups = {mts[0]: range(len(mts))}
+            else:
+                lists: dict[int, list[int]] = {}
+                for k, m in enumerate(mts):
+                    lists.setdefault(m, []).append(k)
+                groups = dict(lists)
+            for mt, ks in groups.items():  # streams in order of their first frame
+                if mt not in cur_sess:
+                    cur_sess[mt] = next_session
+                    next_session += 1
+                st = states.get(mt) or cfg_states.get(mt) or _StreamState()
+                col = collected.setdefault(mt, _Collected())
+                k_n = len(ks)
+                col.rec_idx.extend(j0 + k for k in ks)
+                col.session.extend([cur_sess[mt]] * k_n)
+                col.payload.extend(bytes(payloads[k]) for k in ks)
+                col.host_us.extend(t_list[j0 + k] for k in ks)
+                col.settings.extend(
+                    [(st.fs_hz, st.resolution_bits, st.channels, st.factor, att_mtu)] * k_n
+                )
+
+        def handle(i: int) -> None:
+            """One record that is not a data notification continuing a run."""
+            nonlocal conn, att_mtu, next_session
             kind = int(records.kind[i])
             uuid = records.char_uuid[i].lower()
             data = records.payload[i]
@@ -256,51 +319,56 @@ class PolarPmdProfile(DeviceProfile):
                 att_mtu = None
             if kind == RecordKind.CONNECT:
                 att_mtu = int.from_bytes(data[:2], "little") if len(data) >= 2 else None
-                continue
+                return
             if kind == RecordKind.DISCONNECT:
                 end_sessions(list(cur_sess), "disconnect")
-                continue
+                return
             if uuid == PMD_CONTROL_POINT_UUID and kind == RecordKind.WRITE:
                 try:
                     req = parse_request(data)
                 except ControlPointError as err:
                     res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
-                    continue
+                    return
                 if req.op_code == OpCode.REQUEST_MEASUREMENT_START:
                     pending_start[req.measurement_type] = req
                 elif req.op_code == OpCode.STOP_MEASUREMENT:
                     end_sessions([req.measurement_type], "stopped")
                     states.pop(req.measurement_type, None)
-                continue
+                return
             if uuid == PMD_CONTROL_POINT_UUID and kind == RecordKind.NOTIFY:
                 try:
                     msg = parse_notification(data)
                 except ControlPointError as err:
                     res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
-                    continue
+                    return
                 if isinstance(msg, MeasurementStopped):
                     end_sessions(list(msg.measurement_types), "device_stopped")
                     for mt in msg.measurement_types:
                         states.pop(mt, None)
-                    continue
+                    return
                 self._on_response(msg, pending_start, states, cp_errors, res, t, uuid, data)
                 if msg.op_code == OpCode.REQUEST_MEASUREMENT_START and msg.ok:
                     end_sessions([msg.measurement_type], "restarted")
                     cur_sess[msg.measurement_type] = next_session
                     next_session += 1
-                continue
+                return
             if uuid == PMD_DATA_UUID and kind == RecordKind.NOTIFY:
-                mt = data[0] & 0x3F if data else -1
-                if mt not in cur_sess:
-                    cur_sess[mt] = next_session
-                    next_session += 1
-                st = states.get(mt) or cfg_states.get(mt) or _StreamState()
-                col = collected.setdefault(mt, _Collected())
-                col.rec_idx.append(i)
-                col.session.append(cur_sess[mt])
-                col.payload.append(bytes(data))
-                col.host_us.append(t)
-                col.settings.append((st.fs_hz, st.resolution_bits, st.channels, st.factor, att_mtu))
+                add_data(i, i + 1)
+
+        # data notifications between two control records (or connection changes) are
+        # collected in bulk; everything else is replayed one record at a time
+        n_rec = len(records)
+        t_list = records.t_us.tolist()
+        is_data = (records.kind == RecordKind.NOTIFY) & np.array(
+            [u.lower() == PMD_DATA_UUID for u in records.char_uuid], dtype=bool
+        ).reshape(-1)
+        new_conn = np.ones(n_rec, dtype=bool)
+        new_conn[1:] = records.conn_id[1:] != records.conn_id[:-1]
+        events = [*np.flatnonzero(~is_data | new_conn).tolist(), n_rec]
+        for e in range(len(events) - 1):
+            handle(events[e])
+            if events[e] + 1 < events[e + 1]:
+                add_data(events[e] + 1, events[e + 1])
         for mt, col in collected.items():
             self._decode_stream(mt, col, session_end, res)
         for stream, errs in cp_errors.items():
@@ -353,10 +421,15 @@ class PolarPmdProfile(DeviceProfile):
         n_in = len(col.payload)
         # group by (frame type, settings) so each group is one vectorized batch
         groups: dict[tuple[int, int, int, float, int | None], list[int]] = {}
-        for k, fr in enumerate(col.payload):
-            ft = fr[9] if len(fr) > 9 else -1
-            fs, resb, ch, factor, mtu = col.settings[k]
-            groups.setdefault((ft, resb, ch, factor, mtu), []).append(k)
+        keys = [
+            (fr[9] if len(fr) > 9 else -1, *st[1:])
+            for fr, st in zip(col.payload, col.settings, strict=True)
+        ]
+        if keys and keys.count(keys[0]) == len(keys):  # one frame type and setting: one batch
+            groups[keys[0]] = list(range(len(keys)))
+        else:
+            for k, key in enumerate(keys):
+                groups.setdefault(key, []).append(k)
         f_ok = np.zeros(n_in, dtype=bool)
         f_rows = np.zeros(n_in, dtype=np.int64)
         f_start = np.zeros(n_in, dtype=np.int64)
@@ -373,7 +446,7 @@ class PolarPmdProfile(DeviceProfile):
                     else None
                 )
                 use_res = resb if lay is not None and lay.compressed and not lay.is_float else None
-                batch: FrameBatch = decode_frames(
+                batch: FrameBatch = _decode_frames(
                     frames,
                     measurement_type=mt,
                     frame_type=ft,
@@ -381,6 +454,7 @@ class PolarPmdProfile(DeviceProfile):
                     resolution_bits=use_res,
                     factor=factor,
                     att_mtu=mtu,
+                    keep_raw=False,  # replay needs the values only
                 )
             except DecodeError as err:
                 for k in idx:
@@ -418,7 +492,8 @@ class PolarPmdProfile(DeviceProfile):
             if vals_g.shape[1] == chans:
                 f_start[kk] = offset + np.cumsum(rows_g) - rows_g
                 offset += vals_g.shape[0]
-        all_vals = np.concatenate([v for _, _, v in group_out if v.shape[1] == chans])
+        parts = [v for _, _, v in group_out if v.shape[1] == chans]
+        all_vals = parts[0] if len(parts) == 1 else np.concatenate(parts)
         kept = np.flatnonzero(f_ok)
         sess = np.asarray(col.session, dtype=np.int64)[kept]
         ts = f_ts[kept]
@@ -481,18 +556,23 @@ class PolarPmdProfile(DeviceProfile):
                 - 1
             )
             miss[1:] = np.where(~spread[1:], np.maximum(hole, 0), 0)
-        dev_us = tss // 1000 + PMD_EPOCH_UNIX_US
+        dev_us = tss
+        np.floor_divide(dev_us, 1000, out=dev_us)
+        dev_us += PMD_EPOCH_UNIX_US
         pkt_dev_us = ts // 1000 + PMD_EPOCH_UNIX_US
         pkt_host_us = np.asarray(col.host_us, dtype=np.int64)[kept]
-        sample_pkt = np.repeat(np.arange(kept.size, dtype=np.int64), n)
-        t_us, clock_qc = map_to_host(pkt_dev_us, pkt_host_us, dev_us, sample_pkt)
+        t_us, clock_qc = map_to_host(pkt_dev_us, pkt_host_us, dev_us, None, packet_rows=n)
         qc.update(clock_qc)
         seq_step = np.ones(total, dtype=np.int64)
         seq_step[first_rows] += miss
         seq_step[0] = 0
-        seq = np.cumsum(seq_step)
-        within = np.arange(total, dtype=np.int64) - np.repeat(first_rows, n)
-        values = all_vals[np.repeat(f_start[kept], n) + within]
+        seq = np.cumsum(seq_step, out=seq_step)
+        src = f_start[kept]
+        if src[0] == 0 and np.array_equal(src, first_rows) and all_vals.shape[0] == total:
+            values = all_vals  # every frame kept, in order: no gather needed
+        else:
+            within = np.arange(total, dtype=np.int64) - np.repeat(first_rows, n)
+            values = all_vals[np.repeat(src, n) + within]
         names = (
             _CHANNEL_NAMES[:chans]
             if chans <= 3

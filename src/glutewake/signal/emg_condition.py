@@ -36,7 +36,6 @@ __all__ = [
     "conditioning_gain",
     "mains_from_spectrum",
     "mains_lines",
-    "moving_mean_centered",
     "tkeo_abs",
     "validate_emg",
 ]
@@ -320,19 +319,6 @@ def _fit_lines(x: FloatArray, lines: Sequence[float], fs_hz: float, t: FloatArra
             im = np.interp(t_all, t_rows, amp[:, ch].imag)
             out[:, ch] += 2.0 * (re * c - im * s_)
     return out
-
-
-def moving_mean_centered(x: FloatArray, half: int, lo: int, hi: int) -> FloatArray:
-    """Centered moving mean (window ``2 half + 1``) of ``x`` evaluated at rows ``lo..hi-1``.
-
-    Requires ``half <= lo`` and ``hi + half <= len(x)`` (the caller supplies margins).
-    """
-    cs = np.empty((x.shape[0] + 1, *x.shape[1:]))
-    cs[0] = 0.0
-    np.cumsum(x, axis=0, out=cs[1:])
-    return np.asarray(
-        (cs[lo + half + 1 : hi + half + 1] - cs[lo - half : hi - half]) / (2 * half + 1)
-    )
 
 
 def tkeo_abs(y: FloatArray, lag: int = 1) -> FloatArray:

@@ -1,29 +1,31 @@
 """Contraction onset/offset detection for surface EMG (default method, streaming core).
 
-Default method ("tkeo_changepoint"), per channel:
+Default method ("tkeo_changepoint"), per channel (all settings are :class:`DetectionParams`
+fields; ``docs/emg.md`` has the full description):
 
-1. Conditioning (:mod:`glutewake.signal.emg_condition`) on a fixed grid of 8 s blocks.
-2. Detection envelope: centered 50 ms moving mean of the absolute Teager-Kaiser energy of the
-   conditioned signal (µV²).
-3. Baseline noise, robust to the contractions: the envelope is cut into 100 ms sub-windows; in a
-   context of +-32 s around each block the lowest quarter of sub-window means is fitted by a
-   Gaussian lower tail, giving the noise level ``nu`` and spread ``s`` (see ``_thresholds``).
-4. Hysteresis (double threshold): a run above ``T_low = nu + k_low s`` is a candidate; it counts
-   only if it also crosses ``T_high = nu + k_high s``. Runs separated by less than
-   ``merge_gap_s`` (50 ms) are merged; events shorter than ``min_duration_s`` (100 ms, which
-   rejects ECG QRS residue and spikes) are dropped.
-5. Changepoint refinement of each onset (and, mirrored, each offset): on the 10 ms power envelope
-   of the conditioned signal between 200 ms before the coarse onset and the point where the power
-   reaches half its local peak, a least-squares fit of ``p(t) = c + a (t - t0)_+^m`` for
-   m in {0 (step), 1, 2 (linear amplitude ramp)} over every candidate ``t0``; the best fit's
-   ``t0`` is the onset. Closed-form with suffix sums, O(window) per contraction.
-6. Confidence: ``sigmoid((snr_db - 3) / 1.5) * min(1, duration / (2 min_duration))`` where
+1. Conditioning (:mod:`glutewake.signal.emg_condition`) on a fixed grid of 12 s blocks; after it
+   everything runs on 2 ms bins (one sample below 500 Hz).
+2. Detection envelope: centered 50 ms mean of ``|TKEO|`` (lag ``round(fs / 1000)``).
+3. Baseline noise, robust to the contractions: 100 ms sub-window means in a +-32 s context; the
+   lowest quarter is fitted by a Gaussian lower tail, giving the noise level ``nu`` and spread
+   ``s`` (see ``ContractionStream._thresholds``).
+4. Hysteresis: a run above ``T_low = nu + k_low s`` (k_low 2) counts only if it also crosses
+   ``T_high = nu + k_high s`` (k_high 5). Runs less than ``merge_gap_s`` (100 ms) apart are one
+   contraction, and so are runs up to ``merge_max_s`` (300 ms) apart when the power between
+   them stays above ``merge_power_ratio`` (1.5) times the noise power.
+5. Likelihood refinement of each onset (and, on the reversed signal, each offset) with
+   :func:`ramp_onset`: a noise -> linear-amplitude-ramp -> plateau model of the bin powers,
+   posterior mean of the ramp start over a grid of starts and rise times (0-150 ms).
+6. Contractions shorter than ``min_duration_s`` (100 ms) after refinement are dropped (ECG QRS
+   residue, spikes).
+7. Confidence: ``sigmoid((snr_db - 3) / 1.5) * min(1, duration / (2 min_duration))`` where
    ``snr_db`` compares the contraction's mean power with the local noise power.
 
 Streaming: :class:`ContractionStream` consumes chunks of any size and emits each contraction once
 its context is complete (about 32 s later). Memory is bounded by the chunk size plus the context
-(~10 blocks) plus the longest contraction. Results are identical to a single pass because the
-block grid, the context and every computation depend only on sample positions, not on chunking.
+(~10 blocks of bin-rate arrays) plus the longest contraction. Results are identical to a single
+pass because the block grid, the context and every computation depend only on sample positions,
+not on chunking.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ class DetectionParams:
     quiet_fraction : float
         Share of sub-windows taken as quiet.
     refine : bool
-        Changepoint refinement of onsets and offsets.
+        Likelihood refinement of onsets and offsets.
+    tkeo : bool
+        Detection envelope from |TKEO| (default) or from the squared signal.
     refine_pre_s : float
         How far before the coarse onset the refinement looks.
     """

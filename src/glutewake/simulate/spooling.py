@@ -215,4 +215,3 @@ def _connected_spans(
 def already_spooled(folder: Path) -> bool:
     """True if the folder already holds segments (the demo does not spool twice)."""
     return folder.is_dir() and bool(list_segments(folder))
-

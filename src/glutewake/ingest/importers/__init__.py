@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +43,9 @@ __all__ = [
     "detect_format",
     "run_import",
 ]
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
 
 ProgressHook = Callable[[str, int], Callable[[int], None]]
 
@@ -271,9 +275,11 @@ def run_import(
             result.message = str(exc)
         except ImportFileError as exc:
             result.message = str(exc)
-        except (OSError, ValueError, RuntimeError) as exc:
-            # anything else a reader library raises still fails this file only
-            result.message = f"{path}: {type(exc).__name__}: {exc}"
+        except Exception as exc:
+            # whatever a reader library or the store raises still fails this file only
+            log.debug("import of %s failed", path, exc_info=True)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            result.message = f"{path}: {type(exc).__name__}: {first}"
     return summary
 
 
@@ -325,13 +331,19 @@ def _import_one(
         exercise=str(label) if label else None,
         advance=progress(f"reading {path.name}", _estimated_rows(path, head)),
     )
-    if placement:
+    # the placement must be in the catalog before add_recordings reads the devices table
+    created = (
         _register_device(data_dir, participant_id, device, feed.profile, placement, path)
+        if placement
+        else False
+    )
     try:
         added = add_recordings(data_dir, feed, extra_rows=feed.extra_rows, progress=progress)
     except BaseException:
         # samples of the chunks stored before the failure: nothing stays for a failed file
         _remove_samples(data_dir, participant_id, prefix)
+        if created:
+            _unregister_device(data_dir, participant_id, device)
         raise
     summary.warnings.extend(w for w in added.warnings if w not in summary.warnings)
     summary.participant_days += added.participant_days
@@ -560,15 +572,31 @@ def _remove_samples(data_dir: DataDir, participant_id: str, prefix: str) -> None
 
 def _register_device(
     data_dir: DataDir, participant_id: str, device: str, profile: str, placement: str, path: Path
-) -> None:
+) -> bool:
+    """Register the placement; True when the device was not in the catalog before."""
     from glutewake.analytics.bookkeeping import BookkeepingError, set_device
     from glutewake.analytics.catalog import open_write
 
     try:
         with open_write(data_dir) as con:
+            known = con.execute(
+                "SELECT count(*) FROM devices WHERE participant_id = ? AND device_id = ?",
+                [participant_id, device],
+            ).fetchone()
             set_device(con, participant_id, device, profile, placement=placement)
     except BookkeepingError as exc:
         raise ImportFileError(f"{path}: --placement needs a known participant: {exc}") from None
+    return not (known and known[0])
+
+
+def _unregister_device(data_dir: DataDir, participant_id: str, device: str) -> None:
+    from glutewake.analytics.catalog import open_write
+
+    with open_write(data_dir) as con:
+        con.execute(
+            "DELETE FROM devices WHERE participant_id = ? AND device_id = ? AND first_seen IS NULL",
+            [participant_id, device],
+        )
 
 
 def _import_reference(

@@ -127,6 +127,49 @@ def _time_expr(spec: TimeSpec) -> pl.Expr | None:
     return None
 
 
+def _late_expr(spec: TimeSpec) -> pl.Expr:
+    """Local times read as the *second* occurrence where the zone repeats an hour."""
+    return (
+        pl.col(str(spec.column))
+        .str.strip_chars()
+        .str.to_datetime(spec.fmt, time_unit="us", strict=True)
+        .dt.replace_time_zone(spec.tz, ambiguous="latest", non_existent="raise")
+        .dt.epoch("us")
+        .alias("_t_late")
+    )
+
+
+class _FoldResolver:
+    """Places local times in the hour repeated when clocks go back, by their order in the file.
+
+    Read as first occurrences, the repeat shows as a step back in UTC; from that step until
+    the times leave the repeated hour, rows are the second occurrence. State carries across
+    batches.
+    """
+
+    def __init__(self) -> None:
+        self.prev_early: int | None = None
+        self.in_second = False
+
+    def resolve(self, early: np.ndarray, late: np.ndarray) -> np.ndarray:
+        amb = early != late
+        n = len(early)
+        if n == 0 or (not amb.any() and not self.in_second):
+            self.in_second = False
+            if n:
+                self.prev_early = int(early[-1])
+            return early
+        prev = early[0] if self.prev_early is None else self.prev_early
+        back = np.diff(early, prepend=np.int64(prev)) < 0
+        cum = np.cumsum(back & amb)
+        reset = np.maximum.accumulate(np.where(~amb, np.arange(n), -1))
+        base = np.where(reset >= 0, cum[np.maximum(reset, 0)], -int(self.in_second))
+        second = amb & (cum - base > 0)
+        self.in_second = bool(second[-1])
+        self.prev_early = int(early[-1])
+        return np.where(second, late, early)
+
+
 def _anchor_expr(spec: TimeSpec) -> pl.Expr:
     parsed = (
         pl.col(str(spec.anchor))
@@ -152,6 +195,9 @@ def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator
     t_expr = _time_expr(layout.time)
     if t_expr is not None:
         exprs.append(t_expr)
+    fold = _FoldResolver() if layout.time.kind == "text" and layout.time.tz else None
+    if fold is not None:
+        exprs.append(_late_expr(layout.time))
     if layout.time.kind == "anchored":
         exprs.append(_anchor_expr(layout.time))
     lf = _scan(layout, schema).select(exprs)
@@ -169,6 +215,8 @@ def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator
                 )
             else:
                 t_us = frame["_t_us"].to_numpy().astype(np.int64, copy=False)
+            if fold is not None:
+                t_us = fold.resolve(t_us, frame["_t_late"].to_numpy().astype(np.int64, copy=False))
             if layout.time.kind == "anchored":
                 if anchor_offset is None:
                     diff = frame["_anchor_us"].to_numpy() - t_us
