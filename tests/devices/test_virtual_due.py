@@ -17,6 +17,7 @@ from glutewake.simulate.spooling import (
     LinkModel,
     Outage,
     _connected_spans,
+    _SegmentWriter,
     spool_virtual_session,
 )
 
@@ -199,3 +200,31 @@ def test_spooler_writes_what_stepping_through_the_spool_writer_writes(
     got, want = _segments(tmp_path / "new"), _segments(tmp_path / "ref")
     assert got == want
     assert len(want) >= (3 if bulk else 1) and sum(len(s[2]) for s in want) > 100
+
+
+def test_bulk_segment_cuts_match_the_spool_writer_by_time_and_bytes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = (T0 + np.cumsum(rng.integers(0, 900_000_000, 500))).tolist()
+    payloads = [bytes(int(k)) for k in rng.integers(0, 300, 500)]
+    info = SpoolInfo("P01", "dev", "x", {}, {})
+    now = [(t[0] - 5) / 1e6]
+    ref = SpoolWriter(
+        tmp_path / "ref",
+        info,
+        segment_bytes=5000,
+        journal_fsync_s=float("inf"),
+        clock=lambda: now[0],
+    )
+    for a, p in zip(t, payloads, strict=True):
+        now[0] = a / 1e6
+        ref.append(a, RecordKind.NOTIFY, "u", p, 1)
+    ref.close()
+    bulk = _SegmentWriter(tmp_path / "bulk", info, started_us=t[0] - 5)
+    bulk.segment_bytes = 5000
+    bulk.extend(t[:200], RecordKind.NOTIFY, ["u"] * 200, payloads[:200], 1)
+    bulk.append(t[200], RecordKind.NOTIFY, "u", payloads[200], 1)
+    bulk.extend(t[201:], RecordKind.NOTIFY, ["u"] * 299, payloads[201:], 1)
+    bulk.close()
+    got, want = _segments(tmp_path / "bulk"), _segments(tmp_path / "ref")
+    assert got == want
+    assert len(want) > 20  # cut by size and by time

@@ -310,7 +310,7 @@ def _rows_view(a: NDArray[np.int64], *, for_writing: bool = False) -> NDArray[An
 
 
 #: payloads unpacked per pass of :func:`_execute_plan` (temporaries stay in cache)
-_FRAMES_PER_PASS = 2048
+_FRAMES_PER_PASS = 1024
 
 
 def _execute_plan(

@@ -118,7 +118,7 @@ class _Collected:
 
 
 #: frames timed per pass of :func:`_vendor_times` (temporaries stay in cache)
-_FRAMES_PER_PASS = 4096
+_FRAMES_PER_PASS = 1024
 
 
 def _vendor_times(

@@ -276,7 +276,7 @@ class PolarVirtualDevice(VirtualDevice):
     #: frames planned (and encoded in one batch) at a time by ``poll``
     _PLAN_FRAMES = 256
     #: frames encoded per numpy batch by ``render_until`` (bounds its memory)
-    _RENDER_BATCH = 4096
+    _RENDER_BATCH = 512
 
     def _signal(self, mt: int) -> StreamSamples:
         return self.signals[next(s for s in self.signals if STREAM_TYPES[s] == mt)]

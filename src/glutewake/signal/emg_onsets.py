@@ -239,25 +239,132 @@ def ramp_onset(
     k = np.arange(r_max) + 0.5
     frac = np.minimum(1.0, k[:, None] / np.maximum(r_all, 1)[None, :]) ** 2
     frac[:, r_all == 0] = 1.0
-    win = np.lib.stride_tricks.sliding_window_view(y, r_max)[lo:hi]
+    # Rows t0 = lo..hi-1 of the sliding windows of length r_max (a strided view, no copy).
+    yc = np.ascontiguousarray(y, dtype=np.float64)
+    win = np.lib.stride_tricks.as_strided(
+        yc[lo:], shape=(hi - lo, r_max), strides=(yc.strides[0], yc.strides[0]), writeable=False
+    )
     pre = t0 * np.log(s0) + cs[t0] / s0
-    best_t0 = lo
-    for _ in range(2):
+    tail_n = n - t0 - r_max
+    tail_cs = cs[n] - cs[t0 + r_max]
+    n_r = r_all.size
+    for it in range(2):
         v_pl = s0 + a2
         v = s0 + a2 * frac
-        tail = (n - t0 - r_max) * np.log(v_pl) + (cs[n] - cs[t0 + r_max]) / v_pl
-        nll = (pre + tail)[:, None] + np.log(v).sum(axis=0)[None, :] + win @ (1.0 / v)
-        j, jr = np.unravel_index(int(np.argmin(nll)), nll.shape)
-        best_t0 = int(t0[j])
-        if kappa > 0:
-            w = np.exp(-kappa * (nll - nll[j, jr]))
-            best_t0 = round(float((w.sum(axis=1) @ t0) / w.sum()))
+        nll = (pre + tail_n * np.log(v_pl) + tail_cs / v_pl)[:, None] + (
+            np.log(v).sum(axis=0)[None, :] + win @ (1.0 / v)
+        )
+        j, jr = divmod(int(np.argmin(nll)), n_r)
         p_lo = int(t0[j]) + int(r_all[jr])
         p_hi = min(n, p_lo + plateau_bins)
-        if p_hi - p_lo < 3:
+        if it == 1 or p_hi - p_lo < 3:
             break
         a2 = max(float((cs[p_hi] - cs[p_lo]) / (p_hi - p_lo)) - s0, 0.25 * s0)
+    best_t0 = int(t0[j])
+    if kappa > 0:
+        w = np.exp(-kappa * (nll - nll[j, jr]))
+        best_t0 = round(float((w.sum(axis=1) @ t0) / w.sum()))
     return best_t0
+
+
+def _ramp_onsets_batch(
+    problems: Sequence[tuple[FloatArray, float, int, int]],
+    rise_bins: Sequence[int],
+    plateau_bins: int,
+    kappa: float,
+) -> list[int]:
+    """:func:`ramp_onset` for many ``(y, noise_pw, cand_hi, cand_lo)`` problems at once.
+
+    Same model, same two passes and the same estimate; the problems are stacked (padded to the
+    longest candidate range) so the work is a handful of array operations instead of a few
+    dozen per problem. Problems too short for the longest rise time go to :func:`ramp_onset`.
+    """
+    out = [0] * len(problems)
+    r_all = np.asarray(sorted(set(rise_bins)), dtype=np.int64)
+    r_max = max(int(r_all[-1]), 1)
+    batch: list[int] = []
+    for i, (y, s0, cand_hi, cand_lo) in enumerate(problems):
+        n = y.size
+        hi = min(cand_hi + 1, n - 2)
+        lo = min(max(cand_lo, 0), hi - 1)
+        if hi - lo >= 1 and int(r_all[-1]) <= n - hi - 1 and r_all[-1] >= 1:
+            batch.append(i)
+        else:
+            out[i] = ramp_onset(y, s0, cand_hi, rise_bins, plateau_bins, kappa, cand_lo)
+    if not batch:
+        return out
+    n_p = len(batch)
+    ns = np.array([problems[i][0].size for i in batch])
+    his = np.minimum(np.array([problems[i][2] for i in batch]) + 1, ns - 2)
+    los = np.minimum(np.maximum(np.array([problems[i][3] for i in batch]), 0), his - 1)
+    s0 = np.maximum(np.array([float(problems[i][1]) for i in batch]), 1e-30)
+    n_t = int((his - los).max())
+    width = int(ns.max())
+    ys = np.zeros((n_p, width + 1))
+    cs = np.zeros((n_p, width + 1))
+    for row, i in enumerate(batch):
+        y = problems[i][0]
+        np.cumsum(y, out=cs[row, 1 : y.size + 1])
+        cs[row, y.size + 1 :] = cs[row, y.size]
+        ys[row, : y.size - los[row]] = y[los[row] :]
+    rows = np.arange(n_p)[:, None]
+    t0 = los[:, None] + np.arange(n_t)[None, :]  # (P, T)
+    valid = t0 < his[:, None]
+    t0 = np.minimum(t0, his[:, None] - 1)
+    first = np.minimum(np.maximum(np.array([problems[i][2] for i in batch]), 1), ns - 1)
+    a2 = np.maximum((cs[np.arange(n_p), ns] - cs[np.arange(n_p), first]) / (ns - first) - s0,
+                    0.25 * s0)
+    k = np.arange(r_max) + 0.5
+    frac = np.minimum(1.0, k[:, None] / np.maximum(r_all, 1)[None, :]) ** 2
+    frac[:, r_all == 0] = 1.0
+    # Window rows t0 = lo..: ys is shifted by lo per problem, so the strides are uniform.
+    ys = np.concatenate([ys, np.zeros((n_p, n_t + r_max))], axis=1)
+    st = ys.strides
+    win = np.ascontiguousarray(
+        np.lib.stride_tricks.as_strided(
+            ys, shape=(n_p, n_t, r_max), strides=(st[0], st[1], st[1]), writeable=False
+        )
+    )
+    pre = t0 * np.log(s0)[:, None] + cs[rows, t0] / s0[:, None]
+    tail_n = ns[:, None] - t0 - r_max
+    tail_cs = cs[np.arange(n_p), ns][:, None] - cs[rows, t0 + r_max]
+    n_r = r_all.size
+    done = np.zeros(n_p, dtype=bool)
+    nll = np.zeros((n_p, n_t, n_r))
+    flat_best = np.zeros(n_p, dtype=np.int64)
+    for it in range(2):
+        v_pl = s0 + a2
+        v = s0[:, None, None] + a2[:, None, None] * frac[None, :, :]  # (P, r_max, R)
+        cur = (pre + tail_n * np.log(v_pl)[:, None] + tail_cs / v_pl[:, None])[:, :, None] + (
+            np.log(v).sum(axis=1)[:, None, :] + np.matmul(win, 1.0 / v)
+        )
+        cur[~valid] = np.inf
+        upd = ~done
+        nll[upd] = cur[upd]
+        fb = np.argmin(cur.reshape(n_p, -1), axis=1)
+        flat_best[upd] = fb[upd]
+        j, jr = np.divmod(fb, n_r)
+        p_lo = t0[np.arange(n_p), j] + r_all[jr]
+        p_hi = np.minimum(ns, p_lo + plateau_bins)
+        short = p_hi - p_lo < 3
+        if it == 1:
+            break
+        done |= short
+        span = np.maximum(p_hi - p_lo, 1)
+        a2_new = (cs[np.arange(n_p), p_hi] - cs[np.arange(n_p), np.minimum(p_lo, width)]) / span
+        a2 = np.where(done, a2, np.maximum(a2_new - s0, 0.25 * s0))
+    j, jr = np.divmod(flat_best, n_r)
+    best = t0[np.arange(n_p), j]
+    if kappa > 0:
+        ref = nll[np.arange(n_p), j, jr]
+        w = np.exp(-kappa * (nll - ref[:, None, None]))
+        w_t = w.sum(axis=2)
+        best = np.array(
+            [round(float((w_t[r] @ t0[r]) / w_t[r].sum())) for r in range(n_p)], dtype=np.int64
+        )
+    for row, i in enumerate(batch):
+        out[i] = int(best[row])
+    return out
 
 
 @dataclass
@@ -339,7 +446,11 @@ def _pad_edges(seg: FloatArray, left: int, right: int, period: int) -> FloatArra
 def _bin_mean(x: NDArray[np.floating], d: int) -> FloatArray:
     if d == 1:
         return np.asarray(x, dtype=np.float64)
-    return np.asarray(x.reshape(-1, d, x.shape[1]).mean(axis=1), dtype=np.float64)
+    out = x[::d].astype(np.float64)
+    for i in range(1, d):
+        out += x[i::d]
+    out *= 1.0 / d
+    return out
 
 
 def _centered_mean(x: FloatArray, half: int, lo: int, hi: int) -> FloatArray:
@@ -392,6 +503,9 @@ class ContractionStream:
         self._h_det = max(1, round(p.det_window_s * bfs / 2))
         self._h_rms = max(1, round(p.rms_window_s * bfs / 2))
         self._Mb = max(round(p.margin_s * bfs), self._h_rms + 2, self._h_det + 2)
+        # Bins kept on each side of a block's core: the envelope half-windows plus the bin
+        # whose TKEO is undefined at the edge.
+        self._Eb = max(self._h_rms, self._h_det) + 2
         self._B = self._Bb * d
         self._M = self._Mb * d
         self._C = max(1, math.ceil(p.context_s * bfs / self._Bb))
@@ -418,6 +532,7 @@ class ContractionStream:
         self._noise_pw: list[FloatArray] = []
         self._noise_now: FloatArray = np.zeros(0)
         self._mains: list[float | None] = []
+        self._todo: list[tuple[int, _Run, int]] = []
 
     # ----------------------------------------------------------------- public
     def push(self, chunk_uv: object) -> Contractions:
@@ -479,12 +594,18 @@ class ContractionStream:
         seg = self._raw[seg_lo - self._raw_lo : seg_hi - self._raw_lo]
         pad_l = self._M - (lo - seg_lo)
         pad_r = self._M + n_core - (seg_hi - lo)
+        # Only the core and the half-windows of the envelopes around it are needed downstream.
+        e = self._Eb
         y, mains = condition_block(
-            _pad_edges(seg, pad_l, pad_r, self._period), self._fs, self._p.conditioning, self._M
+            _pad_edges(seg, pad_l, pad_r, self._period),
+            self._fs,
+            self._p.conditioning,
+            self._M,
+            rows=((self._Mb - e) * self._d, self._M + n_core + e * self._d),
         )
         sq = _bin_mean(y * y, self._d)
         tk = _bin_mean(tkeo_abs(y, self._lag), self._d) if self._p.tkeo else sq
-        c_lo, c_hi = self._Mb, self._Mb + n_core // self._d
+        c_lo, c_hi = e, e + n_core // self._d
         env = _centered_mean(tk, self._h_det, c_lo, c_hi)
         rms = np.sqrt(np.maximum(_centered_mean(sq, self._h_rms, c_lo, c_hi), 0.0))
         sq_core = sq[c_lo:c_hi]
@@ -506,6 +627,7 @@ class ContractionStream:
             final or self._next_detect + self._C < self._next_block
         ):
             self._detect_block(self._next_detect)
+            self._flush()
             self._next_detect += 1
         if final:
             n_bins = -(-self._n_in // self._d)
@@ -516,6 +638,7 @@ class ContractionStream:
                 if st.pending is not None:
                     self._finalize(ch, st.pending, n_bins)
                     st.pending = None
+            self._flush()
         self._prune()
 
     def _prune(self) -> None:
@@ -652,19 +775,58 @@ class ContractionStream:
                     * float(self._noise_now[ch]))
 
     def _finalize(self, ch: int, ev: _Run, next_bound: int) -> None:
-        st = self._state[ch]
+        """Queue a contraction for refinement and output (see :meth:`_flush`)."""
         if ev.end - ev.start < self._min_len:
             return
-        onset, offset = ev.start, ev.end - 1
-        if self._p.refine:
-            a = max(ev.start - self._pre, st.last_offset + 1, self._first_available())
-            onset = self._refine(ch, a, ev.first_high, ev.end, ev.start, reverse=False)
-            b = min(ev.end + self._pre, next_bound)
-            offset = self._refine(ch, b, ev.last_high, onset + 1, ev.end - 1, reverse=True)
+        self._todo.append((ch, _Run(ev.start, ev.end, ev.first_high, ev.last_high), next_bound))
+
+    def _flush(self) -> None:
+        """Refine and emit the queued contractions, in order.
+
+        The onset search of a contraction starts after the previous contraction's refined
+        offset, which couples them; the searches are solved in two batches (all onsets, then
+        all offsets) with each channel's first queued onset bounded by the last emitted offset
+        and the others assumed unbounded, and then committed in order. A contraction whose
+        bound turns out different (a previous offset within ``refine_pre_s`` of its start) is
+        re-solved alone, so the result is the same as refining one contraction at a time.
+        """
+        todo, self._todo = self._todo, []
+        if not todo:
+            return
+        if not self._p.refine:
+            for ch, ev, _ in todo:
+                self._emit(ch, ev.start, ev.end - 1)
+            return
+        first_avail = self._first_available()
+        seen: set[int] = set()
+        a_guess = []
+        for ch, ev, _ in todo:
+            last = self._state[ch].last_offset if ch not in seen else -1
+            seen.add(ch)
+            a_guess.append(max(ev.start - self._pre, last + 1, first_avail))
+        onsets = self._refine_many(
+            [(ch, a, ev.first_high, ev.end, ev.start, False)
+             for (ch, ev, _), a in zip(todo, a_guess, strict=True)]
+        )
+        offsets = self._refine_many(
+            [(ch, min(ev.end + self._pre, nb), ev.last_high, on + 1, ev.end - 1, True)
+             for (ch, ev, nb), on in zip(todo, onsets, strict=True)]
+        )
+        for (ch, ev, nb), a, onset, offset in zip(todo, a_guess, onsets, offsets, strict=True):
+            st = self._state[ch]
+            a_true = max(ev.start - self._pre, st.last_offset + 1, first_avail)
+            if a_true != a:
+                onset = self._refine_many([(ch, a_true, ev.first_high, ev.end, ev.start, False)])[0]
+                b = min(ev.end + self._pre, nb)
+                offset = self._refine_many([(ch, b, ev.last_high, onset + 1, ev.end - 1, True)])[0]
             if offset <= onset:
                 onset, offset = ev.start, ev.end - 1
             if offset - onset + 1 < self._min_len:
-                return
+                continue
+            self._emit(ch, onset, offset)
+
+    def _emit(self, ch: int, onset: int, offset: int) -> None:
+        st = self._state[ch]
         rms = self._range("rms", ch, onset, offset + 1)
         pw = self._range("sq", ch, onset, offset + 1)
         if rms.size == 0:
@@ -679,30 +841,39 @@ class ContractionStream:
         )
         st.last_offset = offset
 
-    def _refine(
-        self, ch: int, a: int, anchor: int, limit: int, fallback: int, reverse: bool
-    ) -> int:
-        """ML ramp onset (or, reversed, offset) in bins between ``a`` and ``anchor`` + 300 ms."""
-        if reverse:
-            lo = max(limit, anchor - self._span)
-            y = self._range("sq", ch, lo, a)[::-1]
-            rel = a - 1 - anchor
-            coarse_rel = a - 1 - fallback
-        else:
-            y = self._range("sq", ch, a, min(limit, anchor + self._span))
-            rel = anchor - a
-            coarse_rel = fallback - a
-        if y.size < 8 or rel < 1 or rel >= y.size:
-            return fallback
-        # Local noise power from before the coarse boundary: the context estimate is biased low
-        # by its quiet-window selection, which would pull onsets early.
-        n_pre = coarse_rel - max(1, round(0.01 * self._bfs))
-        noise = float(y[:n_pre].mean()) if n_pre >= 10 else float(self._noise_now[ch])
-        # The centered detection window lets crossings lead the signal by up to half a window.
-        cand_hi = min(rel + self._h_det, y.size - 1)
-        cand_lo = max(0, coarse_rel - self._look_back)
-        t0 = ramp_onset(y, noise, cand_hi, self._rise_bins, self._span, self._kappa, cand_lo)
-        return a + t0 if not reverse else a - 1 - t0
+    def _refine_many(self, jobs: Sequence[tuple[int, int, int, int, int, bool]]) -> list[int]:
+        """ML ramp onsets (or, reversed, offsets) in bins, one per ``(ch, a, anchor, limit,
+        fallback, reverse)`` job: between ``a`` and ``anchor`` + 300 ms."""
+        out: list[int] = []
+        problems: list[tuple[FloatArray, float, int, int]] = []
+        where: list[tuple[int, int, bool]] = []
+        for ch, a, anchor, limit, fallback, reverse in jobs:
+            if reverse:
+                lo = max(limit, anchor - self._span)
+                y = self._range("sq", ch, lo, a)[::-1]
+                rel = a - 1 - anchor
+                coarse_rel = a - 1 - fallback
+            else:
+                y = self._range("sq", ch, a, min(limit, anchor + self._span))
+                rel = anchor - a
+                coarse_rel = fallback - a
+            out.append(fallback)
+            if y.size < 8 or rel < 1 or rel >= y.size:
+                continue
+            # Local noise power from before the coarse boundary: the context estimate is
+            # biased low by its quiet-window selection, which would pull onsets early.
+            n_pre = coarse_rel - max(1, round(0.01 * self._bfs))
+            noise = float(y[:n_pre].mean()) if n_pre >= 10 else float(self._noise_now[ch])
+            # The centered detection window lets crossings lead the signal by up to half a
+            # window.
+            cand_hi = min(rel + self._h_det, y.size - 1)
+            cand_lo = max(0, coarse_rel - self._look_back)
+            problems.append((y, noise, cand_hi, cand_lo))
+            where.append((len(out) - 1, a, reverse))
+        t0s = _ramp_onsets_batch(problems, self._rise_bins, self._span, self._kappa)
+        for (i, a, reverse), t0 in zip(where, t0s, strict=True):
+            out[i] = a + t0 if not reverse else a - 1 - t0
+        return out
 
     # ---------------------------------------------------------------- output
     def _collect(self) -> Contractions:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from glutewake.devices.base import DeviceProfile, RawRecords, RecordKind, VirtualDevice
 from glutewake.ingest.spool import SpoolInfo, SpoolWriter, list_segments, write_segment
@@ -85,6 +86,30 @@ class _SegmentWriter:
             self._started_s = now_s
             self._flush()
 
+    def extend(
+        self, t_us: list[int], kind: int, uuids: list[str], payloads: list[bytes], conn_id: int
+    ) -> None:
+        """Add many records (non-decreasing times), cut exactly as appending them one by one."""
+        now_s = np.asarray(t_us, dtype=np.int64) / 1e6  # the same doubles as t_us / 1e6
+        size = np.cumsum([len(p) for p in payloads])
+        i, n = 0, len(t_us)
+        while i < n:
+            before = int(size[i - 1]) if i else 0
+            cut = (now_s[i:] - self._started_s >= self.segment_s) | (
+                self._bytes + (size[i:] - before) >= self.segment_bytes
+            )
+            j = i + int(np.argmax(cut)) + 1 if cut.any() else n
+            self._t += t_us[i:j]
+            self._kind += [kind] * (j - i)
+            self._uuid += uuids[i:j]
+            self._payload += payloads[i:j]
+            self._conn += [conn_id] * (j - i)
+            self._bytes += int(size[j - 1]) - before
+            if cut.any():
+                self._started_s = float(now_s[j - 1])
+                self._flush()
+            i = j
+
     def _flush(self) -> None:
         n = len(self._t)
         if not n:
@@ -149,9 +174,11 @@ def spool_virtual_session(
                 rendered = device.render_until(span_end)
             except NotImplementedError:
                 rendered = None
-            if rendered is not None:
-                for rx_us, uuid, payload in _received(rendered, rng, link):
-                    put(rx_us, RecordKind.NOTIFY, uuid, payload)
+            if rendered:
+                rx_us = np.maximum.accumulate(np.maximum(_received(rendered, rng, link), last_t))
+                last_t = int(rx_us[-1])  # the host's receive clock is monotonic
+                uuids, payloads = [r[1] for r in rendered], [r[2] for r in rendered]
+                writer.extend(rx_us.tolist(), RecordKind.NOTIFY, uuids, payloads, conn_id)
             while rendered is None:
                 try:
                     due = device.next_due_us()
@@ -179,21 +206,18 @@ def spool_virtual_session(
 
 def _received(
     rendered: list[tuple[int, str, bytes]], rng: np.random.Generator, link: LinkModel
-) -> list[tuple[int, str, bytes]]:
-    """Host receive times of bulk-rendered notifications.
+) -> NDArray[np.int64]:
+    """Host receive times of bulk-rendered notifications (before the monotonic clamp).
 
     One latency per step (the notifications sharing a due time), drawn from ``rng`` in step
     order, exactly as stepping draws one per ``poll``: both paths spool the same records.
     """
-    if not rendered:
-        return []
     due = np.fromiter((r[0] for r in rendered), dtype=np.int64, count=len(rendered))
     step = np.ones(due.size, dtype=bool)
     step[1:] = due[1:] != due[:-1]
     extra = rng.exponential(link.mean_extra_latency_us, size=int(step.sum()))
     latency = link.base_latency_us + extra.astype(np.int64)  # int() truncates the same way
-    rx = (due + latency[np.cumsum(step) - 1]).tolist()
-    return [(t, u, p) for t, (_, u, p) in zip(rx, rendered, strict=True)]
+    return due + latency[np.cumsum(step) - 1]
 
 
 def _connected_spans(
