@@ -25,7 +25,7 @@ import polars as pl
 from glutewake import __version__
 from glutewake.analytics import catalog
 from glutewake.datadir import DataDir, safe_component
-from glutewake.devices import get_profile
+from glutewake.devices import RecordKind, get_profile
 from glutewake.devices.base import Gap, RawRecords, StreamSamples
 from glutewake.ingest import samples as sample_store
 from glutewake.ingest.spool import (
@@ -41,6 +41,8 @@ from glutewake.parallel import run_tasks
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
+#: DISCONNECT payload of a clean stop by the host (anything else is a lost link)
+HOST_STOP = "host_stop"
 #: profiles whose accelerometer is worn on the thigh unless the devices table says otherwise
 THIGH_IMU_PROFILES = frozenset({"polar-pmd", "movesense", "metawear"})
 #: samples farther apart than this split a recording into separately analysed segments
@@ -270,6 +272,23 @@ def _decode_connection(
         )
     for gap in result.gaps:
         rows.qc.append(_gap_row(info.participant_id, f"{name}-{gap.stream}", gap))
+    ended = np.flatnonzero(records.kind == RecordKind.DISCONNECT)
+    if ended.size:
+        reason = records.payload[int(ended[-1])].decode("utf-8", "replace")
+        if reason != HOST_STOP:  # the link was lost: the time until the next connection is a gap
+            t_lost = int(records.t_us[int(ended[-1])])
+            rows.qc.append(
+                {
+                    "participant_id": info.participant_id,
+                    "recording_id": f"{info.participant_id}/{name}",
+                    "local_date": None,
+                    "kind": "disconnect",
+                    "start_time": _us_to_dt(t_lost),
+                    "end_time": _us_to_dt(t_lost),
+                    "value": None,
+                    "detail": reason or None,
+                }
+            )
 
 
 @dataclass(frozen=True)
@@ -704,7 +723,12 @@ def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | N
                 con.execute(
                     "DELETE FROM qc WHERE recording_id IN (SELECT recording_id FROM new_recordings)"
                 )
+                con.execute(
+                    "DELETE FROM qc WHERE kind = 'disconnect' AND recording_id IN (SELECT "
+                    "regexp_replace(recording_id, '-' || stream || '$', '') FROM new_recordings)"
+                )
                 con.execute("INSERT OR REPLACE INTO recordings SELECT * FROM new_recordings")
+            _disconnect_gaps(con, sorted(rows.devices))
             con.register("day_keys", day_keys)
             for table in ("daily_sitting", "sitting_bouts", "posture_periods"):
                 con.execute(
@@ -755,6 +779,43 @@ def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | N
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def _disconnect_gaps(con: Any, devices: list[tuple[str, str]]) -> None:
+    """Recompute the devices' ``gap:disconnect`` rows: from the end of a connection whose link
+    was lost to the first sample of the same stream's next connection."""
+    if not devices:
+        return
+    con.register(
+        "gap_devices",
+        pl.DataFrame(devices, schema=["participant_id", "device_id"], orient="row"),
+    )
+    con.execute(
+        """
+        DELETE FROM qc WHERE kind = 'gap:disconnect' AND recording_id IN (
+            SELECT recording_id FROM recordings
+            WHERE (participant_id, device_id) IN
+                (SELECT (participant_id, device_id) FROM gap_devices))
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO qc
+        SELECT r.participant_id, r.recording_id, NULL, 'gap:disconnect', r.end_time, r.next_start,
+               epoch(r.next_start) - epoch(r.end_time), d.detail
+        FROM (
+            SELECT *, lead(start_time) OVER (
+                PARTITION BY participant_id, device_id, stream ORDER BY start_time) AS next_start
+            FROM recordings
+            WHERE (participant_id, device_id) IN
+                (SELECT (participant_id, device_id) FROM gap_devices)
+        ) r
+        JOIN qc d ON d.kind = 'disconnect'
+            AND d.recording_id = regexp_replace(r.recording_id, '-' || r.stream || '$', '')
+        WHERE r.next_start IS NOT NULL
+        """
+    )
+    con.unregister("gap_devices")
 
 
 def _times(frame: pl.DataFrame) -> pl.DataFrame:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from glutewake.signal import emg_onsets
 from glutewake.signal.emg import (
     Contractions,
     ContractionStream,
@@ -266,3 +267,54 @@ def test_biosppy_example_rest_and_activity() -> None:
     assert not np.any(res.offset_idx > 47_000)
     assert np.all(np.diff(res.onset_idx) > 0)
     assert np.all(res.offset_idx[:-1] < res.onset_idx[1:])
+
+
+def test_batched_ramp_onsets_equal_one_at_a_time() -> None:
+    rng = np.random.default_rng(5)
+    problems = []
+    for _ in range(40):
+        n = int(rng.integers(20, 400))
+        k = int(rng.integers(5, n))
+        y = np.r_[rng.exponential(1.0, k), rng.exponential(rng.uniform(1, 30), n - k)]
+        problems.append((y, float(rng.uniform(0.5, 2.0)), int(rng.integers(2, n)),
+                         int(rng.integers(0, n))))
+    rise = (0, 3, 5, 10, 18, 25, 38, 50, 75)
+    for kappa in (0.0, 0.8):
+        batched = emg_onsets._ramp_onsets_batch(problems, rise, 150, kappa)
+        single = [ramp_onset(y, s0, hi, rise, 150, kappa, lo) for y, s0, hi, lo in problems]
+        assert batched == single
+
+
+def test_refinement_batching_matches_one_contraction_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Short rests put a contraction's onset search right after the previous refined offset,
+    # the case where the batched refinement must re-solve one contraction alone.
+    fs = 1000.0
+    sim = simulate_emg(duration_s=40, fs_hz=fs, snr_db=6, n_channels=2, seed=21,
+                       rest_s=(0.15, 0.6))
+    batched = detect_contractions(sim.emg_uv, fs)
+
+    def one_at_a_time(
+        problems: list[tuple[np.ndarray, float, int, int]], rise: list[int], plateau: int,
+        kappa: float,
+    ) -> list[int]:
+        return [ramp_onset(y, s0, hi, rise, plateau, kappa, lo) for y, s0, hi, lo in problems]
+
+    monkeypatch.setattr(emg_onsets, "_ramp_onsets_batch", one_at_a_time)
+    single = detect_contractions(sim.emg_uv, fs)
+    assert len(batched) > 20
+    assert np.array_equal(batched.onset_idx, single.onset_idx)
+    assert np.array_equal(batched.offset_idx, single.offset_idx)
+
+
+@pytest.mark.parametrize("n_ch", [1, 2])
+def test_input_not_modified(n_ch: int) -> None:
+    fs = 1000.0
+    x = simulate_emg(duration_s=30, fs_hz=fs, snr_db=10, n_channels=n_ch, seed=22).emg_uv
+    x = x.reshape(x.shape[0], n_ch)
+    before = x.copy()
+    condition(x, fs)
+    detect_contractions(x, fs)
+    detect_contractions_chunked(np.array_split(x, 5), fs)
+    assert np.array_equal(x, before)

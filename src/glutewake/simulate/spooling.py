@@ -194,7 +194,7 @@ def spool_virtual_session(
                 for write in profile.stop_writes(info.config):
                     put(span_end, RecordKind.WRITE, write.char_uuid, write.data)
                     device.handle_write(write.char_uuid, write.data, span_end)
-                put(span_end + 50_000, RecordKind.DISCONNECT, "", b"host closed")
+                put(span_end + 50_000, RecordKind.DISCONNECT, "", b"host_stop")
             else:
                 device.link_lost(span_end)
                 put(span_end + 2_000_000, RecordKind.DISCONNECT, "", b"supervision timeout")
