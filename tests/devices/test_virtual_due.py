@@ -136,7 +136,7 @@ def _reference_spool(
             for w in profile.stop_writes(info.config):
                 put(b, RecordKind.WRITE, w.char_uuid, w.data)
                 device.handle_write(w.char_uuid, w.data, b)
-            put(b + 50_000, RecordKind.DISCONNECT, "", b"host closed")
+            put(b + 50_000, RecordKind.DISCONNECT, "", b"host_stop")
         else:
             device.link_lost(b)
             put(b + 2_000_000, RecordKind.DISCONNECT, "", b"supervision timeout")

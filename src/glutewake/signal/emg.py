@@ -121,7 +121,7 @@ def condition(
     fs_hz : float
         Sampling rate (100 Hz to 10 kHz).
     mains_hz : float, "auto" or None
-        "auto" finds 50/60 Hz (and harmonics) from the data per 8 s block.
+        "auto" finds 50/60 Hz (and harmonics) from the data per 12 s block.
     band_hz : (float, float), optional
         Pass band; default 20 Hz to ``min(450, 0.45 fs)``.
 

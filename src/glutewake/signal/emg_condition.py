@@ -18,13 +18,12 @@ of real neighbouring data on both sides), as a zero-phase filter applied in the 
 Because every block sees the same samples whatever chunks the caller feeds, chunked processing
 gives results identical to a single pass.
 
-Cost (the issue-6 speed goal): one forward and one inverse float32 real FFT per block; the mains
-search reads only the spectral bins near 50/60 Hz harmonics; the hum is fitted on one sample in
-eight and rebuilt from amplitude knots every 16 ms with one small matrix product, then subtracted
-after the band-pass (scaled by the band-pass gain at its line, exact for a narrow line) so no
-second FFT is needed; arrays are processed channels-first because numpy reduces along the last
-axis much faster than along the first axis of a 2-column array; no BLAS matrix-vector products
-(OpenBLAS would start threads for them and spin on a shared machine).
+Cost (the issue-6 speed goal): float32 real FFTs, two forward (the block, then the fitted hum)
+and one inverse per block; the mains search reads only the spectral bins near 50/60 Hz
+harmonics; the hum is fitted on one sample in eight and rebuilt from amplitude knots every
+16 ms with one small matrix product; arrays are processed channels-first because numpy reduces
+along the last axis much faster than along the first axis of a 2-column array; no BLAS
+matrix-vector products (OpenBLAS would start threads for them and spin on a shared machine).
 """
 
 from __future__ import annotations
@@ -303,13 +302,12 @@ def condition_block(
         gain = conditioning_gain(n_fft, fs_hz, band, lines, sigma).astype(np.float32)
     else:
         gain = _band_gain_f32(n_fft, float(fs_hz), band)
+    if lines:
+        # The fitted hum is subtracted in the frequency domain, before the band-pass: its
+        # amplitude estimate carries a little leaked wander/ECG, which the band-pass removes.
+        spec -= _rfft_tapered(_fit_lines(xt, lines, fs_hz, 0, m), taper, n_fft)
     spec *= gain
     y = np.asarray(scipy.fft.irfft(spec, n=n_fft, axis=1)[:, r_lo:r_hi], dtype=np.float64)
-    if lines:
-        line_gain = _band_gain(np.asarray(lines), band)
-        if params.notch_sigma_hz > 0:
-            line_gain[:] = 0.0  # the notch already removes what sits on the line
-        y -= _fit_lines(xt, lines, fs_hz, r_lo, r_hi, line_gain)
     return y.T, mains
 
 
@@ -358,7 +356,6 @@ def _fit_lines(
     fs_hz: float,
     lo: int,
     hi: int,
-    line_gain: FloatArray,
 ) -> FloatArray:
     """Hum at ``lines`` with slowly varying amplitude and phase: ``(ch, hi - lo)`` for the
     samples ``lo..hi-1`` of the channels-first block ``x`` ``(ch, m)``.
@@ -372,8 +369,7 @@ def _fit_lines(
     leaves every multiple of 10 Hz (50, 60 Hz and harmonics) untouched. The averages are formed
     on one sample in eight (jittered, so no line aliases onto another) and, being slow, are
     evaluated on knots every ``HUM_KNOT_S`` and interpolated linearly between them; the hum of
-    every line is then one small matrix product per channel. Each line is scaled by
-    ``line_gain`` (the band-pass gain at its frequency).
+    every line is then one small matrix product per channel.
     """
     n_ch, n = x.shape
     step = 8 if n >= 64 * 8 else 1
@@ -431,7 +427,7 @@ def _fit_lines(
         return np.asarray((cs_a[:, :, top] - cs_a[:, :, bot]) / den[:, None, :])
 
     a_k = at(i0) * (1.0 - frac) + at(i1) * frac  # (ch, L, n_k + 1)
-    carrier = np.exp(1j * np.outer(omega, knots[:-1])) * (2.0 * line_gain)[:, None]  # (L, n_k)
+    carrier = 2.0 * np.exp(1j * np.outer(omega, knots[:-1]))  # (L, n_k)
     p_k = a_k[:, :, :-1] * carrier  # (ch, L, n_k)
     q_k = (a_k[:, :, 1:] - a_k[:, :, :-1]) * carrier
     j = np.arange(k_len)

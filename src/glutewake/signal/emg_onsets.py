@@ -15,7 +15,9 @@ fields; ``docs/emg.md`` has the full description):
    them stays above ``merge_power_ratio`` (1.5) times the noise power.
 5. Likelihood refinement of each onset (and, on the reversed signal, each offset) with
    :func:`ramp_onset`: a noise -> linear-amplitude-ramp -> plateau model of the bin powers,
-   posterior mean of the ramp start over a grid of starts and rise times (0-150 ms).
+   posterior mean of the ramp start over a grid of starts and rise times (0-150 ms). The
+   contractions completed in one block are refined together as one stacked computation,
+   with the same result as one at a time (``ContractionStream._flush``).
 6. Contractions shorter than ``min_duration_s`` (100 ms) after refinement are dropped (ECG QRS
    residue, spikes).
 7. Confidence: ``sigmoid((snr_db - 3) / 1.5) * min(1, duration / (2 min_duration))`` where
@@ -85,7 +87,7 @@ class DetectionParams:
     sub_window_s : float
         Sub-window for the noise statistics.
     subs_per_block : int
-        Sub-windows per processing block (block = 8 s by default).
+        Sub-windows per processing block (block = 12 s by default).
     margin_s : float
         Real data on both sides of each block for the filters and windows.
     context_s : float
@@ -804,14 +806,26 @@ class ContractionStream:
             last = self._state[ch].last_offset if ch not in seen else -1
             seen.add(ch)
             a_guess.append(max(ev.start - self._pre, last + 1, first_avail))
-        onsets = self._refine_many(
+        # An offset search starts after the refined onset only when the contraction is shorter
+        # than the search span; the offsets are solved in the same batch as the onsets with
+        # that bound left out, and re-solved where it applies.
+        n_todo = len(todo)
+        both = self._refine_many(
             [(ch, a, ev.first_high, ev.end, ev.start, False)
              for (ch, ev, _), a in zip(todo, a_guess, strict=True)]
+            + [(ch, min(ev.end + self._pre, nb), ev.last_high, 0, ev.end - 1, True)
+               for ch, ev, nb in todo]
         )
-        offsets = self._refine_many(
-            [(ch, min(ev.end + self._pre, nb), ev.last_high, on + 1, ev.end - 1, True)
-             for (ch, ev, nb), on in zip(todo, onsets, strict=True)]
-        )
+        onsets, offsets = both[:n_todo], both[n_todo:]
+        redo = [i for i, (_, ev, _) in enumerate(todo)
+                if onsets[i] + 1 > ev.last_high - self._span]
+        if redo:
+            fixed = self._refine_many(
+                [(todo[i][0], min(todo[i][1].end + self._pre, todo[i][2]), todo[i][1].last_high,
+                  onsets[i] + 1, todo[i][1].end - 1, True) for i in redo]
+            )
+            for i, off in zip(redo, fixed, strict=True):
+                offsets[i] = off
         for (ch, ev, nb), a, onset, offset in zip(todo, a_guess, onsets, offsets, strict=True):
             st = self._state[ch]
             a_true = max(ev.start - self._pre, st.last_offset + 1, first_avail)
