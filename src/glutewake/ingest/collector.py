@@ -218,8 +218,23 @@ async def run_collection(
     reporter = asyncio.create_task(report())
     timer = asyncio.create_task(deadline())
     try:
-        # supervisors return on stop, or when their device is given up
-        await asyncio.gather(*tasks)
+        # supervisors return on stop, or when their device is given up; a supervisor stuck in a
+        # GATT operation that never completes must not keep the process from stopping
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+        while not all(t.done() for t in tasks) and not stop.is_set():
+            await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        pending = [t for t in tasks if not t.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=STOP_GRACE_S)
+            for task in late:
+                log.warning(
+                    "%s did not stop within %.0f s; cancelling it", task.get_name(), STOP_GRACE_S
+                )
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
     finally:
         stop.set()
         timer.cancel()
@@ -227,7 +242,7 @@ async def run_collection(
             if not task.done():
                 task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
         for sig in installed:
@@ -239,6 +254,10 @@ async def run_collection(
         for sup in supervisors:
             publish(sup, sup.snapshot(0))
     return EXIT_DEVICE_FAILED if any(s.status.failed for s in supervisors) else EXIT_OK
+
+
+#: how long supervisors get, after a stop, to send stop commands and close their links
+STOP_GRACE_S = 10.0
 
 
 class _ForwardToRoot(logging.Handler):
