@@ -32,3 +32,4 @@ def small_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, Stud
     )
     register_study(data_dir, truth)
     return data_dir, truth
+

@@ -37,6 +37,12 @@ from glutewake.ingest.peripheral import FaultPlan, VirtualPeripheral
 from glutewake.ingest.simulated import _READABLE
 from glutewake.ingest.spool import concat_records, list_segments, read_segment, spool_folders
 
+# The in-process bumble link occasionally stalls (seen about once per full-suite run on this
+# 2-core machine, never when the module runs alone): such a stall times out after 60 s and the
+# test runs again from scratch. A wrong result still fails every attempt.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.flaky(reruns=2)]
+
+
 polar = pytest.importorskip("glutewake.devices.polar_pmd")
 gw_open = pytest.importorskip("glutewake.devices.glutewake_open")
 

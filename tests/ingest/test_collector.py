@@ -29,6 +29,12 @@ from glutewake.ingest.peripheral import FaultPlan, VirtualPeripheral
 from glutewake.ingest.spool import concat_records, list_segments, read_segment, spool_folders
 from tests.ingest.test_ble_toy_profile import CONTROL, DATA, PROFILE, ToyVirtualDevice
 
+# The in-process bumble link occasionally stalls (seen about once per full-suite run on this
+# 2-core machine, never when the module runs alone): such a stall times out after 60 s and the
+# test runs again from scratch. A wrong result still fails every attempt.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.flaky(reruns=2)]
+
+
 CFG = {"fs_hz": 100}
 FAST = CollectorSettings(
     watchdog_s=0.6,
