@@ -13,8 +13,9 @@ from glutewake.analytics.bookkeeping import add_participant
 from glutewake.datadir import DataDir
 
 # the simulated collector runs over the in-process bumble link, which occasionally stalls (see
-# tests/ingest/test_collector.py); a stalled attempt times out and the test runs again
-pytestmark = [pytest.mark.timeout(150), pytest.mark.flaky(reruns=2)]
+# tests/ingest/test_collector.py); a stalled attempt times out, and CI's
+# BLE step (.ci/run) retries the process
+pytestmark = [pytest.mark.ble_link, pytest.mark.timeout(150)]
 
 
 def _glutewake(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -33,6 +33,10 @@ SCRIPT = """
 import sys
 from glutewake.datadir import DataDir
 from glutewake.ingest.collector import CollectorSettings, collect
+
+# runs the collector over the in-process bumble link (see test_collector.py)
+pytestmark = pytest.mark.ble_link
+
 code = collect(
     DataDir.resolve(sys.argv[1]), participant_id="P01", simulate=["glutewake-open"],
     duration_s=float(sys.argv[2]), status_line=False,
