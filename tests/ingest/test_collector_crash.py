@@ -28,14 +28,14 @@ from glutewake.ingest.status import read_spool, stream_status
 
 gw_open = pytest.importorskip("glutewake.devices.glutewake_open")
 
+# runs the collector over the in-process bumble link (see test_collector.py)
+pytestmark = pytest.mark.ble_link
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
 from glutewake.datadir import DataDir
 from glutewake.ingest.collector import CollectorSettings, collect
-
-# runs the collector over the in-process bumble link (see test_collector.py)
-pytestmark = pytest.mark.ble_link
 
 code = collect(
     DataDir.resolve(sys.argv[1]), participant_id="P01", simulate=["glutewake-open"],
