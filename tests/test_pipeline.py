@@ -139,3 +139,32 @@ def test_workers_give_the_same_catalog_as_serial(
         ("qc", "ALL"),
     ):
         assert _table_rows(parallel, table, order) == _table_rows(processed, table, order), table
+
+
+def test_lost_links_become_gaps_of_the_right_length(tmp_path: Path) -> None:
+    from glutewake.simulate.study import DEFAULT_PARTICIPANTS, build_study, register_study
+
+    data_dir = DataDir(tmp_path / "gaps").create()
+    truth = build_study(
+        data_dir,
+        seed=5,
+        days=2,
+        first_day=DAY,
+        participants=DEFAULT_PARTICIPANTS[:1],
+        imu_hours=(14.5, 15.75),
+        n_reps=4,
+    )
+    register_study(data_dir, truth)
+    process(data_dir)
+    with open_read(data_dir) as con:
+        gaps = con.execute(
+            "SELECT value FROM qc WHERE kind = 'gap:disconnect' AND recording_id LIKE '%-acc' "
+            "ORDER BY start_time"
+        ).fetchall()
+    # day 1 15:45 -> day 2 14:30 (sensor charging), then out of range 15:00-15:20 on day 2
+    assert len(gaps) == 2
+    assert gaps[0][0] == pytest.approx(22.75 * 3600, abs=5)
+    assert gaps[1][0] == pytest.approx(20 * 60, abs=5)
+    before = _counts(data_dir)
+    process(data_dir, redo=True)
+    assert _counts(data_dir) == before

@@ -728,7 +728,6 @@ def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | N
                     "regexp_replace(recording_id, '-' || stream || '$', '') FROM new_recordings)"
                 )
                 con.execute("INSERT OR REPLACE INTO recordings SELECT * FROM new_recordings")
-            _disconnect_gaps(con, sorted(rows.devices))
             con.register("day_keys", day_keys)
             for table in ("daily_sitting", "sitting_bouts", "posture_periods"):
                 con.execute(
@@ -763,6 +762,7 @@ def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | N
             )
             if rows.qc:
                 _insert_by_name(con, "qc", [_frame(rows.qc)])
+            _disconnect_gaps(con, sorted(rows.devices))
             if rows.packet_errors:
                 con.register("new_errors", _frame(rows.packet_errors))
                 con.execute(
