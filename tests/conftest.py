@@ -33,3 +33,19 @@ def small_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, Stud
     register_study(data_dir, truth)
     return data_dir, truth
 
+
+
+@pytest.fixture(scope="session")
+def serial_catalog(
+    small_study: tuple[DataDir, StudyTruth], tmp_path_factory: pytest.TempPathFactory
+) -> DataDir:
+    """A copy of ``small_study`` processed serially: the reference other runners must match."""
+    import shutil
+
+    from glutewake.pipeline import process
+
+    source, _ = small_study
+    data_dir = DataDir(tmp_path_factory.mktemp("serial") / "study")
+    shutil.copytree(source.root, data_dir.root)
+    process(data_dir)
+    return data_dir

@@ -7,6 +7,7 @@ use them, so ``glutewake --help`` and quick commands start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -49,6 +50,16 @@ def _workers(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"workers must be at least 1, not {value}")
+    return value
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"retries cannot be negative ({value})")
     return value
 
 
@@ -152,17 +163,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from glutewake.parallel import TaskError, TaskRunner
     from glutewake.pipeline import process
 
     data_dir = _data_dir(args)
     if not data_dir.exists():
         raise CliError(f"data directory {data_dir.root} does not exist")
+    scheduler = args.scheduler or os.environ.get("GLUTEWAKE_SCHEDULER") or None
     progress, bar = _progress_factory(_show_progress(args))
-    if bar is not None:
-        with bar:
-            summary = process(data_dir, progress=progress, redo=args.redo, workers=args.workers)
-    else:
-        summary = process(data_dir, progress=progress, redo=args.redo, workers=args.workers)
+    try:
+        with (
+            TaskRunner(
+                workers=args.workers,
+                scheduler=scheduler,
+                retries=args.retries,
+                on_error=args.on_error,
+            ) as runner,
+            bar if bar is not None else contextlib.nullcontext(),
+        ):
+            summary = process(data_dir, progress=progress, redo=args.redo, runner=runner)
+    except TaskError as exc:
+        raise CliError(f"{exc} (nothing was written; --on-error skip writes the rest)") from None
+    except OSError as exc:
+        if scheduler is None:
+            raise
+        raise CliError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(
@@ -171,6 +196,16 @@ def cmd_process(args: argparse.Namespace) -> int:
         f"{summary.exercise_sessions} exercise session(s), {summary.contractions} contraction(s), "
         f"{summary.decode_errors} undecodable packet(s)"
     )
+    for task, key, error in summary.failures:
+        print(f"error: {task} task {key} failed: {error}", file=sys.stderr)
+    if summary.failures:
+        print(
+            f"{len(summary.failures)} task(s) failed and were skipped (details and tracebacks: "
+            "glutewake sql \"select * from task_failures\"); the next 'glutewake process' "
+            "retries them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -419,7 +454,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=_workers,
         default=1,
         metavar="N",
-        help="processes to use (default 1; results are identical for any N)",
+        help="processes to use (default 1; results are identical for any N); with "
+        "--scheduler local, the local Dask cluster's worker count",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the tasks on a Dask cluster: its scheduler address (tcp://host:8786) or "
+        "'local' (default $GLUTEWAKE_SCHEDULER; needs the cluster extra; docs/cluster.md)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_retries,
+        default=1,
+        metavar="N",
+        help="extra attempts for a failing task (default 1)",
+    )
+    p.add_argument(
+        "--on-error",
+        choices=("skip", "stop"),
+        default="skip",
+        help="a task that still fails: skip it (record it in task_failures, write the rest, "
+        "exit 1; default) or stop (write nothing)",
     )
     p.set_defaults(func=cmd_process)
 

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -100,77 +100,104 @@ def _known_mvc(data_dir: DataDir) -> dict[tuple[str, str], list[tuple[dt.date, f
     return out
 
 
-def derive_sessions(
+@dataclasses.dataclass
+class EmgRows:
+    """Catalog rows from one EMG recording (what :func:`emg_task` returns)."""
+
+    mvc: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    sessions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    contractions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    qc: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+MvcByChannel = dict[str, list[tuple[dt.date, float]]]
+
+
+def known_mvc(data_dir: DataDir) -> dict[str, MvcByChannel]:
+    """MVC references already in the catalog: participant -> channel -> [(date, µV)]."""
+    out: dict[str, MvcByChannel] = {}
+    for (pid, ch), refs in _known_mvc(data_dir).items():
+        out.setdefault(pid, {})[ch] = refs
+    return out
+
+
+def add_mvc(known: dict[str, MvcByChannel], rows: Sequence[dict[str, Any]]) -> None:
+    """Add newly computed MVC rows to ``known`` (in place)."""
+    for row in rows:
+        known.setdefault(row["participant_id"], {}).setdefault(row["channel"], []).append(
+            (row["local_date"], float(row["mvc_uv"]))
+        )
+
+
+def emg_task(
     data_dir: DataDir,
-    recordings: Sequence[Any],
-    tzs: dict[str, str],
-    devices: dict[tuple[str, str], tuple[str | None, str | None]],
-    rows: Any,
-    advance: Callable[[int], None],
-) -> None:
-    """Compute MVC references, exercise sessions and contractions for new EMG recordings."""
-    if not recordings:
-        return
+    rec: Any,
+    tz: str,
+    registered_roles: str | None,
+    mvc: MvcByChannel,
+) -> EmgRows:
+    """One EMG recording: its MVC references (label ``mvc``) or its exercise session.
+
+    A pure task (it reads the sample store and returns rows), so recordings can be processed
+    in any order and in parallel once the MVC references they are scored against are known.
+    ``mvc`` holds the participant's references per channel.
+    """
     from glutewake.signal.activation import mvc_reference, session_activation
     from glutewake.signal.emg import DetectionParams, detect_contractions
 
-    mvc = _known_mvc(data_dir)
-    ordered = sorted(recordings, key=lambda r: (r.exercise != MVC_LABEL, r.start_us))
+    out = EmgRows()
+    block = sample_store.read_samples(
+        data_dir,
+        stream="emg",
+        participant_id=rec.participant_id,
+        device_id=rec.device_id,
+        start_us=rec.start_us,
+        end_us=rec.end_us + 1,
+    )
+    if block is None:
+        return out
+    cols = [block.channels.index(c) for c in rec.channels if c in block.channels]
+    emg = block.values[:, cols].astype(np.float64)
+    names = [block.channels[i] for i in cols]
+    day = _us_to_dt(rec.start_us).astimezone(ZoneInfo(tz)).date()
+    if len(emg) < rec.fs_hz * 2:
+        out.qc.append(_qc(rec, day, "emg_too_short", len(emg) / rec.fs_hz))
+        return out
+    if rec.exercise == MVC_LABEL:
+        ref = mvc_reference(emg, rec.fs_hz)
+        for name, value in zip(names, np.atleast_1d(ref), strict=True):
+            out.mvc.append(
+                {
+                    "participant_id": rec.participant_id,
+                    "local_date": day,
+                    "channel": name,
+                    "mvc_uv": float(value),
+                    "recording_id": rec.recording_id,
+                }
+            )
+        return out
+    roles = channel_roles(names, registered_roles)
+    if roles is None or not any(m.startswith("glute") for m, _ in roles):
+        out.qc.append(
+            _qc(
+                rec,
+                day,
+                "emg_roles_unknown",
+                None,
+                "channel roles unknown: set them with 'glutewake device set --channel-roles'",
+            )
+        )
+        return out
+    refs: list[float | None] = []
+    for name in names:
+        earlier = [v for d, v in sorted(mvc.get(name, [])) if d <= day]
+        refs.append(earlier[-1] if earlier else None)
     params = DetectionParams()
     param_text = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
-    for rec in ordered:
-        block = sample_store.read_samples(
-            data_dir,
-            stream="emg",
-            participant_id=rec.participant_id,
-            device_id=rec.device_id,
-            start_us=rec.start_us,
-            end_us=rec.end_us + 1,
-        )
-        advance(1)
-        if block is None:
-            continue
-        cols = [block.channels.index(c) for c in rec.channels if c in block.channels]
-        emg = block.values[:, cols].astype(np.float64)
-        names = [block.channels[i] for i in cols]
-        day = _us_to_dt(rec.start_us).astimezone(ZoneInfo(tzs[rec.participant_id])).date()
-        if len(emg) < rec.fs_hz * 2:
-            rows.qc.append(_qc(rec, day, "emg_too_short", len(emg) / rec.fs_hz))
-            continue
-        if rec.exercise == MVC_LABEL:
-            ref = mvc_reference(emg, rec.fs_hz)
-            for name, value in zip(names, np.atleast_1d(ref), strict=True):
-                rows.mvc.append(
-                    {
-                        "participant_id": rec.participant_id,
-                        "local_date": day,
-                        "channel": name,
-                        "mvc_uv": float(value),
-                        "recording_id": rec.recording_id,
-                    }
-                )
-                mvc.setdefault((rec.participant_id, name), []).append((day, float(value)))
-            continue
-        registered = devices.get((rec.participant_id, rec.device_id), (None, None))[1]
-        roles = channel_roles(names, registered)
-        if roles is None or not any(m.startswith("glute") for m, _ in roles):
-            rows.qc.append(
-                _qc(
-                    rec,
-                    day,
-                    "emg_roles_unknown",
-                    None,
-                    "channel roles unknown: set them with 'glutewake device set --channel-roles'",
-                )
-            )
-            continue
-        refs: list[float | None] = []
-        for name in names:
-            earlier = [v for d, v in sorted(mvc.get((rec.participant_id, name), [])) if d <= day]
-            refs.append(earlier[-1] if earlier else None)
-        found = detect_contractions(emg, rec.fs_hz, params=params)
-        act = session_activation(emg, rec.fs_hz, roles=roles, mvc_uv=refs, contractions=found)
-        _session_rows(rec, day, names, act, found, block.t_us, rows, param_text)
+    found = detect_contractions(emg, rec.fs_hz, params=params)
+    act = session_activation(emg, rec.fs_hz, roles=roles, mvc_uv=refs, contractions=found)
+    _session_rows(rec, day, names, act, found, block.t_us, out, param_text)
+    return out
 
 
 def _qc(

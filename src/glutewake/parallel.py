@@ -1,11 +1,245 @@
-"""Run independent tasks serially or in a process pool, with results in input order."""
+"""Run independent tasks serially, in a process pool, or on a Dask cluster.
+
+Every task is a module-level function with picklable arguments that returns its rows instead of
+writing them, so the caller can gather the results and write the catalog in one step (DuckDB has
+one writer). :class:`TaskRunner` keeps going past a failed task: the failure comes back as a
+:class:`TaskFailure` naming the task and its error, after the configured retries.
+"""
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+#: how long to wait for a Dask scheduler to answer before giving up
+CONNECT_TIMEOUT_S = 30.0
+
+
+class TaskError(RuntimeError):
+    """A task failed and the runner was told to stop (``on_error="stop"``)."""
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that raised on every attempt."""
+
+    key: str
+    error: str
+    traceback: str
+    attempts: int
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+@dataclass
+class TaskRunner:
+    """Where and how tasks run.
+
+    Parameters
+    ----------
+    workers : int
+        Processes on this machine (1 = in this process). Ignored when ``scheduler`` is set.
+    scheduler : str or None
+        Address of a Dask distributed scheduler (``tcp://host:8786``), or ``"local"`` for a
+        local cluster of ``workers`` single-threaded processes; needs the ``cluster`` extra.
+        Workers must see the data directory at the same path (a shared filesystem). Use the
+        runner as a context manager (or call :meth:`close`) to release the connection.
+    retries : int
+        Extra attempts for a task that raises before it counts as failed.
+    on_error : {"skip", "stop"}
+        ``skip``: record the failure and go on; ``stop``: raise :class:`TaskError` at the first
+        failed task (after its retries).
+    """
+
+    workers: int = 1
+    scheduler: str | None = None
+    retries: int = 1
+    on_error: str = "skip"
+    _client: Any = field(default=None, init=False, repr=False)
+    _cluster: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("skip", "stop"):
+            raise ValueError(f"on_error must be 'skip' or 'stop', not {self.on_error!r}")
+        if self.workers < 1 or self.retries < 0:
+            raise ValueError("workers must be >= 1 and retries >= 0")
+
+    def __enter__(self) -> TaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect from the Dask scheduler (and stop a local cluster this runner started)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def _dask_client(self) -> Any:
+        if self._client is not None:
+            return self._client
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise RuntimeError(
+                "running on a Dask cluster needs the cluster extra: "
+                "pip install 'glutewake[cluster]'"
+            ) from None
+        # distributed sets its loggers to INFO on import; follow the application's level instead
+        level = logging.getLogger().getEffectiveLevel()
+        logging.getLogger("distributed").setLevel(level)
+        address = str(self.scheduler)
+        if address == "local":
+            # one single-threaded worker process per core asked for: the tasks are numpy-bound
+            # and each holds a participant-day in memory
+            self._cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=level,
+            )
+            address = self._cluster.scheduler_address
+        self._client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
+        return self._client
+
+    def map(
+        self,
+        fn: Callable[..., _T],
+        args: Sequence[tuple[Any, ...]],
+        keys: Sequence[str],
+        advance: Callable[[int], None] = lambda n: None,
+    ) -> list[_T | TaskFailure]:
+        """``fn(*a)`` for every ``a``; results (or failures) in input order.
+
+        ``keys`` name the tasks in failures, logs and the Dask dashboard; ``advance(1)`` is
+        called as each task finishes.
+        """
+        if len(keys) != len(args):
+            raise ValueError("one key per task is needed")
+        if not args:
+            return []
+        if self.scheduler is not None:
+            return self._map_dask(fn, args, keys, advance)
+        if self.workers <= 1 or len(args) == 1:
+            return [self._serial_one(fn, a, k, advance) for a, k in zip(args, keys, strict=True)]
+        return self._map_pool(fn, args, keys, advance)
+
+    def _failed(self, key: str, exc: BaseException, attempts: int) -> TaskFailure:
+        failure = TaskFailure(
+            key=key,
+            error=_describe(exc),
+            traceback="".join(traceback.format_exception(exc)),
+            attempts=attempts,
+        )
+        log.warning("task %s failed after %d attempt(s): %s", key, attempts, failure.error)
+        if self.on_error == "stop":
+            raise TaskError(f"task {key} failed: {failure.error}") from exc
+        return failure
+
+    def _serial_one(
+        self, fn: Callable[..., _T], a: tuple[Any, ...], key: str, advance: Callable[[int], None]
+    ) -> _T | TaskFailure:
+        for attempt in range(1, self.retries + 2):
+            try:
+                out = fn(*a)
+            except Exception as exc:  # a task's own error: retried, then reported, never lost
+                if attempt > self.retries:
+                    advance(1)
+                    return self._failed(key, exc, attempt)
+                log.info("task %s failed (attempt %d), retrying: %s", key, attempt, exc)
+                continue
+            advance(1)
+            return out
+        raise AssertionError("unreachable")
+
+    def _map_pool(
+        self,
+        fn: Callable[..., _T],
+        args: Sequence[tuple[Any, ...]],
+        keys: Sequence[str],
+        advance: Callable[[int], None],
+    ) -> list[_T | TaskFailure]:
+        import multiprocessing
+        from concurrent.futures import Future, ProcessPoolExecutor, wait
+
+        results: dict[int, _T | TaskFailure] = {}
+        attempts = dict.fromkeys(range(len(args)), 1)
+        # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy mid-state
+        with ProcessPoolExecutor(
+            max_workers=min(self.workers, len(args)),
+            mp_context=multiprocessing.get_context("spawn"),
+        ) as pool:
+            pending: dict[Future[_T], int] = {pool.submit(fn, *a): i for i, a in enumerate(args)}
+            while pending:
+                done, _ = wait(pending, return_when="FIRST_COMPLETED")
+                for fut in done:
+                    i = pending.pop(fut)
+                    exc = fut.exception()
+                    if exc is None:
+                        results[i] = fut.result()
+                    elif attempts[i] <= self.retries:
+                        attempts[i] += 1
+                        log.info("task %s failed, retrying: %s", keys[i], exc)
+                        pending[pool.submit(fn, *args[i])] = i
+                        continue
+                    else:
+                        try:
+                            results[i] = self._failed(keys[i], exc, attempts[i])
+                        except TaskError:
+                            for other in pending:
+                                other.cancel()
+                            raise
+                    advance(1)
+        return [results[i] for i in range(len(args))]
+
+    def _map_dask(
+        self,
+        fn: Callable[..., _T],
+        args: Sequence[tuple[Any, ...]],
+        keys: Sequence[str],
+        advance: Callable[[int], None],
+    ) -> list[_T | TaskFailure]:
+        import uuid
+
+        from distributed import as_completed
+
+        client = self._dask_client()
+        results: dict[int, _T | TaskFailure] = {}
+        run = uuid.uuid4().hex[:8]
+        # unique keys: Dask would otherwise hand back a cached result of an earlier run
+        dask_keys = [f"{getattr(fn, '__name__', 'task')}-{k}-{run}" for k in keys]
+        futures = [
+            client.submit(fn, *a, key=dk, pure=False, retries=self.retries)
+            for a, dk in zip(args, dask_keys, strict=True)
+        ]
+        index = {fut.key: i for i, fut in enumerate(futures)}
+        try:
+            for fut in as_completed(futures, loop=client.loop):
+                i = index[fut.key]
+                if fut.status == "error":
+                    results[i] = self._failed(keys[i], fut.exception(), self.retries + 1)
+                else:
+                    results[i] = fut.result()
+                advance(1)
+        finally:
+            client.cancel(futures)
+        return [results[i] for i in range(len(args))]
 
 
 def run_tasks(
@@ -14,27 +248,11 @@ def run_tasks(
     workers: int,
     advance: Callable[[int], None],
 ) -> list[_T]:
-    """Run ``fn(*a)`` for every ``a``, in a process pool if ``workers > 1``; results in order.
+    """Run ``fn(*a)`` for every ``a`` (in a process pool if ``workers > 1``); stop at an error.
 
-    ``fn`` must be a module-level function and its arguments picklable. ``advance(1)`` is called
-    as each task finishes (for progress bars).
+    For work where one failure invalidates the whole (rendering a simulated study); the process
+    job uses :class:`TaskRunner`, which records failures and goes on.
     """
-    if workers <= 1 or len(args) <= 1:
-        out = []
-        for a in args:
-            out.append(fn(*a))
-            advance(1)
-        return out
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    results: dict[int, _T] = {}
-    # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy mid-state
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(args)), mp_context=multiprocessing.get_context("spawn")
-    ) as pool:
-        futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
-        for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
-            advance(1)
-    return [results[i] for i in range(len(args))]
+    runner = TaskRunner(workers=workers, retries=0, on_error="stop")
+    out = runner.map(fn, args, [str(i) for i in range(len(args))], advance)
+    return [r for r in out if not isinstance(r, TaskFailure)]

@@ -36,7 +36,7 @@ from glutewake.ingest.spool import (
     read_segment,
     spool_folders,
 )
-from glutewake.parallel import run_tasks
+from glutewake.parallel import TaskFailure, TaskRunner
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -75,6 +75,10 @@ class ProcessSummary:
     exercise_sessions: int = 0
     contractions: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: tasks that raised on every attempt: (task, key, error); kept in ``task_failures``
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    #: earlier failures retried in this run
+    retried: int = 0
 
 
 @dataclass
@@ -111,6 +115,8 @@ class _Rows:
     mvc: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
     contractions: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    attempted: set[tuple[str, str]] = field(default_factory=set)
 
 
 def _us_to_dt(t_us: int) -> dt.datetime:
@@ -393,7 +399,7 @@ def add_recordings(
     rows = _Rows()
     for new in recordings:
         _store_stream(data_dir, new, 0, rows, summary)
-    _derive(data_dir, rows, tzs, devices, summary, progress)
+    _derive(data_dir, rows, tzs, devices, summary, progress, TaskRunner())
     _write(data_dir, rows, extra_rows)
     return summary
 
@@ -528,6 +534,7 @@ def process(
     progress: ProgressHook = _no_progress,
     redo: bool = False,
     workers: int = 1,
+    runner: TaskRunner | None = None,
 ) -> ProcessSummary:
     """Decode new spool data, run the detectors, and update the catalog; idempotent.
 
@@ -541,37 +548,93 @@ def process(
     redo : bool
         Re-decode every spool file and re-derive every day, not only what is new.
     workers : int
-        Processes for decoding (one task per device folder) and for the sitting measures (one
-        task per participant-day); results are identical to ``workers=1``.
+        Processes on this machine, when no ``runner`` is given.
+    runner : TaskRunner, optional
+        Where the tasks run (processes or a Dask cluster), their retries, and whether a failed
+        task stops the run. Tasks: one per device spool folder (decoding), per participant-day
+        (sitting) and per EMG recording; results are identical for every runner. A task that
+        fails on every attempt is reported in ``summary.failures`` and the ``task_failures``
+        table, everything else is written, and the next run retries it.
 
     Returns
     -------
     ProcessSummary
-        Counts of what was decoded and derived, and warnings worth showing.
+        Counts of what was decoded and derived, failures, and warnings worth showing.
     """
     if not data_dir.exists():
         raise ProcessError(f"data directory {data_dir.root} does not exist")
+    runner = runner or TaskRunner(workers=workers)
     summary = ProcessSummary()
     known, tzs, devices = _known_state(data_dir)
+    failed = _known_failures(data_dir)
     if redo:
         known = {}
     rows = _Rows()
     folders = spool_folders(data_dir.spool)
+    keys = [str(f.relative_to(data_dir.root)) for f in folders]
     advance = progress("decoding spool", len(folders))
-    for part, part_summary in run_tasks(
-        _decode_task, [(data_dir, f, known) for f in folders], workers, advance
-    ):
+    outcomes = runner.map(_decode_task, [(data_dir, f, known) for f in folders], keys, advance)
+    for key, folder, outcome in zip(keys, folders, outcomes, strict=True):
+        rows.attempted.add(("decode", key))
+        if isinstance(outcome, TaskFailure):
+            _record_failure(rows, summary, "decode", outcome, _folder_participant(folder), {})
+            continue
+        part, part_summary = outcome
         _merge(rows, part)
         summary.decode_errors += part_summary.decode_errors
         summary.recordings += part_summary.recordings
         summary.samples += part_summary.samples
         summary.warnings += part_summary.warnings
     summary.spool_files = len(rows.spool_files)
-    if not rows.spool_files:
+    retry = [f for f in failed if f["task"] != "decode"]
+    if not rows.spool_files and not retry and not rows.failures:
         return summary
-    _derive(data_dir, rows, tzs, devices, summary, progress, workers)
+    summary.retried = len(retry) + sum(1 for f in failed if f["task"] == "decode")
+    _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry)
     _write(data_dir, rows)
     return summary
+
+
+def _folder_participant(folder: Path) -> str | None:
+    for part in folder.parts:
+        if part.startswith("participant_id="):
+            return part.removeprefix("participant_id=")
+    return None
+
+
+def _known_failures(data_dir: DataDir) -> list[dict[str, Any]]:
+    """Failed tasks of earlier runs, to be retried."""
+    if not data_dir.catalog.exists():
+        return []
+    with catalog.open_read(data_dir) as con:
+        return [
+            {"task": str(t), "key": str(k), "participant_id": p, "args": json.loads(a or "{}")}
+            for t, k, p, a in con.execute(
+                "SELECT task, task_key, participant_id, args FROM task_failures ORDER BY ALL"
+            ).fetchall()
+        ]
+
+
+def _record_failure(
+    rows: _Rows,
+    summary: ProcessSummary,
+    task: str,
+    failure: TaskFailure,
+    participant_id: str | None,
+    args: dict[str, Any],
+) -> None:
+    rows.failures.append(
+        {
+            "task": task,
+            "task_key": failure.key,
+            "participant_id": participant_id,
+            "args": json.dumps(args, default=_json_default, sort_keys=True),
+            "error": failure.error,
+            "traceback": failure.traceback,
+            "attempts": failure.attempts,
+        }
+    )
+    summary.failures.append((task, failure.key, failure.error))
 
 
 def _decode_task(
@@ -612,17 +675,16 @@ def _derive(
     devices: dict[tuple[str, str], tuple[str | None, str | None]],
     summary: ProcessSummary,
     progress: ProgressHook,
-    workers: int = 1,
+    runner: TaskRunner,
+    retry: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> None:
-    from glutewake import emg_sessions
-
     missing_tz = sorted({r.participant_id for r in rows.recordings} - set(tzs))
     for pid in missing_tz:
         summary.warnings.append(
             f"participant {pid!r} has no time zone in the catalog, so its local days are not "
             f"derived yet: run 'glutewake participant add {pid} --tz ZONE', then 'process --redo'"
         )
-    thigh: list[tuple[_Recording, dt.date]] = []
+    todo: dict[tuple[str, str, dt.date], float] = {}
     for rec in rows.recordings:
         tz = tzs.get(rec.participant_id)
         if tz is None or rec.stream != "acc":
@@ -636,22 +698,99 @@ def _derive(
         day = _local_date(rec.start_us, tz)
         last = _local_date(rec.end_us, tz)
         while day <= last:
-            thigh.append((rec, day))
+            todo[(rec.participant_id, rec.device_id, day)] = rec.fs_hz
             day += dt.timedelta(days=1)
-    todo = {(r.participant_id, r.device_id, d): r.fs_hz for r, d in thigh}
-    advance = progress("sitting", len(todo))
-    tasks = [
-        (data_dir, pid, device_id, fs_hz, day, tzs[pid])
-        for (pid, device_id, day), fs_hz in sorted(todo.items())
-    ]
-    for part in run_tasks(_posture_task, tasks, workers, advance):
-        _merge(rows, part)
-    summary.participant_days = sum(len(v) for v in rows.days.values())
+    for f in retry:
+        if f["task"] == "sitting" and f["participant_id"] in tzs:
+            a = f["args"]
+            key = (f["participant_id"], a["device_id"], dt.date.fromisoformat(a["local_date"]))
+            todo.setdefault(key, float(a["fs_hz"]))
+    _derive_sitting(data_dir, rows, todo, tzs, summary, progress, runner)
     emg = [r for r in rows.recordings if r.stream == "emg" and r.participant_id in tzs]
-    advance = progress("glute activation", len(emg))
-    emg_sessions.derive_sessions(data_dir, emg, tzs, devices, rows, advance)
+    seen = {r.recording_id for r in emg}
+    for f in retry:
+        if f["task"] == "emg" and f["key"] not in seen and f["participant_id"] in tzs:
+            a = dict(f["args"])
+            a["channels"] = tuple(a["channels"])
+            emg.append(_Recording(**a))
+    _derive_emg(data_dir, rows, emg, tzs, devices, summary, progress, runner)
+    summary.participant_days = sum(len(v) for v in rows.days.values())
     summary.exercise_sessions = len(rows.sessions)
     summary.contractions = len(rows.contractions)
+
+
+def _derive_sitting(
+    data_dir: DataDir,
+    rows: _Rows,
+    todo: dict[tuple[str, str, dt.date], float],
+    tzs: dict[str, str],
+    summary: ProcessSummary,
+    progress: ProgressHook,
+    runner: TaskRunner,
+) -> None:
+    """Posture, bouts and daily measures: one task per participant, device and local day."""
+    order = sorted(todo)
+    tasks = [(data_dir, pid, dev, todo[(pid, dev, day)], day, tzs[pid]) for pid, dev, day in order]
+    keys = [f"{pid}/{dev}/{day.isoformat()}" for pid, dev, day in order]
+    advance = progress("sitting", len(tasks))
+    for (pid, dev, day), key, out in zip(
+        order, keys, runner.map(_posture_task, tasks, keys, advance), strict=True
+    ):
+        rows.attempted.add(("sitting", key))
+        if isinstance(out, TaskFailure):
+            args = {"device_id": dev, "local_date": day.isoformat(), "fs_hz": todo[(pid, dev, day)]}
+            _record_failure(rows, summary, "sitting", out, pid, args)
+        else:
+            _merge(rows, out)
+
+
+def _derive_emg(
+    data_dir: DataDir,
+    rows: _Rows,
+    emg: list[_Recording],
+    tzs: dict[str, str],
+    devices: dict[tuple[str, str], tuple[str | None, str | None]],
+    summary: ProcessSummary,
+    progress: ProgressHook,
+    runner: TaskRunner,
+) -> None:
+    """MVC trials first (their references score the sessions), then the exercise sessions."""
+    from glutewake import emg_sessions
+
+    if not emg:
+        return
+    mvc = emg_sessions.known_mvc(data_dir)
+    advance = progress("glute activation", len(emg))
+    mvc_recs = sorted(
+        (r for r in emg if r.exercise == emg_sessions.MVC_LABEL), key=lambda r: r.start_us
+    )
+    session_recs = sorted(
+        (r for r in emg if r.exercise != emg_sessions.MVC_LABEL), key=lambda r: r.start_us
+    )
+    for recs in (mvc_recs, session_recs):
+        tasks = [
+            (
+                data_dir,
+                r,
+                tzs[r.participant_id],
+                devices.get((r.participant_id, r.device_id), (None, None))[1],
+                mvc.get(r.participant_id, {}),
+            )
+            for r in recs
+        ]
+        keys = [r.recording_id for r in recs]
+        outcomes = runner.map(emg_sessions.emg_task, tasks, keys, advance)
+        for rec, out in zip(recs, outcomes, strict=True):
+            rows.attempted.add(("emg", rec.recording_id))
+            if isinstance(out, TaskFailure):
+                args = dataclasses.asdict(rec)
+                _record_failure(rows, summary, "emg", out, rec.participant_id, args)
+                continue
+            rows.mvc.extend(out.mvc)
+            rows.sessions.extend(out.sessions)
+            rows.contractions.extend(out.contractions)
+            rows.qc.extend(out.qc)
+            emg_sessions.add_mvc(mvc, out.mvc)
 
 
 def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
@@ -773,12 +912,48 @@ def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | N
             from glutewake.emg_sessions import write_sessions
 
             write_sessions(con, rows)
+            _write_failures(con, rows)
             if extra_rows is not None:
                 extra_rows(con)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def _write_failures(con: Any, rows: _Rows) -> None:
+    """Clear the failures of tasks that ran in this run and record the ones that failed again."""
+    failed_again = {(f["task"], f["task_key"]) for f in rows.failures}
+    succeeded = sorted(rows.attempted - failed_again)
+    if succeeded:
+        con.register(
+            "succeeded_tasks", pl.DataFrame(succeeded, schema=["task", "task_key"], orient="row")
+        )
+        con.execute(
+            "DELETE FROM task_failures WHERE (task, task_key) IN "
+            "(SELECT (task, task_key) FROM succeeded_tasks)"
+        )
+        con.unregister("succeeded_tasks")
+    if not rows.failures:
+        return
+    now = dt.datetime.now(dt.UTC)
+    frame = pl.DataFrame(rows.failures, infer_schema_length=None).with_columns(
+        pl.lit(now).alias("now")
+    )
+    con.register("new_failures", frame)
+    con.execute(
+        """
+        INSERT INTO task_failures
+        SELECT task, task_key, participant_id, args, error, traceback, attempts, 1, now, now
+        FROM new_failures
+        ON CONFLICT (task, task_key) DO UPDATE SET
+            participant_id = excluded.participant_id, args = excluded.args,
+            error = excluded.error, traceback = excluded.traceback,
+            attempts = excluded.attempts, runs = task_failures.runs + 1,
+            last_failed_at = excluded.last_failed_at
+        """
+    )
+    con.unregister("new_failures")
 
 
 def _disconnect_gaps(con: Any, devices: list[tuple[str, str]]) -> None:

@@ -721,6 +721,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON s.participant_id = sp.participant_id AND s.start_date = sp.start_date;
         """,
     ),
+    Migration(
+        4,
+        "process tasks that failed (retried by the next process run)",
+        """
+        CREATE TABLE task_failures (
+            task TEXT NOT NULL,
+            task_key TEXT NOT NULL,
+            participant_id TEXT,
+            args JSON,
+            error TEXT NOT NULL,
+            traceback TEXT,
+            attempts INTEGER NOT NULL,
+            runs INTEGER NOT NULL,
+            first_failed_at TIMESTAMPTZ NOT NULL,
+            last_failed_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (task, task_key)
+        );
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
