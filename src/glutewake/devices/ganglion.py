@@ -2,22 +2,30 @@
 
 Every notification on ``2d30c082-...`` is 20 bytes; byte 0 is the packet id:
 
-====== =====================================================================================
-id     content
-====== =====================================================================================
-0      raw: 4 channels x 24-bit signed big-endian (bytes 1-12); resets the delta chain
-1-100  2 samples x 4 channels of 18-bit deltas, MSB-first (bytes 1-18); byte 19 accelerometer
+======= ====================================================================================
+id      content
+======= ====================================================================================
+0       raw: 4 channels x 24-bit signed big-endian (bytes 1-12), bytes 13-19 ``ABCDEFG``
+1-100   2 samples x 4 channels of 18-bit deltas, MSB-first (bytes 1-18); byte 19 accelerometer
 101-200 2 samples x 4 channels of 19-bit deltas, MSB-first (bytes 1-19)
 201-205 impedance values (ASCII), 206-207 ASCII message, 208 end of message
-====== =====================================================================================
+======= ====================================================================================
 
-Each sample is the previous one *minus* its delta (OpenBCI's reference decoders); ids count up
-1..100 or 101..200 and wrap, so a jump in ids is a dropped packet (2 samples each). Counts to
-µV: ``1.2e6 / (8388607 * 1.5 * 51)`` (MCP3912, 1.2 V reference, gain 51 x 1.5). Host commands
-are ASCII on ``2d30c083-...``: ``b`` start, ``s`` stop.
+This is the format of Ganglion firmware 2 (``OpenBCI/OpenBCI_Ganglion_Library``,
+``compressData18``/``compressData19``/``buildRawPacket``). The board computes each delta as
+``previous - sample`` in 32-bit two's complement, **overwrites bit 0 with the sign bit** and
+sends the low 18/19 bits. A receiver therefore reads a field ``f`` of ``w`` bits as ``f`` when
+bit 0 is clear and ``f - 2**w`` when it is set (OpenBCI's decoders ``conv19bitToInt32`` and
+their unit tests in ``openbci-archive/OpenBCI_NodeJS_Ganglion``); each sample is the previous
+one *minus* that value. A non-negative odd delta thus arrives one smaller and a negative even
+delta one larger (a one-count rounding per sample that accumulates until the next raw packet).
 
-Not verified against a vendor test vector (none is published as such): the field sign
-convention here is plain two's complement; check with a real board's raw/delta pairs.
+A cycle is one raw packet (one sample) then 100 delta packets (ids 101..200, or 1..100 with the
+accelerometer on), 201 samples in all; then the next raw packet. A jump in the cycle position is
+a dropped packet. Counts to µV: ``1.2e6 / (8388607 * 1.5 * 51)`` (MCP3912, 1.2 V reference,
+gain 51 x 1.5; brainflow's ``eeg_scale``). Host commands are ASCII on ``2d30c083-...``:
+``b`` start, ``s`` stop. Firmware 3 sends absolute 18/19-bit values instead (ids 0-99 and
+100-199) and is not decoded here.
 """
 
 from __future__ import annotations
@@ -61,18 +69,68 @@ CMD_START = b"b"
 CMD_STOP = b"s"
 
 
+RAW_PADDING = b"ABCDEFG"  # bytes 13-19 of a raw packet (firmware ``sendRawPacket``)
+CYCLE_PACKETS = 101  # one raw packet + 100 delta packets
+CYCLE_SAMPLES = 201
+
+
 @dataclass(frozen=True)
 class GanglionPacket:
     """One decoded notification.
 
     ``kind`` is ``raw`` (``values`` (1, 4) absolute counts), ``delta18``/``delta19``
-    (``values`` (2, 4) deltas), or ``other`` (impedance/ASCII: ``values`` empty).
+    (``values`` (2, 4) the deltas as transmitted, previous minus sample), or ``other``
+    (impedance/ASCII: ``values`` empty).
     """
 
     packet_id: int
     kind: str
     values: NDArray[np.int64]
     accel_byte: int | None = None
+
+
+def decode_delta_fields(fields: ArrayLike, *, bits: int) -> NDArray[np.int64]:
+    """Unsigned ``bits``-wide delta fields -> signed deltas (sign in bit 0, OpenBCI's rule).
+
+    Examples
+    --------
+    >>> decode_delta_fields([0x00690, 0x3FFFF, 0x2C000], bits=18).tolist()
+    [1680, -1, 180224]
+    """
+    f = np.asarray(fields, dtype=np.int64)
+    return f - (f & 1) * (1 << bits)
+
+
+def transmitted_delta(deltas: ArrayLike, *, bits: int) -> NDArray[np.int64]:
+    """The delta a receiver decodes when the board sends ``deltas`` (previous − sample).
+
+    The firmware replaces bit 0 with the sign and keeps the low ``bits`` bits, so an
+    in-range delta comes back rounded towards zero to even (non-negative) or odd (negative);
+    a delta beyond the field wraps, as on the board.
+
+    Examples
+    --------
+    >>> transmitted_delta([0, 1, 2, -1, -2, -3], bits=19).tolist()
+    [0, 0, 2, -1, -1, -3]
+    """
+    d = np.asarray(deltas, dtype=np.int64)
+    return decode_delta_fields(_wire_fields(d, bits), bits=bits)
+
+
+def _wire_fields(d: NDArray[np.int64], bits: int) -> NDArray[np.int64]:
+    mask = (1 << bits) - 1
+    return ((d & mask) & ~np.int64(1)) | (d < 0).astype(np.int64)
+
+
+def cycle_position(packet_id: int) -> int:
+    """Position of a data packet in the board's 101-packet cycle (raw packet = 0).
+
+    >>> [cycle_position(i) for i in (0, 1, 100, 101, 200)]
+    [0, 1, 100, 1, 100]
+    """
+    if not 0 <= packet_id <= 200:
+        raise ValueError("data packet ids are 0..200")
+    return 0 if packet_id == 0 else (packet_id - 1) % 100 + 1
 
 
 def decode_packet(data: bytes) -> GanglionPacket:
@@ -100,16 +158,17 @@ def decode_packet(data: bytes) -> GanglionPacket:
     if pid <= 200:
         w = 18 if pid <= 100 else 19
         starts = 8 + w * np.arange(8, dtype=np.int64)
-        d = unpack_fields(buf, starts, np.full(8, w, dtype=np.int64), msb_first=True, signed=True)
+        f = unpack_fields(buf, starts, np.full(8, w, dtype=np.int64), msb_first=True, signed=False)
         acc = (data[19] - 256 if data[19] > 127 else data[19]) if w == 18 else None
-        return GanglionPacket(pid, f"delta{w}", d.reshape(2, 4), acc)
+        return GanglionPacket(pid, f"delta{w}", decode_delta_fields(f, bits=w).reshape(2, 4), acc)
     if pid <= 208:
         return GanglionPacket(pid, "other", np.zeros((0, 4), dtype=np.int64))
     raise UnknownMeasurementTypeError(DEVICE, "emg", f"unknown packet id {pid}")
 
 
 def encode_raw_packet(sample: ArrayLike) -> bytes:
-    """Packet id 0: one absolute sample of 4 channels (24-bit counts)."""
+    """Packet id 0: one absolute sample of 4 channels (24-bit counts), padded as the board
+    pads it."""
     s = np.asarray(sample, dtype=np.int64).reshape(4)
     if s.min() < -(1 << 23) or s.max() >= (1 << 23):
         raise ValueError("raw samples exceed 24 bits")
@@ -117,29 +176,39 @@ def encode_raw_packet(sample: ArrayLike) -> bytes:
     body = bytes(
         np.stack([(u >> 16) & 0xFF, (u >> 8) & 0xFF, u & 0xFF], axis=1).astype(np.uint8).reshape(-1)
     )
-    return bytes((0,)) + body + bytes(7)
+    return bytes((0,)) + body + RAW_PADDING
 
 
 def encode_delta_packet(packet_id: int, deltas: ArrayLike, *, accel_byte: int = 0) -> bytes:
-    """Packet id 1-100 (18-bit) or 101-200 (19-bit) carrying deltas (2, 4) (previous - sample)."""
+    """Packet id 1-100 (18-bit) or 101-200 (19-bit) carrying deltas (2, 4) (previous − sample).
+
+    The bytes are the board's: bit 0 of each field carries the sign, so ``decode_packet``
+    returns :func:`transmitted_delta` of ``deltas`` (equal to them when a non-negative delta
+    is even and a negative one odd). Deltas outside ``[-2**w, 2**w - 1]`` raise ValueError
+    (the board would wrap them).
+    """
     if not 1 <= packet_id <= 200:
         raise ValueError("delta packet ids are 1..200")
     w = 18 if packet_id <= 100 else 19
     d = np.asarray(deltas, dtype=np.int64).reshape(8)
-    if d.min() < -(1 << (w - 1)) or d.max() >= (1 << (w - 1)):
-        raise ValueError(f"deltas exceed {w} bits")
-    body = pack_fields(d, np.full(8, w, dtype=np.int64), msb_first=True)
+    if d.min() < -(1 << w) or d.max() >= (1 << w):
+        raise ValueError(f"deltas exceed the {w}-bit field")
+    return _delta_packet(packet_id, _wire_fields(d, w), w, accel_byte)
+
+
+def _delta_packet(packet_id: int, fields: NDArray[np.int64], w: int, accel_byte: int) -> bytes:
+    body = pack_fields(fields, np.full(8, w, dtype=np.int64), msb_first=True)
     if w == 18:
         body += bytes((accel_byte & 0xFF,))
     return bytes((packet_id,)) + body
 
 
 def next_packet_id(packet_id: int, *, bits: int = 19) -> int:
-    """The id that follows ``packet_id`` (0 is followed by 1 or 101)."""
-    lo = 101 if bits == 19 else 1
-    if packet_id == 0:
-        return lo
-    return lo if packet_id == lo + 99 else packet_id + 1
+    """The id the board sends after ``packet_id``: 0 -> 101 (or 1) ... 200 (or 100) -> 0."""
+    pos = cycle_position(packet_id)
+    if pos == CYCLE_PACKETS - 1:
+        return 0
+    return pos + 1 + (100 if bits == 19 else 0)
 
 
 class GanglionProfile(DeviceProfile):
@@ -182,9 +251,11 @@ class GanglionProfile(DeviceProfile):
     def decode_records(self, records: RawRecords, config: dict[str, Any]) -> DecodeResult:
         """Rebuild samples along the delta chain; dropped ids become gaps and break the chain.
 
-        After a dropped packet the chain continues from the last sample received (as OpenBCI's
-        software does) until the next raw packet; ``qc.chain_breaks`` counts how often values
-        may carry a constant offset from a lost delta (EMG processing high-passes it away).
+        The packet's position in the board's cycle (raw, then 100 delta packets) tells how many
+        packets were lost, including a lost raw packet (one sample). After a lost packet the
+        chain continues from the last sample received (as OpenBCI's software does) until the
+        next raw packet; ``qc.chain_breaks`` counts how often values may carry a constant
+        offset from a lost delta (EMG processing high-passes it away).
         """
         labels = self._labels(config)
         res = DecodeResult()
@@ -197,7 +268,7 @@ class GanglionProfile(DeviceProfile):
         }
         res.qc["emg"] = qc
         last: NDArray[np.int64] | None = None
-        prev_id: int | None = None
+        prev_pos: int | None = None
         conn: int | None = None
         counter = 0
         vals: list[NDArray[np.int64]] = []
@@ -206,17 +277,31 @@ class GanglionProfile(DeviceProfile):
         pkt_host: list[int] = []
         pkt_conn: list[int] = []
         lost_at: list[tuple[int, str]] = []  # (sample index of first sample after, reason)
+        seg = 0  # clock segment: a new one per connection and per start command
+        stopped = False
         for i in range(len(records)):
             cid = int(records.conn_id[i])
             if cid != conn:
                 if conn is not None:
                     lost_at.append((-1, "disconnect"))
+                    seg += 1
                 conn = cid
-                last, prev_id = None, None
-            if (
-                int(records.kind[i]) != RecordKind.NOTIFY
-                or records.char_uuid[i].lower() != RECEIVE_UUID
-            ):
+                last, prev_pos, stopped = None, None, False
+            kind = int(records.kind[i])
+            uuid = records.char_uuid[i].lower()
+            if kind == RecordKind.WRITE and uuid == SEND_UUID:
+                # a restart begins a new cycle (raw packet first) and a new stretch of samples;
+                # the chain itself is kept in case the board ignores a repeated start
+                if records.payload[i] == CMD_STOP:
+                    stopped = True
+                elif records.payload[i] == CMD_START:
+                    if stopped:
+                        lost_at.append((-1, "stopped"))
+                    stopped = False
+                    prev_pos = None
+                    seg += 1
+                continue
+            if kind != RecordKind.NOTIFY or uuid != RECEIVE_UUID:
                 continue
             data = records.payload[i]
             t = int(records.t_us[i])
@@ -225,29 +310,30 @@ class GanglionProfile(DeviceProfile):
                 if p.kind == "other":
                     continue
                 qc["packets"] += 1
+                pos = cycle_position(p.packet_id)
+                if prev_pos is not None:
+                    if pos == prev_pos:
+                        qc["duplicates"] += 1
+                        continue
+                    missing = (pos - prev_pos - 1) % CYCLE_PACKETS
+                    if missing >= CYCLE_PACKETS // 2:  # far behind: a late packet, not 50 lost
+                        qc["reordered"] += 1
+                        continue
+                    if missing:
+                        qc["packets_lost"] += missing
+                        # a raw packet carries one sample, a delta packet two
+                        counter += 2 * missing - (prev_pos + missing >= CYCLE_PACKETS)
+                        lost_at.append((counter, "packet_loss"))
+                        if p.kind != "raw":
+                            qc["chain_breaks"] += 1
                 if p.kind == "raw":
                     last = p.values[0]
                     new = p.values
+                elif last is None:  # then prev_pos is None too: no counters moved
+                    raise SequenceError(
+                        DEVICE, "emg", f"delta packet {p.packet_id} before any raw packet"
+                    )
                 else:
-                    if last is None:
-                        raise SequenceError(
-                            DEVICE, "emg", f"delta packet {p.packet_id} before any raw packet"
-                        )
-                    if prev_id is not None and prev_id != 0:
-                        bits = 18 if p.kind == "delta18" else 19
-                        expect = next_packet_id(prev_id, bits=bits)
-                        if p.packet_id == prev_id:
-                            qc["duplicates"] += 1
-                            continue
-                        if p.packet_id != expect:
-                            missing = (p.packet_id - expect) % 100
-                            if missing >= 50:  # far behind: late packet, not 50 lost
-                                qc["reordered"] += 1
-                                continue
-                            qc["packets_lost"] += missing
-                            qc["chain_breaks"] += 1
-                            counter += 2 * missing
-                            lost_at.append((counter, "packet_loss"))
                     s1 = last - p.values[0]
                     s2 = s1 - p.values[1]
                     new = np.stack([s1, s2])
@@ -256,21 +342,21 @@ class GanglionProfile(DeviceProfile):
                 res.errors.append(PacketError(t, RECEIVE_UUID, bytes(data), str(err)))
                 continue
             if lost_at and lost_at[-1][0] == -1:
-                lost_at[-1] = (counter, "disconnect")
+                lost_at[-1] = (counter, lost_at[-1][1])
             n = new.shape[0]
             vals.append(new)
             idx.append(np.arange(counter, counter + n, dtype=np.int64))
             counter += n
             pkt_last_idx.append(counter - 1)
             pkt_host.append(t)
-            pkt_conn.append(cid)
-            prev_id = p.packet_id
+            pkt_conn.append(seg)
+            prev_pos = pos
         if not vals:
             return res
         v = np.concatenate(vals)
         sidx = np.concatenate(idx)
         dev_us = np.rint(sidx * 1e6 / FS_HZ).astype(np.int64)
-        # the sample counter is the device clock; per connection, as the count restarts there
+        # the sample counter is the device clock, fitted per segment (connection or restart)
         t_us = np.empty_like(dev_us)
         conns = np.array(pkt_conn)
         pl = np.array(pkt_last_idx)
@@ -303,12 +389,14 @@ PROFILE = GanglionProfile()
 
 
 class GanglionVirtualDevice(VirtualDevice):
-    """A Ganglion streaming a known 4-channel EMG signal (µV, 200 Hz, true ``t_us``).
+    """A Ganglion (firmware 2) streaming a known 4-channel EMG signal (µV, 200 Hz, true ``t_us``).
 
-    Sends a raw packet after ``b``, then 19-bit delta packets (ids 101..200). Deltas that do not
-    fit 19 bits are clipped and the board follows its own clipped chain, so what it sends is
-    exactly what a receiver reconstructs. The board has no clock of its own to report: its
-    sampling instants are the signal's ``t_us``.
+    After ``b`` it sends what the firmware sends: a raw packet, then 100 19-bit delta packets
+    (ids 101..200), then the next raw packet, and so on (201 samples a cycle). Deltas are taken
+    between the true samples and sent with the sign in bit 0 (:func:`transmitted_delta`), so a
+    receiver's values drift by up to one count per sample from the truth until the next raw
+    packet, as with the real board; a delta beyond 19 bits wraps, as on the board. The board has
+    no clock of its own to report: its sampling instants are the signal's ``t_us``.
     """
 
     def __init__(self, emg: StreamSamples) -> None:
@@ -320,21 +408,20 @@ class GanglionVirtualDevice(VirtualDevice):
         )
         self._running = False
         self._next = 0
-        self._pid = 0
-        self._last = np.zeros(4, dtype=np.int64)
+        self._pos = 0  # cycle position of the next packet (0 = raw)
 
     def read_value(self, char_uuid: str) -> bytes:
         """Nothing readable in this model."""
         raise KeyError(f"GanglionVirtualDevice: characteristic {char_uuid} is not readable")
 
     def handle_write(self, char_uuid: str, data: bytes, now_us: int) -> list[tuple[str, bytes]]:
-        """``b`` starts, ``s`` stops."""
+        """``b`` starts (with a raw packet), ``s`` stops."""
         if char_uuid.lower() != SEND_UUID:
             return []
         if data == CMD_START and not self._running:
             self._running = True
             self._next = int(np.searchsorted(self.emg.t_us, now_us, side="left"))
-            self._pid = -1
+            self._pos = 0
         elif data == CMD_STOP:
             self._running = False
         return []
@@ -345,33 +432,33 @@ class GanglionVirtualDevice(VirtualDevice):
             return []
         out: list[tuple[str, bytes]] = []
         avail = int(np.searchsorted(self.emg.t_us, now_us, side="right"))
-        lim = (1 << 18) - 1
         while True:
-            if self._pid == -1:
+            if self._pos == 0:
                 if avail - self._next < 1:
                     break
-                self._last = self.counts[self._next].copy()
-                out.append((RECEIVE_UUID, encode_raw_packet(self._last)))
+                out.append((RECEIVE_UUID, encode_raw_packet(self.counts[self._next])))
                 self._next += 1
-                self._pid = 0
+                self._pos = 1
                 continue
             if avail - self._next < 2:
                 break
-            target = self.counts[self._next : self._next + 2]
-            d1 = np.clip(self._last - target[0], -lim - 1, lim)
-            s1 = self._last - d1
-            d2 = np.clip(s1 - target[1], -lim - 1, lim)
-            self._last = s1 - d2
-            self._pid = next_packet_id(self._pid, bits=19)
-            out.append((RECEIVE_UUID, encode_delta_packet(self._pid, np.stack([d1, d2]))))
+            prev_true = self.counts[self._next - 1 : self._next + 1]
+            d = prev_true - self.counts[self._next : self._next + 2]
+            out.append(
+                (
+                    RECEIVE_UUID,
+                    _delta_packet(100 + self._pos, _wire_fields(d.reshape(8), 19), 19, 0),
+                )
+            )
             self._next += 2
+            self._pos = (self._pos + 1) % CYCLE_PACKETS
         return out
 
     def next_due_us(self) -> int | None:
         """True time of the next packet (raw: its one sample; delta: its second sample)."""
         if not self._running:
             return None
-        last = self._next + (0 if self._pid == -1 else 1)
+        last = self._next + (0 if self._pos == 0 else 1)
         return int(self.emg.t_us[last]) if last < len(self.emg) else None
 
     def link_lost(self, now_us: int) -> None:

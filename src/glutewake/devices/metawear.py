@@ -86,16 +86,19 @@ def acc_conf_byte(sample_rate_hz: float, chip: str = "bmi160") -> int:
     """ACC_CONF register: ODR code | bandwidth (normal, 2 << 4) | undersampling/perf bit.
 
     BMI160 sets the undersampling bit (0x80) below 12.5 Hz and uses bandwidth 0 there, as the
-    vendor's table does; BMI270 sets the performance bit (0x80) at every rate.
+    vendor's table does; BMI270 keeps bandwidth 2 everywhere and sets the performance bit (0x80)
+    from 12.5 Hz up (MbientLab's ``test_accelerometer_bmi270.py``, ``test_set_odr``).
 
     >>> hex(acc_conf_byte(100)), hex(acc_conf_byte(0.78125)), hex(acc_conf_byte(100, "bmi270"))
     ('0x28', '0x81', '0xa8')
+    >>> hex(acc_conf_byte(6.25, "bmi270"))
+    '0x24'
     """
     code = ODR_CODES.get(float(sample_rate_hz))
     if code is None:
         raise ValueError(f"metawear: unsupported sample rate {sample_rate_hz} Hz")
     if chip == "bmi270":
-        return 0x80 | (2 << 4) | code
+        return (0x80 if code >= 0x5 else 0) | (2 << 4) | code
     if chip != "bmi160":
         raise ValueError(f"metawear: chip must be bmi160 or bmi270, got {chip!r}")
     return (0x80 | code) if code < 0x5 else ((2 << 4) | code)

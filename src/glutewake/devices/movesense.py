@@ -7,7 +7,7 @@ Host -> sensor (write to ``34800001-...``)::
 
 Sensor -> host (notify on ``34800002-...``)::
 
-    COMMAND_RESULT [0x01][reference][status u16 LE, HTTP-like: 200 OK]
+    COMMAND_RESULT [0x01][reference][status u16, HTTP-like: 200 OK] (see decode_command_status)
     DATA           [0x02][reference][payload]
     DATA_PART2     [0x03][reference][rest of the payload]   (IMU9: a payload longer than one
                                                              notification is split in two)
@@ -102,6 +102,35 @@ def encode_unsubscribe(reference: int) -> bytes:
 def encode_command_result(reference: int, status: int = 200) -> bytes:
     """COMMAND_RESULT notification."""
     return bytes((RESP_COMMAND_RESULT, reference)) + struct.pack("<H", status)
+
+
+def decode_command_status(status_bytes: bytes) -> int:
+    """HTTP-like status of a COMMAND_RESULT notification (the bytes after type and reference).
+
+    Movesense's own code is not consistent: Python clients read a u16 little-endian
+    (``C8 00`` = 200), the ``gatt_sensordata_app`` firmware sends "no free subscription slot"
+    as ``01 FB`` (507, big-endian) and the offline sample a single byte (``C8``). The
+    little-endian reading wins unless it is no HTTP status (100-599) and the big-endian one is.
+
+    Raises
+    ------
+    ControlPointError
+        No status byte.
+
+    Examples
+    --------
+    >>> decode_command_status(bytes.fromhex("C800")), decode_command_status(bytes.fromhex("01FB"))
+    (200, 507)
+    >>> decode_command_status(bytes.fromhex("C8"))
+    200
+    """
+    if not status_bytes:
+        raise ControlPointError(DEVICE, "command", "command result cut short (no status)")
+    if len(status_bytes) == 1:
+        return status_bytes[0]
+    le = int.from_bytes(status_bytes[:2], "little")
+    be = int.from_bytes(status_bytes[:2], "big")
+    return be if not 100 <= le < 600 and 100 <= be < 600 else le
 
 
 @dataclass(frozen=True)
@@ -241,9 +270,36 @@ class MovesenseProfile(DeviceProfile):
         res = DecodeResult()
         by_ref = {ref: (m, fs) for m, fs, ref in _cfg(config)}
         acc: dict[str, _Acc] = {m: _Acc() for m, _, _ in _cfg(config)}
-        pending: dict[int, tuple[int, bytes]] = {}
+        # an IMU9 DATA waits here for a possible DATA_PART2: (host t, bytes, session, whole)
+        pending: dict[int, tuple[int, bytes, int, bool]] = {}
+        split_len: dict[int, int] = {}  # length of first parts that had a DATA_PART2
         conn: int | None = None
         session = 0
+
+        def add(m: str, t: int, sess: int, payload: bytes, data: bytes) -> None:
+            try:
+                md = decode_payload(payload, m)
+            except DecodeError as err:
+                res.errors.append(PacketError(t, NOTIFY_UUID, data, str(err)))
+                return
+            acc[m].host_us.append(t)
+            acc[m].session.append(sess)
+            acc[m].data.append(md)
+
+        def flush(ref: int) -> None:
+            """The pending first part got no second part: complete on its own, or an error."""
+            pt, pdata, psess, whole = pending.pop(ref)
+            m = by_ref[ref][0]
+            # whole sample rows but the length this stream splits at: its second part was lost
+            if whole and split_len.get(ref) != len(pdata):
+                add(m, pt, psess, pdata[2:], pdata)
+            else:
+                res.errors.append(
+                    PacketError(
+                        pt, NOTIFY_UUID, pdata, f"{DEVICE} {m}: first part without its second part"
+                    )
+                )
+
         for i in range(len(records)):
             kind = int(records.kind[i])
             uuid = records.char_uuid[i].lower()
@@ -253,7 +309,9 @@ class MovesenseProfile(DeviceProfile):
             if cid != conn:
                 conn = cid
                 session += 1
-                pending.clear()
+                for r in list(pending):
+                    flush(r)
+                split_len.clear()
             if (
                 kind == RecordKind.WRITE
                 and uuid == WRITE_UUID
@@ -268,9 +326,7 @@ class MovesenseProfile(DeviceProfile):
                     raise TruncatedPacketError(DEVICE, "data", f"notification of {len(data)} bytes")
                 rtype, ref = data[0], data[1]
                 if rtype == RESP_COMMAND_RESULT:
-                    if len(data) < 4:
-                        raise ControlPointError(DEVICE, "command", "command result cut short")
-                    status = int.from_bytes(data[2:4], "little")
+                    status = decode_command_status(bytes(data[2:]))
                     if status >= 300:
                         res.qc.setdefault("command", {}).setdefault("errors", []).append(
                             f"ref {ref}: status {status}"
@@ -283,37 +339,30 @@ class MovesenseProfile(DeviceProfile):
                 m, _fs = by_ref[ref]
                 if rtype == RESP_DATA:
                     if ref in pending:
-                        pt, pdata = pending.pop(ref)
-                        res.errors.append(
-                            PacketError(
-                                pt, uuid, pdata, f"{DEVICE} {m}: first part without its second part"
-                            )
-                        )
-                    payload = bytes(data[2:])
-                    if m == "imu9" and (len(payload) - 4) % 36:
-                        pending[ref] = (t, bytes(data))
+                        flush(ref)
+                    if m == "imu9":
+                        # a split can fall anywhere, even after whole sample sets: decide
+                        # when the next notification of this reference comes
+                        whole = len(data) >= 2 + 4 + 36 and (len(data) - 6) % 36 == 0
+                        pending[ref] = (t, bytes(data), session, whole)
                         continue
+                    add(m, t, session, bytes(data[2:]), bytes(data))
                 elif rtype == RESP_DATA_PART2:
                     if ref not in pending:
                         raise SequenceError(DEVICE, m, "second part without a first part")
-                    _, first = pending.pop(ref)
-                    payload = bytes(first[2:]) + bytes(data[2:])
+                    pt, first, psess, _ = pending.pop(ref)
+                    split_len[ref] = len(first)
+                    # the first part's arrival bounds the batch's newest sample more tightly
+                    add(m, pt, psess, first[2:] + bytes(data[2:]), bytes(data))
                 else:
                     raise UnknownMeasurementTypeError(
                         DEVICE, m, f"unknown response type 0x{rtype:02X}"
                     )
-                md = decode_payload(payload, m)
             except DecodeError as err:
                 res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
                 continue
-            a = acc[m]
-            a.host_us.append(t)
-            a.session.append(session)
-            a.data.append(md)
-        for pt, pdata in pending.values():
-            res.errors.append(
-                PacketError(pt, NOTIFY_UUID, pdata, f"{DEVICE}: first part without its second part")
-            )
+        for r in list(pending):
+            flush(r)
         for m, fs, _ in _cfg(config):
             if acc[m].data:
                 self._decode(m, fs, acc[m], res)

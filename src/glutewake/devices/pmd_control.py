@@ -14,7 +14,10 @@ Device -> host (indication on the control point)::
 Settings TLV: ``[setting type][count][count x value]``, little-endian, value sizes
 SAMPLE_RATE 2, RESOLUTION 2, RANGE 2, RANGE_MILLIUNIT 4, CHANNELS 1, FACTOR 4 (float32),
 SECURITY 16. A get-settings response lists the supported values; a start request carries one
-value per setting; a start response carries the FACTOR the data must be multiplied by.
+value per setting (never FACTOR); a start response carries the FACTOR the data must be
+multiplied by. As in Polar's SDK (``PmdSetting.kt``), integer values are signed (two's
+complement of their field size: a RANGE_MILLIUNIT of ``FF FF FF FF`` is -1) and FACTOR is the
+IEEE-754 float whose bits the four bytes hold.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Status(IntEnum):
     ERROR_INVALID_NUMBER_OF_CHANNELS = 11
     ERROR_INVALID_STATE = 12
     ERROR_DEVICE_IN_CHARGER = 13
+    ERROR_DISK_FULL = 14
 
 
 def status_name(status: int) -> str:
@@ -92,7 +96,8 @@ def parse_settings(data: bytes, *, stream: str = "control") -> Settings:
 
     Returns
     -------
-    dict SettingType -> list of values (FACTOR as float, the others as int).
+    dict SettingType -> list of values (FACTOR as float, SECURITY as unsigned int, the others
+    as signed int of their field size, as Polar's SDK reads them).
 
     Raises
     ------
@@ -126,7 +131,7 @@ def parse_settings(data: bytes, *, stream: str = "control") -> Settings:
             if t == SettingType.FACTOR:
                 vals.append(struct.unpack("<f", chunk)[0])
             else:
-                vals.append(int.from_bytes(chunk, "little"))
+                vals.append(int.from_bytes(chunk, "little", signed=t != SettingType.SECURITY))
             pos += size
         out.setdefault(SettingType(t), []).extend(vals)
     return out
@@ -149,7 +154,10 @@ def encode_settings(settings: Mapping[Any, Sequence[float]]) -> bytes:
             if ti == SettingType.FACTOR:
                 parts.append(struct.pack("<f", float(v)))
             else:
-                parts.append(int(v).to_bytes(size, "little"))
+                iv = int(v)
+                if not -(1 << (8 * size - 1)) <= iv < (1 << (8 * size)):
+                    raise ValueError(f"{SettingType(ti).name} value {iv} does not fit {size} bytes")
+                parts.append(iv.to_bytes(size, "little", signed=iv < 0))
     return b"".join(parts)
 
 
@@ -208,13 +216,17 @@ def encode_get_settings(measurement_type: int) -> bytes:
 def encode_start(measurement_type: int, settings: Mapping[Any, Sequence[float]]) -> bytes:
     """Start a measurement with one chosen value per setting.
 
+    FACTOR is never sent (it comes back in the start response), as in Polar's SDK
+    (``PmdSetting.serializeSelected``).
+
     Examples
     --------
     >>> encode_start(2, {SettingType.SAMPLE_RATE: [52], SettingType.RESOLUTION: [16],
     ...                  SettingType.RANGE: [8], SettingType.CHANNELS: [3]}).hex()
     '0202000134000101100002010800040103'
     """
-    return bytes((OpCode.REQUEST_MEASUREMENT_START, measurement_type)) + encode_settings(settings)
+    chosen = {t: v for t, v in settings.items() if int(t) != SettingType.FACTOR}
+    return bytes((OpCode.REQUEST_MEASUREMENT_START, measurement_type)) + encode_settings(chosen)
 
 
 def encode_stop(measurement_type: int) -> bytes:
@@ -288,6 +300,8 @@ def parse_notification(data: bytes) -> CpResponse | MeasurementStopped:
     if data[0] == RESPONSE_CODE:
         if len(data) < 4:
             raise ControlPointError(DEVICE, "control", f"response of {len(data)} bytes (need >= 4)")
+        if data[3] != Status.SUCCESS:  # the SDK ignores "more" and parameters of an error
+            return CpResponse(data[1], data[2] & 0x3F, data[3], False, b"")
         more = len(data) > 4 and data[4] != 0
         return CpResponse(data[1], data[2] & 0x3F, data[3], more, bytes(data[5:]))
     if data[0] == MEASUREMENT_STOPPED_CODE:
