@@ -177,8 +177,13 @@ def records_fuzz(
 
 
 def main() -> int:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("packets", nargs="?", type=int, default=100_000, help="per decoder")
+    parser.add_argument("seed", nargs="?", type=int, default=0)
+    args = parser.parse_args()
+    n, seed = args.packets, args.seed
     rng = np.random.default_rng(seed)
     ok = True
 

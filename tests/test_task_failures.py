@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,14 @@ def _fails_until_marker(marker: str) -> str:
     return "ok"
 
 
+def _dies_until_marker(marker: str) -> str:
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("died")
+        os._exit(3)  # a worker killed mid-task (e.g. by the out-of-memory killer)
+    return "survived"
+
+
 def _always_fails(value: int) -> int:
     raise ValueError(f"bad value {value}")
 
@@ -185,6 +194,15 @@ def test_pool_retries_and_reports_failures_in_order(tmp_path: Path) -> None:
         9,
         16,
     ]
+
+
+def test_a_dead_worker_is_replaced_and_its_task_retried(tmp_path: Path) -> None:
+    with TaskRunner(workers=2, retries=1) as runner:
+        marker = str(tmp_path / "m")
+        out = runner.map(_dies_until_marker, [(marker,), (marker,)], ["x", "y"])
+        assert out == ["survived", "survived"]
+        # the replacement pool keeps working for later stages
+        assert runner.map(_square, [(3,), (4,)], ["a", "b"]) == [9, 16]
 
 
 def test_runner_rejects_bad_settings() -> None:

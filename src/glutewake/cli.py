@@ -163,12 +163,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from glutewake.parallel import TaskError, TaskRunner
     from glutewake.pipeline import process
 
     data_dir = _data_dir(args)
     if not data_dir.exists():
         raise CliError(f"data directory {data_dir.root} does not exist")
+    storage = args.storage or os.environ.get("GLUTEWAKE_STORAGE") or None
+    if storage:
+        data_dir = dataclasses.replace(data_dir, storage=storage)
     scheduler = args.scheduler or os.environ.get("GLUTEWAKE_SCHEDULER") or None
     progress, bar = _progress_factory(_show_progress(args))
     try:
@@ -464,6 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'local' (default $GLUTEWAKE_SCHEDULER; needs the cluster extra; docs/cluster.md)",
     )
     p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="where spool/ and samples/ live if not in the data directory: a shared path or an "
+        "fsspec URL such as s3://bucket/study (default $GLUTEWAKE_STORAGE; docs/cluster.md)",
+    )
+    p.add_argument(
         "--retries",
         type=_retries,
         default=1,
@@ -654,6 +665,7 @@ def _expected(exc: Exception) -> bool:
         "ApiError",
         "CohortError",
         "ImportFileError",
+        "StorageError",
     }
     return (
         isinstance(exc, expected)

@@ -20,6 +20,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from glutewake.ingest.storage import Store
 
 ENV_VAR = "GLUTEWAKE_DATA"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -46,12 +50,25 @@ def safe_component(value: str) -> str:
 
 @dataclass(frozen=True)
 class DataDir:
-    """Paths inside one data directory."""
+    """Paths inside one data directory.
+
+    ``storage``, if given, is where the ``spool/`` and ``samples/`` trees live instead of
+    ``root`` (a shared path or an fsspec URL such as ``s3://bucket/study``) so that workers on
+    other machines can read and write them; the catalog stays in ``root``.
+    """
 
     root: Path
+    storage: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def store(self) -> Store:
+        """The store holding ``spool/`` and ``samples/`` (the data directory by default)."""
+        from glutewake.ingest.storage import Store
+
+        return Store.of(self.storage if self.storage else self.root)
 
     @classmethod
     def resolve(cls, data: str | os.PathLike[str] | None = None) -> DataDir:

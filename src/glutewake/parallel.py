@@ -67,6 +67,7 @@ class TaskRunner:
     retries: int = 1
     on_error: str = "skip"
     _client: Any = field(default=None, init=False, repr=False)
+    _pool: Any = field(default=None, init=False, repr=False)
     _cluster: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -82,13 +83,31 @@ class TaskRunner:
         self.close()
 
     def close(self) -> None:
-        """Disconnect from the Dask scheduler (and stop a local cluster this runner started)."""
+        """Stop the process pool, or disconnect from the Dask scheduler (and stop a local
+        cluster this runner started)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         if self._client is not None:
             self._client.close()
             self._client = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+    def _process_pool(self) -> Any:
+        # one pool for the runner's lifetime: each spawned worker pays the numpy/scipy/polars
+        # imports once, not once per stage of the process job
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy
+            # mid-state
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool
 
     def _dask_client(self) -> Any:
         if self._client is not None:
@@ -175,37 +194,43 @@ class TaskRunner:
         keys: Sequence[str],
         advance: Callable[[int], None],
     ) -> list[_T | TaskFailure]:
-        import multiprocessing
-        from concurrent.futures import Future, ProcessPoolExecutor, wait
+        from concurrent.futures import Future, wait
+        from concurrent.futures.process import BrokenProcessPool
 
         results: dict[int, _T | TaskFailure] = {}
         attempts = dict.fromkeys(range(len(args)), 1)
-        # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy mid-state
-        with ProcessPoolExecutor(
-            max_workers=min(self.workers, len(args)),
-            mp_context=multiprocessing.get_context("spawn"),
-        ) as pool:
-            pending: dict[Future[_T], int] = {pool.submit(fn, *a): i for i, a in enumerate(args)}
-            while pending:
-                done, _ = wait(pending, return_when="FIRST_COMPLETED")
-                for fut in done:
-                    i = pending.pop(fut)
-                    exc = fut.exception()
-                    if exc is None:
-                        results[i] = fut.result()
-                    elif attempts[i] <= self.retries:
-                        attempts[i] += 1
-                        log.info("task %s failed, retrying: %s", keys[i], exc)
-                        pending[pool.submit(fn, *args[i])] = i
-                        continue
-                    else:
-                        try:
-                            results[i] = self._failed(keys[i], exc, attempts[i])
-                        except TaskError:
-                            for other in pending:
-                                other.cancel()
-                            raise
-                    advance(1)
+        pool = self._process_pool()
+        pending: dict[Future[_T], int] = {pool.submit(fn, *a): i for i, a in enumerate(args)}
+        submitted_to = dict.fromkeys(pending, pool)
+        while pending:
+            done, _ = wait(pending, return_when="FIRST_COMPLETED")
+            for fut in done:
+                i = pending.pop(fut)
+                exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool) and submitted_to.pop(fut) is pool:
+                    # a worker died (killed, out of memory): every task in flight is lost with
+                    # it; a fresh pool takes the retries
+                    log.warning("a worker process died; restarting the pool")
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = None
+                    pool = self._process_pool()
+                if exc is None:
+                    results[i] = fut.result()
+                elif attempts[i] <= self.retries:
+                    attempts[i] += 1
+                    log.info("task %s failed, retrying: %s", keys[i], exc)
+                    retry = pool.submit(fn, *args[i])
+                    pending[retry] = i
+                    submitted_to[retry] = pool
+                    continue
+                else:
+                    try:
+                        results[i] = self._failed(keys[i], exc, attempts[i])
+                    except TaskError:
+                        for other in pending:
+                            other.cancel()
+                        raise
+                advance(1)
         return [results[i] for i in range(len(args))]
 
     def _map_dask(
@@ -253,6 +278,6 @@ def run_tasks(
     For work where one failure invalidates the whole (rendering a simulated study); the process
     job uses :class:`TaskRunner`, which records failures and goes on.
     """
-    runner = TaskRunner(workers=workers, retries=0, on_error="stop")
-    out = runner.map(fn, args, [str(i) for i in range(len(args))], advance)
+    with TaskRunner(workers=workers, retries=0, on_error="stop") as runner:
+        out = runner.map(fn, args, [str(i) for i in range(len(args))], advance)
     return [r for r in out if not isinstance(r, TaskFailure)]

@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,9 +31,6 @@ from glutewake.ingest.spool import (
     SpoolError,
     SpoolInfo,
     concat_records,
-    list_segments,
-    read_segment,
-    spool_folders,
 )
 from glutewake.parallel import TaskFailure, TaskRunner
 
@@ -179,42 +175,47 @@ def _select_conn(
 
 def _decode_folder(
     data_dir: DataDir,
-    folder: Path,
+    folder: str,
     known: dict[str, tuple[int, int, int]],
     rows: _Rows,
     summary: ProcessSummary,
 ) -> None:
-    """Decode the connections touched by new segments of one device spool folder."""
-    segments = list_segments(folder)
-    rel = {seg: str(seg.relative_to(data_dir.root)) for seg in segments}
-    new = [s for s in segments if rel[s] not in known or known[rel[s]][0] != s.stat().st_size]
+    """Decode the connections touched by new segments of one device spool folder.
+
+    ``folder`` and the segment paths are relative to the data directory's store (the strings
+    ``spool_files.path`` records).
+    """
+    store = data_dir.store
+    segments = store.spool_segments(folder)
+    sizes = {seg: store.size(seg) for seg in segments}
+    new = [s for s in segments if s not in known or known[s][0] != sizes[s]]
     if not new:
         return
-    loaded: dict[Path, tuple[SpoolInfo, RawRecords, np.ndarray]] = {}
+    loaded: dict[str, tuple[SpoolInfo, RawRecords, np.ndarray]] = {}
     for seg in new:
         try:
-            loaded[seg] = read_segment(seg)
+            loaded[seg] = store.read_spool_segment(seg)
         except SpoolError as exc:
             summary.warnings.append(str(exc))
     affected = {int(c) for _, recs, _ in loaded.values() for c in np.unique(recs.conn_id)}
     # older segments holding the start of an affected connection carry its settings exchange
     for seg in segments:
-        if seg in loaded or rel[seg] not in known:
+        if seg in loaded or seg not in known:
             continue
-        _, lo, hi = known[rel[seg]]
+        _, lo, hi = known[seg]
         if any(lo <= c <= hi for c in affected):
-            loaded[seg] = read_segment(seg)
+            loaded[seg] = store.read_spool_segment(seg)
     ordered = sorted(loaded.items(), key=lambda kv: int(kv[1][2][0]))
     for seg, (info, recs, _) in ordered:
         if seg in new:
             rows.spool_files.append(
                 {
-                    "path": rel[seg],
+                    "path": seg,
                     "participant_id": info.participant_id,
                     "device_id": info.device_id,
                     "profile": info.profile,
                     "n_records": len(recs),
-                    "size_bytes": seg.stat().st_size,
+                    "size_bytes": sizes[seg],
                     "first_time": _us_to_dt(int(recs.t_us.min())),
                     "last_time": _us_to_dt(int(recs.t_us.max())),
                     "min_conn_id": int(recs.conn_id.min()),
@@ -563,19 +564,20 @@ def process(
     """
     if not data_dir.exists():
         raise ProcessError(f"data directory {data_dir.root} does not exist")
-    runner = runner or TaskRunner(workers=workers)
+    if runner is None:
+        with TaskRunner(workers=workers) as own:
+            return process(data_dir, progress=progress, redo=redo, runner=own)
     summary = ProcessSummary()
     known, tzs, devices = _known_state(data_dir)
     failed = _known_failures(data_dir)
     if redo:
         known = {}
     rows = _Rows()
-    folders = spool_folders(data_dir.spool)
-    keys = [str(f.relative_to(data_dir.root)) for f in folders]
+    folders = data_dir.store.spool_folders()
     advance = progress("decoding spool", len(folders))
-    outcomes = runner.map(_decode_task, [(data_dir, f, known) for f in folders], keys, advance)
-    for key, folder, outcome in zip(keys, folders, outcomes, strict=True):
-        rows.attempted.add(("decode", key))
+    outcomes = runner.map(_decode_task, [(data_dir, f, known) for f in folders], folders, advance)
+    for folder, outcome in zip(folders, outcomes, strict=True):
+        rows.attempted.add(("decode", folder))
         if isinstance(outcome, TaskFailure):
             _record_failure(rows, summary, "decode", outcome, _folder_participant(folder), {})
             continue
@@ -595,8 +597,8 @@ def process(
     return summary
 
 
-def _folder_participant(folder: Path) -> str | None:
-    for part in folder.parts:
+def _folder_participant(folder: str) -> str | None:
+    for part in folder.split("/"):
         if part.startswith("participant_id="):
             return part.removeprefix("participant_id=")
     return None
@@ -638,7 +640,7 @@ def _record_failure(
 
 
 def _decode_task(
-    data_dir: DataDir, folder: Path, known: dict[str, tuple[int, int, int]]
+    data_dir: DataDir, folder: str, known: dict[str, tuple[int, int, int]]
 ) -> tuple[_Rows, ProcessSummary]:
     """One device folder's new connections, decoded (a pure task: it returns its rows)."""
     rows, summary = _Rows(), ProcessSummary()

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -48,23 +46,23 @@ def write_recording(
     values: NDArray[np.floating],
     channels: tuple[str, ...],
     sample_seq: NDArray[np.int64],
-) -> list[Path]:
-    """Write one recording's samples, split by UTC date; replace earlier files of the same name."""
+) -> list[str]:
+    """Write one recording's samples, split by UTC date; replace earlier files of the same name.
+
+    Returns the files written, relative to the data directory's store.
+    """
     # rows stay in arrival order: sorted by time, except after a clock that jumped back, which
     # readers resolve (read_samples keeps the earlier span) instead of interleaving two spans
     days = _utc_dates(t_us)
     cuts = np.flatnonzero(np.diff(days)) + 1
     bounds = np.concatenate(([0], cuts, [len(t_us)]))
-    base = (
-        data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
-    )
-    paths: list[Path] = []
+    store = data_dir.store
+    base = f"samples/stream={stream}/participant_id={safe_component(participant_id)}"
+    paths: list[str] = []
     for lo, hi in itertools.pairwise(bounds):
         if hi <= lo:
             continue
         day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[lo]))
-        folder = base / f"date={day.isoformat()}"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         frame = pl.DataFrame(
             {
                 "t_us": t_us[lo:hi],
@@ -75,18 +73,10 @@ def write_recording(
                 },
             }
         )
-        final = folder / f"{safe_component(recording_name)}.parquet"
-        tmp = final.with_suffix(".parquet.tmp")
+        rel = f"{base}/date={day.isoformat()}/{safe_component(recording_name)}.parquet"
         # zstd level 1: half the CPU of the default level for ~1.5x the bytes of level 3
-        frame.write_parquet(tmp, compression="zstd", compression_level=1, statistics=True)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, final)
-        paths.append(final)
+        store.write_parquet(rel, frame, compression="zstd", compression_level=1, statistics=True)
+        paths.append(rel)
     return paths
 
 
@@ -105,24 +95,24 @@ def read_samples(
     to one device's recordings (files are named ``<device>-c<conn>.parquet``).
     """
     pattern = f"{safe_component(device_id)}-*.parquet" if device_id else "*.parquet"
-    base = (
-        data_dir.samples / f"stream={stream}" / f"participant_id={safe_component(participant_id)}"
-    )
+    store = data_dir.store
+    base = f"samples/stream={stream}/participant_id={safe_component(participant_id)}"
     first = dt.date(1970, 1, 1) + dt.timedelta(days=start_us // _US_PER_DAY)
     last = dt.date(1970, 1, 1) + dt.timedelta(days=(end_us - 1) // _US_PER_DAY)
-    files: list[Path] = []
+    files: list[str] = []
     day = first
     while day <= last:
-        files.extend(sorted((base / f"date={day.isoformat()}").glob(pattern)))
+        files.extend(store.glob(f"{base}/date={day.isoformat()}/{pattern}"))
         day += dt.timedelta(days=1)
     if not files:
         return None
     # files of different devices may carry different channel sets: align by name
-    frames = [
-        pl.scan_parquet(f).filter((pl.col("t_us") >= start_us) & (pl.col("t_us") < end_us))
-        for f in files
+    window = [("t_us", ">=", start_us), ("t_us", "<", end_us)]
+    parts = [
+        f
+        for f in (pl.from_arrow(store.read_table(rel, filters=window)) for rel in files)
+        if isinstance(f, pl.DataFrame) and f.height
     ]
-    parts = [f for f in pl.collect_all(frames) if f.height]
     if not parts:
         return None
     parts.sort(key=lambda f: int(f["t_us"][0]))

@@ -86,7 +86,7 @@ class SpoolInfo:
         }
 
     @classmethod
-    def from_metadata(cls, meta: dict[bytes, bytes] | None, path: Path) -> SpoolInfo:
+    def from_metadata(cls, meta: dict[bytes, bytes] | None, path: Path | str) -> SpoolInfo:
         if not meta:
             raise SpoolError(f"{path}: no glutewake metadata in the Parquet footer")
         text = {k.decode(): v.decode() for k, v in meta.items()}
@@ -165,6 +165,13 @@ def read_segment(path: Path) -> tuple[SpoolInfo, RawRecords, np.ndarray]:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise SpoolError(f"{path}: not a readable Parquet spool segment ({exc})") from exc
+    return segment_from_table(table, path)
+
+
+def segment_from_table(
+    table: pa.Table, path: Path | str
+) -> tuple[SpoolInfo, RawRecords, np.ndarray]:
+    """A spool segment already read as an Arrow table (``path`` names it in errors)."""
     missing = set(SPOOL_SCHEMA.names) - set(table.column_names)
     if missing:
         raise SpoolError(f"{path}: spool segment lacks columns {sorted(missing)}")

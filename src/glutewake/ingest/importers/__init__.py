@@ -565,9 +565,10 @@ def _remove_samples(data_dir: DataDir, participant_id: str, prefix: str) -> None
     """Delete sample files a failed commit may have written (nothing stays for that file)."""
     from glutewake.datadir import safe_component
 
-    pattern = f"stream=*/participant_id={safe_component(participant_id)}/date=*/{prefix}-*.parquet"
-    for f in data_dir.samples.glob(pattern):
-        f.unlink(missing_ok=True)
+    pid = safe_component(participant_id)
+    store = data_dir.store
+    for rel in store.glob(f"samples/stream=*/participant_id={pid}/date=*/{prefix}-*.parquet"):
+        store.remove(rel)
 
 
 def _register_device(

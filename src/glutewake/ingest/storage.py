@@ -1,0 +1,150 @@
+"""Where the spool and sample trees live: a local folder or any fsspec URL.
+
+The catalog (DuckDB, one writer) always sits in the local data directory. The two trees the
+process tasks read and write - ``spool/`` and ``samples/`` - may live elsewhere, so that
+workers on other machines see them: a shared filesystem path, or an object store
+(``s3://bucket/study``, ``gs://...``, ``abfs://...``; the protocol's fsspec package, e.g.
+``s3fs``, must be installed). Paths inside a store are POSIX strings relative to its root,
+the same strings the catalog records (``spool_files.path``).
+
+Local stores keep the durable write (tmp, fsync, rename, directory fsync); object stores write
+each file with one PUT, which is atomic there.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from fsspec import AbstractFileSystem
+
+
+class StorageError(RuntimeError):
+    """The store cannot be used (names the URL and the reason)."""
+
+
+@functools.lru_cache(maxsize=16)
+def _filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError:  # pragma: no cover - fsspec comes with the cluster extra
+        raise StorageError(
+            f"{url}: a storage URL needs fsspec: pip install 'glutewake[cluster]'"
+        ) from None
+    try:
+        fs, root = url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise StorageError(f"{url}: cannot open this storage URL ({exc})") from exc
+    return fs, str(root).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Store:
+    """The root holding ``spool/`` and ``samples/``: a local folder or an fsspec URL."""
+
+    location: str
+    #: a plain local folder (no URL): durable local writes, no fsspec needed
+    local: bool
+
+    @classmethod
+    def of(cls, location: str | os.PathLike[str]) -> Store:
+        text = os.fspath(location)
+        if "://" in text and not text.startswith("file://"):
+            return cls(text, local=False)
+        return cls(str(Path(text.removeprefix("file://")).absolute()), local=True)
+
+    def _fs(self) -> tuple[Any, str]:
+        if self.local:
+            from fsspec.implementations.local import LocalFileSystem
+
+            return LocalFileSystem(), self.location
+        return _filesystem(self.location)
+
+    def full(self, rel: str) -> str:
+        return f"{self._fs()[1]}/{rel}"
+
+    def glob(self, pattern: str) -> list[str]:
+        """Relative paths of the files or folders matching ``pattern``, sorted."""
+        if self.local:
+            folder = Path(self.location)
+            return sorted(p.relative_to(folder).as_posix() for p in folder.glob(pattern))
+        fs, root = self._fs()
+        return sorted(str(p)[len(root) + 1 :] for p in fs.glob(f"{root}/{pattern}"))
+
+    def size(self, rel: str) -> int:
+        if self.local:
+            return (Path(self.location) / rel).stat().st_size
+        fs, root = self._fs()
+        return int(fs.size(f"{root}/{rel}"))
+
+    def read_table(self, rel: str, filters: list[tuple[str, str, Any]] | None = None) -> pa.Table:
+        """A Parquet file as an Arrow table; ``filters`` prune row groups by their statistics."""
+        import pyarrow.parquet as pq
+
+        if self.local:
+            return pq.read_table(Path(self.location) / rel, filters=filters)
+        fs, root = self._fs()
+        with fs.open(f"{root}/{rel}", "rb") as fh:
+            return pq.read_table(fh, filters=filters)
+
+    def spool_folders(self) -> list[str]:
+        """Every device spool folder (``spool/participant_id=*/device=*``), relative."""
+        return self.glob("spool/participant_id=*/device=*")
+
+    def spool_segments(self, folder: str) -> list[str]:
+        """The finished segments of a device spool folder, in record order (relative paths)."""
+        from glutewake.ingest.spool import SEGMENT_SUFFIX
+
+        return self.glob(f"{folder}/seg-*{SEGMENT_SUFFIX}")
+
+    def read_spool_segment(self, rel: str) -> tuple[Any, Any, Any]:
+        """One spool segment: ``(SpoolInfo, RawRecords, record numbers)``.
+
+        Raises ``SpoolError`` if the file is not a readable segment.
+        """
+        import pyarrow as pa
+
+        from glutewake.ingest.spool import SpoolError, segment_from_table
+
+        try:
+            table = self.read_table(rel)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise SpoolError(f"{rel}: not a readable Parquet spool segment ({exc})") from exc
+        return segment_from_table(table, rel)
+
+    def remove(self, rel: str) -> None:
+        """Delete a file (no error if it is already gone)."""
+        if self.local:
+            (Path(self.location) / rel).unlink(missing_ok=True)
+            return
+        fs, root = self._fs()
+        if fs.exists(f"{root}/{rel}"):
+            fs.rm_file(f"{root}/{rel}")
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write a whole file so that readers see the old file or the new one, never a part."""
+        if not self.local:
+            fs, root = self._fs()
+            fs.pipe_file(f"{root}/{rel}", data)
+            return
+        final = Path(self.location) / rel
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = final.with_name(final.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+
+    def write_parquet(self, rel: str, frame: Any, **options: Any) -> None:
+        """Write a polars DataFrame as Parquet, atomically (see :meth:`write_bytes`)."""
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, **options)
+        self.write_bytes(rel, buffer.getvalue())
