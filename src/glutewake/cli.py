@@ -201,6 +201,8 @@ def cmd_process(args: argparse.Namespace) -> int:
         f"{summary.exercise_sessions} exercise session(s), {summary.contractions} contraction(s), "
         f"{summary.decode_errors} undecodable packet(s)"
     )
+    if summary.retried:
+        print(f"retried {summary.retried} task(s) that failed in an earlier run")
     for task, key, error in summary.failures:
         print(f"error: {task} task {key} failed: {error}", file=sys.stderr)
     if summary.failures:
