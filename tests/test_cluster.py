@@ -88,3 +88,16 @@ def test_unreachable_scheduler_is_a_clear_error(
     assert exc.value.code == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _malloc_env() -> str | None:
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_cluster_workers_keep_the_adaptive_malloc() -> None:
+    # Dask's nanny would set MALLOC_TRIM_THRESHOLD_, which makes every large array cost fresh
+    # page faults; the local cluster glutewake starts leaves it unset
+    with TaskRunner(workers=1, scheduler="local") as runner:
+        assert runner.map(_malloc_env, [()], ["env"]) == [None]
