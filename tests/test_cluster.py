@@ -29,7 +29,7 @@ TABLES = (
 @pytest.fixture(scope="module")
 def cluster() -> object:
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as local:
         yield local
 
@@ -96,8 +96,10 @@ def _malloc_env() -> str | None:
     return os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
-def test_local_cluster_workers_keep_the_adaptive_malloc() -> None:
+def test_local_cluster_workers_keep_the_adaptive_malloc(monkeypatch: pytest.MonkeyPatch) -> None:
     # Dask's nanny would set MALLOC_TRIM_THRESHOLD_, which makes every large array cost fresh
-    # page faults; the local cluster glutewake starts leaves it unset
+    # page faults; the local cluster glutewake starts leaves it unset. (A nanny also sets it in
+    # the parent's own environment, as an earlier cluster in this test process did.)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with TaskRunner(workers=1, scheduler="local") as runner:
         assert runner.map(_malloc_env, [()], ["env"]) == [None]

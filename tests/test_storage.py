@@ -58,7 +58,7 @@ def test_dask_workers_share_the_store(
     data_dir = _memory_copy(source, tmp_path / "catalog")
     # thread workers share this process's memory filesystem, as machines share a bucket
     with (
-        LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, processes=False, dashboard_address=":0") as cluster,
         TaskRunner(scheduler=cluster.scheduler_address) as runner,
     ):
         summary = process(data_dir, runner=runner)

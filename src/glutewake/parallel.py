@@ -139,10 +139,11 @@ class TaskRunner:
                     n_workers=self.workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                     silence_logs=level,
                 )
             address = self._cluster.scheduler_address
+            log.info("local Dask cluster: dashboard at %s", self._cluster.dashboard_link)
         self._client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
         return self._client
 
