@@ -151,19 +151,12 @@ def _one(mode: str, data: str, workers: int) -> None:
 
 def _rows(data_dir: DataDir) -> dict[str, list[tuple[object, ...]]]:
     from glutewake.analytics.catalog import open_read
+    from glutewake.pipeline import catalog_columns
 
     out = {}
     with open_read(data_dir) as con:
         for table, order in COMPARED:
-            cols = [
-                c
-                for (c,) in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                    "ORDER BY ordinal_position",
-                    [table],
-                ).fetchall()
-                if c not in ("processed_at",)
-            ]
+            cols = [c for c in catalog_columns(con, table) if c != "processed_at"]
             out[table] = con.execute(
                 f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}"
             ).fetchall()
