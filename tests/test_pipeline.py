@@ -168,3 +168,44 @@ def test_lost_links_become_gaps_of_the_right_length(tmp_path: Path) -> None:
     before = _counts(data_dir)
     process(data_dir, redo=True)
     assert _counts(data_dir) == before
+
+
+def test_battery_readings_become_qc_rows_once(
+    small_study: tuple[DataDir, object], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from glutewake.devices.base import RawRecords, RecordKind
+    from glutewake.ingest.spool import list_segments, read_segment, spool_folders, write_segment
+    from glutewake.ingest.status import BATTERY_LEVEL_UUID
+
+    source, _ = small_study
+    data_dir = DataDir(tmp_path / "battery")
+    shutil.copytree(source.root, data_dir.root)
+    process(data_dir)
+    # the collector reads the level on connect and periodically: append two reads to the
+    # device's last connection, as a later spool segment
+    folder = spool_folders(data_dir.spool)[0]
+    info, records, seq = read_segment(list_segments(folder)[-1])
+    t_last = int(records.t_us.max())
+    conn = int(records.conn_id.max())
+    reads = RawRecords(
+        t_us=np.array([t_last + 1_000_000, t_last + 2_000_000], np.int64),
+        kind=np.full(2, RecordKind.READ, np.int8),
+        char_uuid=[BATTERY_LEVEL_UUID, BATTERY_LEVEL_UUID],
+        payload=[bytes([81]), bytes([80])],
+        conn_id=np.full(2, conn, np.int64),
+    )
+    write_segment(folder, info, reads, [int(seq.max()) + 1, int(seq.max()) + 2])
+
+    def battery_rows() -> list[tuple[object, ...]]:
+        with open_read(data_dir) as con:
+            return con.execute(
+                "SELECT recording_id, value FROM qc WHERE kind = 'battery' ORDER BY start_time"
+            ).fetchall()
+
+    process(data_dir)
+    expected = [(f"P01/{folder.name.removeprefix('device=')}-c{conn}", v) for v in (81.0, 80.0)]
+    assert battery_rows() == expected
+    process(data_dir, redo=True)  # re-decoding the connection replaces, never duplicates
+    assert battery_rows() == expected

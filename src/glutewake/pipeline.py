@@ -32,6 +32,7 @@ from glutewake.ingest.spool import (
     SpoolInfo,
     concat_records,
 )
+from glutewake.ingest.status import battery_levels
 from glutewake.parallel import TaskFailure, TaskRunner
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,9 @@ class _Rows:
     contractions: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     attempted: set[tuple[str, str]] = field(default_factory=set)
+    #: connections decoded in this run (``participant/device-cN``): their connection-level QC
+    #: rows (disconnect, battery) are replaced
+    connections: set[str] = field(default_factory=set)
 
 
 def _us_to_dt(t_us: int) -> dt.datetime:
@@ -260,6 +264,7 @@ def _decode_connection(
     summary.decode_errors += len(result.errors)
     exercise = info.labels.get("exercise")
     name = f"{safe_component(info.device_id)}-c{conn_id}"
+    rows.connections.add(f"{info.participant_id}/{name}")
     for smp in result.streams.values():
         _store_stream(
             data_dir,
@@ -296,6 +301,20 @@ def _decode_connection(
                     "detail": reason or None,
                 }
             )
+    t_battery, pct_battery = battery_levels(records)
+    for t_b, pct in zip(t_battery.tolist(), pct_battery.tolist(), strict=True):
+        rows.qc.append(
+            {
+                "participant_id": info.participant_id,
+                "recording_id": f"{info.participant_id}/{name}",
+                "local_date": None,
+                "kind": "battery",
+                "start_time": _us_to_dt(t_b),
+                "end_time": _us_to_dt(t_b),
+                "value": float(pct),
+                "detail": json.dumps({"device_id": info.device_id}),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -864,11 +883,16 @@ def _write(data_dir: DataDir, rows: _Rows, extra_rows: Callable[[Any], None] | N
                 con.execute(
                     "DELETE FROM qc WHERE recording_id IN (SELECT recording_id FROM new_recordings)"
                 )
-                con.execute(
-                    "DELETE FROM qc WHERE kind = 'disconnect' AND recording_id IN (SELECT "
-                    "regexp_replace(recording_id, '-' || stream || '$', '') FROM new_recordings)"
-                )
                 con.execute("INSERT OR REPLACE INTO recordings SELECT * FROM new_recordings")
+            if rows.connections:
+                con.register(
+                    "decoded_connections",
+                    pl.DataFrame({"recording_id": sorted(rows.connections)}),
+                )
+                con.execute(
+                    "DELETE FROM qc WHERE kind IN ('disconnect', 'battery') AND recording_id IN "
+                    "(SELECT recording_id FROM decoded_connections)"
+                )
             con.register("day_keys", day_keys)
             for table in ("daily_sitting", "sitting_bouts", "posture_periods"):
                 con.execute(

@@ -29,9 +29,9 @@ from glutewake.ingest.peripheral import FaultPlan, VirtualPeripheral
 from glutewake.ingest.spool import concat_records, list_segments, read_segment, spool_folders
 from tests.ingest.test_ble_toy_profile import CONTROL, DATA, PROFILE, ToyVirtualDevice
 
-# The in-process bumble link occasionally stalls (seen about once per full-suite run on this
-# 2-core machine, never when the module runs alone): such a stall times out after 60 s. These
-# tests run in CI's own BLE step (.ci/run), which retries a stalled process.
+# These tests run in CI's own BLE step (.ci/run). The rare "link stall" they used to hit was a
+# virtual peripheral whose stop never returned (see tests/ingest/test_collector_stop.py); the
+# 60 s timeout stays as a guard, so that a regression fails instead of hanging the suite.
 pytestmark = [pytest.mark.ble_link, pytest.mark.timeout(60)]
 
 

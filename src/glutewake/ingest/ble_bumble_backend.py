@@ -58,7 +58,38 @@ CENTRAL_ADDRESS = "C0:00:00:00:00:01"
 #: ATT MTU the central asks for (what BlueZ, CoreBluetooth and WinRT ask for, roughly)
 DEFAULT_CENTRAL_MTU = 247
 
+#: longest a single teardown step (a peripheral's stop, a disconnect) may take
+STOP_STEP_S = 5.0
+
 _current: BumbleRadio | None = None
+
+
+async def stop_step(step: str, awaitable: Awaitable[Any], timeout_s: float = STOP_STEP_S) -> bool:
+    """Await one teardown step for at most ``timeout_s``; log it by name if it runs over or fails.
+
+    Teardown goes on whatever a step does, so a stuck step can never keep the process from
+    exiting. Returns whether the step finished.
+    """
+    # asyncio.wait, not wait_for: on Python 3.11 wait_for waits for a timed-out step to finish
+    # cancelling, which a step that swallows its cancellation never does
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        log.warning("teardown step %r did not finish within %.1f s; going on", step, timeout_s)
+        return False
+    if task.cancelled():
+        log.warning("teardown step %r was cancelled; going on", step)
+        return False
+    exc = task.exception()
+    if exc is not None:  # the stop goes on whatever one step does
+        log.debug("teardown step %r failed: %s: %s", step, type(exc).__name__, exc)
+        return False
+    return True
 
 
 def bleak_uuid(uuid: UUID) -> str:
@@ -131,15 +162,24 @@ class BumbleRadio:
         _current = self
 
     async def stop(self) -> None:
-        """Stop every peripheral, disconnect everything and release the radio."""
+        """Stop every peripheral, disconnect everything and release the radio.
+
+        Every step is bounded (:func:`stop_step`): a stuck one is logged and skipped.
+        """
         global _current
-        for peripheral in list(self.peripherals):
-            await peripheral.stop()
-        for connection in list(self.central.connections.values()):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.disconnect(), 1.0)
-        if _current is self:
-            _current = None
+        try:
+            for peripheral in list(self.peripherals):
+                name = getattr(peripheral, "name", "peripheral")
+                await stop_step(f"stop {name}", peripheral.stop(), 4 * STOP_STEP_S)
+            for connection in list(self.central.connections.values()):
+                await stop_step(
+                    f"central: disconnect {connection.peer_address}",
+                    connection.disconnect(),
+                    STOP_STEP_S,
+                )
+        finally:
+            if _current is self:
+                _current = None
 
     async def __aenter__(self) -> BumbleRadio:
         await self.start()

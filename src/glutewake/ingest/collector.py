@@ -23,8 +23,9 @@ import logging.handlers
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_CONFIGS",
     "EXIT_DEVICE_FAILED",
     "EXIT_OK",
+    "EXIT_STOP_STALLED",
     "Backends",
     "Backoff",
     "CollectorError",
@@ -65,7 +67,9 @@ __all__ = [
     "collect",
     "config_for",
     "run_collection",
+    "run_to_exit",
     "status_path",
+    "stop_step",
     "utc_now_us",
     "write_status",
 ]
@@ -78,6 +82,73 @@ LOG_NAME = "collect.log"
 
 EXIT_OK = 0
 EXIT_DEVICE_FAILED = 3
+#: the stop did not finish within :data:`EXIT_DEADLINE_S`; the process was ended regardless
+EXIT_STOP_STALLED = 4
+
+#: how long supervisors get, after a stop, to send stop commands and close their links
+STOP_GRACE_S = 10.0
+#: longest any other single step of the stop path may take (each is logged if it runs over)
+STOP_STEP_S = 10.0
+#: longest the spool writer may take to write what is queued and close its segments
+SPOOL_CLOSE_S = 60.0
+#: last resort: a process whose stop has not finished this long after it began ends anyway
+#: (the journal already holds, fsynced, everything received up to a second before)
+EXIT_DEADLINE_S = STOP_GRACE_S * 2 + STOP_STEP_S * 4 + SPOOL_CLOSE_S
+
+
+async def stop_step(step: str, awaitable: Awaitable[Any], timeout_s: float) -> bool:
+    """Await one step of the stop path for at most ``timeout_s``; a step that runs over is
+    cancelled and logged by name, and the stop goes on. Returns whether the step finished."""
+    # asyncio.wait, not wait_for: on Python 3.11 wait_for waits for a timed-out step to finish
+    # cancelling, which a step that swallows its cancellation never does
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        log.warning("stop step %r did not finish within %.1f s; going on", step, timeout_s)
+        return False
+    if task.cancelled():
+        log.warning("stop step %r was cancelled; going on", step)
+        return False
+    exc = task.exception()
+    if exc is not None:  # the stop goes on whatever one step does
+        log.warning("stop step %r failed: %s: %s", step, type(exc).__name__, exc)
+        return False
+    return True
+
+
+async def in_daemon_thread(fn: Callable[[], None], *, name: str) -> None:
+    """Run blocking ``fn`` on its own daemon thread and await it.
+
+    Unlike :func:`asyncio.to_thread` (the loop's default executor, which the interpreter joins
+    at exit), a call that never returns cannot keep the process from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(exc: BaseException | None) -> None:
+        if done.done():
+            return
+        if exc is None:
+            done.set_result(None)
+        else:
+            done.set_exception(exc)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            fn()
+        except BaseException as exc:  # handed to the awaiting task
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name=f"glutewake-{name}", daemon=True).start()
+    await asyncio.shield(done)
 
 
 # --------------------------------------------------------------------------- status output
@@ -188,7 +259,7 @@ async def run_collection(
     async def evaluate_qc() -> None:
         for sup in supervisors:
             if sup.live_qc is not None:
-                await asyncio.to_thread(sup.live_qc.evaluate)
+                await in_daemon_thread(sup.live_qc.evaluate, name="live-qc")
 
     async def report() -> None:
         next_qc = time.monotonic() + settings.qc_interval_s
@@ -236,28 +307,36 @@ async def run_collection(
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        # every step of the stop is bounded: a step that never finishes is logged by name and
+        # the stop goes on, so what was received is flushed and the process exits
         stop.set()
         timer.cancel()
         for task in tasks:
             if not task.done():
                 task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporter
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for task in stuck:
+                log.warning("%s did not end when cancelled; going on without it", task.get_name())
+        await stop_step("status reporter", asyncio.shield(reporter), STOP_STEP_S)
         for sig in installed:
             loop.remove_signal_handler(sig)
         if live is not None:
             live.stop()
-        await asyncio.to_thread(writer_thread.close)
-        await evaluate_qc()
+        try:  # a spool that failed is an error of the run (CollectorError); a stuck one is not
+            await asyncio.wait_for(
+                in_daemon_thread(writer_thread.close, name="spool-close"), SPOOL_CLOSE_S
+            )
+        except TimeoutError:
+            log.warning(
+                "stop step 'spool writer close' did not finish within %.0f s; the journal keeps "
+                "what was received and becomes a segment on the next start",
+                SPOOL_CLOSE_S,
+            )
+        await stop_step("final live QC", evaluate_qc(), STOP_STEP_S)
         for sup in supervisors:
             publish(sup, sup.snapshot(0))
     return EXIT_DEVICE_FAILED if any(s.status.failed for s in supervisors) else EXIT_OK
-
-
-#: how long supervisors get, after a stop, to send stop commands and close their links
-STOP_GRACE_S = 10.0
 
 
 class _ForwardToRoot(logging.Handler):
@@ -373,6 +452,7 @@ def collect(
     data_dir.create()
     detach_log = _attach_log_file(data_dir)
     try:
+        stop = asyncio.Event()
         if simulate:
             coro = _collect_simulated(
                 data_dir,
@@ -384,6 +464,7 @@ def collect(
                 labels,
                 status_line,
                 settings,
+                stop,
             )
         else:
             specs = [DeviceSpec(d, fixed_profile, config) for d in devices or []]
@@ -394,12 +475,124 @@ def collect(
                 settings=settings,
                 duration_s=duration_s,
                 labels=labels,
+                stop=stop,
                 status_line=status_line,
                 handle_signals=True,
             )
-        return asyncio.run(coro)
+        return run_to_exit(coro, stop)
     finally:
         detach_log()
+
+
+def run_to_exit(
+    main: Coroutine[Any, Any, int], stop: asyncio.Event, *, deadline_s: float | None = None
+) -> int:
+    """Run ``main`` on a new event loop like :func:`asyncio.run`, with a stop that always ends.
+
+    Once ``stop`` is set (or ``main`` ends) the call has ``deadline_s`` (default
+    :data:`EXIT_DEADLINE_S`) to return; past that the stacks of all threads go to stderr, the
+    reason to the log, and the process ends with :data:`EXIT_STOP_STALLED`. The loop's own
+    teardown is bounded too: tasks left over are cancelled and waited for at most
+    :data:`STOP_STEP_S`, and the default executor is not joined.
+
+    Parameters
+    ----------
+    main : coroutine
+        The collection (``run_collection(..., stop=stop)`` or the simulated variant).
+    stop : asyncio.Event
+        The event that asks ``main`` to stop; setting it arms the deadline.
+    deadline_s : float, optional
+        Seconds from the stop to a forced exit.
+
+    Returns
+    -------
+    int
+        What ``main`` returned.
+
+    Examples
+    --------
+    >>> stop = asyncio.Event()
+    >>> async def main() -> int:
+    ...     stop.set()
+    ...     return 0
+    >>> run_to_exit(main(), stop)
+    0
+    """
+    deadline = _ExitDeadline(EXIT_DEADLINE_S if deadline_s is None else deadline_s)
+
+    async def armed() -> int:
+        async def arm_on_stop() -> None:
+            await stop.wait()
+            deadline.arm()
+
+        arming = asyncio.create_task(arm_on_stop(), name="exit-deadline")
+        try:
+            return await main
+        finally:
+            deadline.arm()  # main has ended (or failed): what is left is teardown
+            arming.cancel()
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(armed())
+    finally:
+        try:
+            _cancel_leftovers(loop)
+            loop.run_until_complete(
+                stop_step("async generators shutdown", loop.shutdown_asyncgens(), STOP_STEP_S)
+            )
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            deadline.cancel()  # the stop finished: an in-process caller goes on
+
+
+class _ExitDeadline:
+    """Ends the process if it is still alive ``deadline_s`` after :meth:`arm` (daemon timer)."""
+
+    def __init__(self, deadline_s: float) -> None:
+        self.deadline_s = deadline_s
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        if self._timer is not None:
+            return
+        self._timer = threading.Timer(self.deadline_s, self._expire)
+        self._timer.daemon = True
+        self._timer.name = "glutewake-exit-deadline"
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        import faulthandler
+
+        log.error(
+            "the stop did not finish within %.0f s of being asked for; ending the process "
+            "(the stacks of all threads are on stderr)",
+            self.deadline_s,
+        )
+        with contextlib.suppress(Exception):
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(EXIT_STOP_STALLED)
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still pending when the main coroutine returned; wait a bounded time."""
+    leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if not leftovers:
+        return
+    for task in leftovers:
+        task.cancel()
+    done, stuck = loop.run_until_complete(asyncio.wait(leftovers, timeout=STOP_STEP_S))
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("%s ended with %r during teardown", task.get_name(), task.exception())
+    for task in stuck:
+        log.warning("%s did not end when cancelled at exit; leaving it", task.get_name())
 
 
 async def _collect_simulated(
@@ -412,6 +605,7 @@ async def _collect_simulated(
     labels: dict[str, Any] | None,
     status_line: bool,
     settings: CollectorSettings | None,
+    stop: asyncio.Event | None = None,
 ) -> int:
     from glutewake.ingest.ble_bumble_backend import (
         BumbleBleakClient,
@@ -435,6 +629,7 @@ async def _collect_simulated(
             backends=Backends(BumbleBleakScanner, BumbleBleakClient),
             duration_s=duration_s,
             labels={"simulated": True, **(labels or {})},
+            stop=stop,
             status_line=status_line,
             handle_signals=True,
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import re
 import time
@@ -32,7 +33,13 @@ from bumble.core import AdvertisingData
 from bumble.device import Connection, Device
 
 from glutewake.devices.base import DeviceProfile, VirtualDevice
-from glutewake.ingest.ble_bumble_backend import BumbleRadio, bumble_uuid, utc_now_us
+from glutewake.ingest.ble_bumble_backend import (
+    STOP_STEP_S,
+    BumbleRadio,
+    bumble_uuid,
+    stop_step,
+    utc_now_us,
+)
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -47,6 +54,10 @@ DEVICE_INFO_UUIDS: dict[str, str] = {
     "serial": "00002a25-0000-1000-8000-00805f9b34fb",
     "firmware": "00002a26-0000-1000-8000-00805f9b34fb",
 }
+#: battery level of a virtual device at start when nothing else says, in %
+DEFAULT_BATTERY_PCT = 87
+#: how fast a virtual device's battery drains by default: 6 %/h, a day-long wearable
+BATTERY_DRAIN_PCT_PER_MIN = 0.1
 #: HCI reason codes used for link loss (supervision timeout) and device-side termination
 REASON_CONNECTION_TIMEOUT = 0x08
 REASON_REMOTE_USER_TERMINATED = 0x13
@@ -73,6 +84,10 @@ class FaultPlan:
         Largest ATT MTU the device accepts (23 is the BLE minimum).
     seed : int
         Seed of the random faults.
+    battery_pct : int or None
+        Battery level at start (None: the peripheral's default).
+    battery_drain_pct_per_min : float or None
+        How fast the battery level falls (None: the peripheral's default).
     """
 
     link_losses: tuple[tuple[float, float], ...] = ()
@@ -82,6 +97,8 @@ class FaultPlan:
     reorder_p: float = 0.0
     max_mtu: int | None = None
     seed: int = 0
+    battery_pct: int | None = None
+    battery_drain_pct_per_min: float | None = None
 
 
 _TIME = re.compile(r"^([0-9]*\.?[0-9]+)(ms|s|min)?$")
@@ -122,6 +139,8 @@ def parse_faults(spec: str | None) -> FaultPlan:
         the device supports at most ATT MTU N.
     ``seed=N``
         seed of the random faults.
+    ``battery=N``, ``drain=R``
+        battery level N % at start, falling R % per minute (a fast-draining battery).
 
     Times take ``ms``, ``s`` (default) or ``min``.
 
@@ -130,6 +149,9 @@ def parse_faults(spec: str | None) -> FaultPlan:
     >>> plan = parse_faults("linkloss@20s:5s,drop=0.01,stop@40s,mtu=23")
     >>> plan.link_losses, plan.stops, plan.drop_p, plan.max_mtu
     (((20.0, 5.0),), (40.0,), 0.01, 23)
+    >>> plan = parse_faults("battery=60,drain=2.5")
+    >>> plan.battery_pct, plan.battery_drain_pct_per_min
+    (60, 2.5)
 
     Raises
     ------
@@ -170,8 +192,26 @@ def parse_faults(spec: str | None) -> FaultPlan:
                 if key == "mtu" and not 23 <= number <= 517:
                     raise FaultSpecError(f"fault {item!r}: ATT MTU must be in 23..517")
                 values["max_mtu" if key == "mtu" else "seed"] = number
+            elif key == "battery":
+                try:
+                    level = int(value)
+                except ValueError:
+                    raise FaultSpecError(f"fault {item!r}: {value!r} is not an integer") from None
+                if not 0 <= level <= 100:
+                    raise FaultSpecError(f"fault {item!r}: battery level must be in 0..100 %")
+                values["battery_pct"] = level
+            elif key == "drain":
+                try:
+                    rate = float(value)
+                except ValueError:
+                    raise FaultSpecError(f"fault {item!r}: {value!r} is not a number") from None
+                if not 0.0 <= rate <= 100.0 or not math.isfinite(rate):
+                    raise FaultSpecError(f"fault {item!r}: drain must be 0..100 % per minute")
+                values["battery_drain_pct_per_min"] = rate
             else:
-                raise FaultSpecError(f"unknown fault {item!r} (drop=, dup=, reorder=, mtu=, seed=)")
+                raise FaultSpecError(
+                    f"unknown fault {item!r} (drop=, dup=, reorder=, mtu=, seed=, battery=, drain=)"
+                )
         else:
             raise FaultSpecError(f"unknown fault {item!r}")
     return FaultPlan(link_losses=tuple(sorted(losses)), stops=tuple(sorted(stops)), **values)
@@ -221,8 +261,14 @@ class VirtualPeripheral:
     device_info : dict, optional
         Device Information Service strings (``manufacturer``, ``model``, ``serial``,
         ``firmware``), used where the device model does not serve them.
-    battery_pct : int
-        Battery level served where the device model does not serve one.
+    battery_pct : int, optional
+        Battery level at start, in %. Default: ``faults.battery_pct``, else the device model's
+        ``battery_percent``, else 87.
+    battery_drain_pct_per_min : float, optional
+        How fast the level falls, in % per minute (default: ``faults.battery_drain_pct_per_min``,
+        else :data:`BATTERY_DRAIN_PCT_PER_MIN`). The Battery Level characteristic (read and
+        notify) serves the current level; each change is notified to a subscribed central and
+        logged in :attr:`VirtualPeripheral.battery_log`.
     read_uuids : tuple of str
         Further readable characteristics of the profile's service (beyond the profile's own
         ``read_uuids`` attribute, if any), served from ``device.read_value``.
@@ -241,7 +287,8 @@ class VirtualPeripheral:
         tick_s: float = 0.01,
         clock: Callable[[], int] = utc_now_us,
         device_info: dict[str, str] | None = None,
-        battery_pct: int = 87,
+        battery_pct: int | None = None,
+        battery_drain_pct_per_min: float | None = None,
         read_uuids: tuple[str, ...] = (),
     ) -> None:
         self.radio = radio
@@ -261,7 +308,22 @@ class VirtualPeripheral:
             "firmware": "sim-1",
             **(device_info or {}),
         }
-        self.battery_pct = battery_pct
+        start_pct = battery_pct if battery_pct is not None else self.faults.battery_pct
+        if start_pct is None:
+            start_pct = int(getattr(device, "battery_percent", DEFAULT_BATTERY_PCT))
+        if not 0 <= start_pct <= 100:
+            raise ValueError(f"battery_pct must be in 0..100 %, got {start_pct}")
+        drain = battery_drain_pct_per_min
+        if drain is None:
+            drain = self.faults.battery_drain_pct_per_min
+        if drain is None:
+            drain = BATTERY_DRAIN_PCT_PER_MIN
+        if drain < 0:
+            raise ValueError(f"battery_drain_pct_per_min must be >= 0, got {drain}")
+        self.battery_start_pct = int(start_pct)
+        self.battery_drain_pct_per_min = float(drain)
+        #: (utc t_us, level %) at start and at every change of the served battery level
+        self.battery_log: list[tuple[int, int]] = []
         self.extra_read_uuids = tuple(u.lower() for u in read_uuids)
         self.sent: list[SentNotification] = []
         self.dropped: list[SentNotification] = []
@@ -276,7 +338,10 @@ class VirtualPeripheral:
         self._unreachable_until = 0.0
         self._started_mono = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._out: asyncio.Queue[tuple[str, bytes, bool]] = asyncio.Queue()
+        #: the pump and sender loops run while this is set; stop() clears it and lets them end
+        self._running = False
+        #: notifications for the sender; None wakes it to see a stop
+        self._out: asyncio.Queue[tuple[str, bytes, bool] | None] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
         self._build_gatt()
 
@@ -299,12 +364,32 @@ class VirtualPeripheral:
         own = [u.lower() for u in getattr(self.profile, "read_uuids", ())]
         return own + [u for u in self.extra_read_uuids if u not in own]
 
+    @property
+    def battery_pct(self) -> int:
+        """The battery level served now, in % (falls from the start level once started)."""
+        if not self._started_mono:
+            return self.battery_start_pct
+        used = self.battery_drain_pct_per_min * (time.monotonic() - self._started_mono) / 60.0
+        # ceil: the start level holds until a whole percent is used, like a fuel gauge
+        return max(0, min(100, math.ceil(self.battery_start_pct - used - 1e-9)))
+
+    def _update_battery(self) -> None:
+        level = self.battery_pct
+        if self.battery_log and self.battery_log[-1][1] == level:
+            return
+        self.battery_log.append((self.clock(), level))
+        if hasattr(self.device, "battery_percent"):  # keep the device model's own reads in step
+            self.device.battery_percent = level
+        if self._link is not None:
+            self._out.put_nowait((BATTERY_LEVEL_UUID, bytes([level]), False))
+
     def _read(self, uuid: str) -> bytes:
+        if uuid == BATTERY_LEVEL_UUID:
+            self._update_battery()
+            return bytes([self.battery_pct])
         try:
             return bytes(self.device.read_value(uuid))
         except Exception:
-            if uuid == BATTERY_LEVEL_UUID:
-                return bytes([self.battery_pct])
             for key, info_uuid in DEVICE_INFO_UUIDS.items():
                 if uuid == info_uuid:
                     return self.device_info[key].encode()
@@ -375,26 +460,50 @@ class VirtualPeripheral:
         await self._bumble.power_on()
         self._bumble.on("connection", self._on_connection)
         self._started_mono = time.monotonic()
+        self._update_battery()
         await self._advertise()
         self.radio.peripherals.append(self)
+        self._running = True
         self._sender = asyncio.create_task(self._send_loop(), name=f"{self.name}-send")
         self._task = asyncio.create_task(self._pump(), name=f"{self.name}-pump")
 
     async def stop(self) -> None:
-        """Stop pumping, drop the link and leave the radio."""
+        """Stop pumping, drop the link and leave the radio (each step bounded in time).
+
+        The pump and sender loops are asked to end and allowed to finish the step they are in,
+        rather than cancelled: cancelling a task inside a bumble HCI command both desynchronises
+        the host's command flow and, on Python 3.11, can be swallowed outright (bumble awaits
+        each command with ``asyncio.wait_for``, which returns the result instead of raising if
+        the response arrived just before the cancel), leaving a ``while True`` loop running
+        and ``await task`` waiting forever.
+        """
+        self._running = False
+        self._out.put_nowait(None)  # the sender may be waiting for the next notification
         for task in (self._task, self._sender):
-            if task is not None:
+            if task is None:
+                continue
+            done, _ = await asyncio.wait({task}, timeout=STOP_STEP_S)
+            if not done:
+                log.warning(
+                    "%s: %s did not end within %.1f s; cancelling it",
+                    self.name,
+                    task.get_name(),
+                    STOP_STEP_S,
+                )
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await asyncio.wait({task}, timeout=STOP_STEP_S)
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("%s: %s failed: %r", self.name, task.get_name(), task.exception())
         self._task = self._sender = None
         if self._link is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self._link.connection.disconnect(REASON_REMOTE_USER_TERMINATED), 1.0
-                )
-        with contextlib.suppress(Exception):
-            await self._bumble.stop_advertising()
+            await stop_step(
+                f"{self.name}: disconnect",
+                self._link.connection.disconnect(REASON_REMOTE_USER_TERMINATED),
+                STOP_STEP_S,
+            )
+        await stop_step(
+            f"{self.name}: stop advertising", self._bumble.stop_advertising(), STOP_STEP_S
+        )
         if self in self.radio.peripherals:
             self.radio.peripherals.remove(self)
 
@@ -437,6 +546,8 @@ class VirtualPeripheral:
         self._held = None
         while not self._out.empty():  # what was queued for the old link never reaches the air
             self._out.get_nowait()
+        if not self._running:
+            self._out.put_nowait(None)  # a stop's wake-up must survive the purge
         self.device.link_lost(now_us)
         self.events.append((now_us, "disconnect", f"0x{reason:02X}"))
 
@@ -446,8 +557,11 @@ class VirtualPeripheral:
             self._out.put_nowait((char_uuid.lower(), payload, False))
 
     async def _send_loop(self) -> None:
-        while True:
-            uuid, payload, is_data = await self._out.get()
+        while self._running:
+            item = await self._out.get()
+            if item is None:
+                continue
+            uuid, payload, is_data = item
             await self._transmit(uuid, payload, is_data)
 
     async def _transmit(self, uuid: str, payload: bytes, is_data: bool) -> None:
@@ -493,7 +607,7 @@ class VirtualPeripheral:
         data_uuids = {u.lower() for u in self.profile.notify_uuids} - set(self._write_uuids())
         if not data_uuids:
             data_uuids = {u.lower() for u in self.profile.notify_uuids}
-        while True:
+        while self._running:
             elapsed = time.monotonic() - self._started_mono
             now_us = self.clock()
             while losses and losses[0][0] <= elapsed:
@@ -511,6 +625,7 @@ class VirtualPeripheral:
                 self.events.append((now_us, "reachable", ""))
             if self._link is None and not self._unreachable_until:
                 await self._advertise()
+            self._update_battery()
             for uuid, payload in self.device.poll(now_us):
                 uuid = uuid.lower()
                 self._out.put_nowait((uuid, payload, uuid in data_uuids))

@@ -16,8 +16,9 @@ each device's profile and reports per stream:
     from the profile's sequence-number / timestamp checks (duplicates are dropped by decoding).
 ``last_data_age_s``
     seconds since the newest sample (``None`` without data).
-``battery_pct``
-    last battery level read (``None`` if never read).
+``battery_pct``, ``battery_t_us``
+    the newest battery level the spool holds (a READ of, or a notification from, the Battery
+    Level characteristic) and its host time (``None`` if never recorded).
 """
 
 from __future__ import annotations
@@ -179,12 +180,51 @@ def stream_metrics(
     }
 
 
-def _battery_from_spool(records: RawRecords) -> int | None:
-    for i in range(len(records) - 1, -1, -1):
-        if records.kind[i] == RecordKind.READ and records.char_uuid[i] == BATTERY_LEVEL_UUID:
-            payload = records.payload[i]
-            return int(payload[0]) if payload else None
-    return None
+def battery_levels(records: RawRecords) -> tuple[np.ndarray, np.ndarray]:
+    """Battery levels recorded in a device's spool records, in record order.
+
+    Every READ of the standard Battery Level characteristic (on connect and periodically) and
+    every Battery Level notification is one reading; empty payloads and values above 100 %
+    (invalid for that characteristic) are left out.
+
+    Parameters
+    ----------
+    records : RawRecords
+        Spooled records of one device (any number of connections).
+
+    Returns
+    -------
+    t_us : int64 ndarray
+        Host time of each reading (UTC µs).
+    battery_pct : int16 ndarray
+        The level, in %.
+
+    Examples
+    --------
+    >>> from glutewake.devices.base import RecordKind
+    >>> recs = RawRecords(
+    ...     t_us=np.array([10, 20, 30], np.int64),
+    ...     kind=np.array([RecordKind.READ, RecordKind.NOTIFY, RecordKind.NOTIFY], np.int8),
+    ...     char_uuid=[BATTERY_LEVEL_UUID, "other", BATTERY_LEVEL_UUID],
+    ...     payload=[bytes([87]), b"x", bytes([86])],
+    ...     conn_id=np.ones(3, np.int64),
+    ... )
+    >>> t_us, pct = battery_levels(recs)
+    >>> t_us.tolist(), pct.tolist()
+    ([10, 30], [87, 86])
+    """
+    kinds = np.asarray(records.kind)
+    candidates = np.flatnonzero((kinds == RecordKind.READ) | (kinds == RecordKind.NOTIFY))
+    idx = [
+        int(i)
+        for i in candidates
+        if records.char_uuid[i].lower() == BATTERY_LEVEL_UUID
+        and records.payload[i]
+        and records.payload[i][0] <= 100
+    ]
+    t_us = np.asarray(records.t_us, np.int64)[idx]
+    pct = np.array([records.payload[i][0] for i in idx], np.int16)
+    return t_us, pct
 
 
 def stream_status(
@@ -208,7 +248,8 @@ def stream_status(
     -------
     list of dict
         Keys: ``participant_id``, ``device_id``, ``profile``, ``stream``, ``fs_hz``, ``state``,
-        and :data:`STATUS_KEYS`; plus ``decode_errors``. Sorted by participant, device, stream.
+        and :data:`STATUS_KEYS`; plus ``battery_t_us`` and ``decode_errors``. Sorted by
+        participant, device, stream.
     """
     now_us = time.time_ns() // 1000 if now_us is None else now_us
     by_folder = {}
@@ -233,9 +274,14 @@ def stream_status(
             "profile": profile_name,
             "state": status.get("state"),
         }
-        battery = status.get("battery_pct")
-        if battery is None:
-            battery = _battery_from_spool(records)
+        # the spool is the record (value and time); the status file only covers a collector
+        # that has read the battery but whose journal is not readable yet
+        battery_t, battery_v = battery_levels(records)
+        battery: int | None = int(battery_v[-1]) if battery_v.size else None
+        battery_t_us: int | None = int(battery_t[-1]) if battery_t.size else None
+        if battery is None and status.get("battery_pct") is not None:
+            battery = int(status["battery_pct"])
+            battery_t_us = status.get("battery_t_us")
         if not profile_name or not len(records):
             continue
         try:
@@ -259,6 +305,7 @@ def stream_status(
                     "duplicates": int(qc.get("duplicates", 0)),
                     "last_data_age_s": None if last is None else (now_us - last) / 1e6,
                     "battery_pct": battery,
+                    "battery_t_us": battery_t_us,
                     "decode_errors": len(result.errors),
                 }
             )

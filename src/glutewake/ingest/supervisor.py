@@ -194,6 +194,7 @@ class DeviceState:
     conn_id: int = 0
     mtu: int | None = None
     battery_pct: int | None = None
+    battery_t_us: int | None = None
     device_info: dict[str, str] = field(default_factory=dict)
     connected_since_us: int | None = None
     connected_s: float = 0.0
@@ -277,6 +278,22 @@ class DeviceSupervisor:
         self.status.last_data_us = t_us
         self.status.notifications += 1
         self.status.bytes += len(data)
+
+    def _on_battery(self, _characteristic: Any, data: bytearray) -> None:
+        # Battery Level notification: spooled as received, but it is not stream data, so it
+        # must not feed the watchdog (a silent stream with a chatty battery is still stalled)
+        t_us = time.time_ns() // 1000
+        self._record(RecordKind.NOTIFY, BATTERY_LEVEL_UUID, bytes(data), t_us)
+        self._note_battery(bytes(data), t_us)
+
+    def _note_battery(self, value: bytes, t_us: int) -> None:
+        if not value:
+            return
+        if value[0] > 100:  # Battery Level is 0..100 %; keep the bytes in the spool, not here
+            log.warning("%s: battery level %d %% out of range", self.spec.target, value[0])
+            return
+        self.status.battery_pct = int(value[0])
+        self.status.battery_t_us = t_us
 
     def _on_disconnected(self, _client: Any) -> None:
         self._link_down.set()
@@ -489,6 +506,7 @@ class DeviceSupervisor:
                 )
             self._mtu_failures = 0
             await self._read_info(client)
+            await self._subscribe_battery(client)
             await self._subscribe(client)
             await self._start_streams(client)
             self.status.state = "streaming"
@@ -516,13 +534,27 @@ class DeviceSupervisor:
         if char is None or "read" not in char.properties:
             return None
         value = bytes(await self._gatt(client.read_gatt_char(char)))
-        self._record(RecordKind.READ, uuid, value)
-        if uuid == BATTERY_LEVEL_UUID and value:
-            self.status.battery_pct = int(value[0])
+        t_us = utc_now_us()
+        self._record(RecordKind.READ, uuid, value, t_us)
+        if uuid == BATTERY_LEVEL_UUID:
+            self._note_battery(value, t_us)
         for key, info_uuid in DEVICE_INFO_UUIDS.items():
             if uuid == info_uuid:
                 self.status.device_info[key] = value.decode("utf-8", "replace")
         return value
+
+    async def _subscribe_battery(self, client: Any) -> None:
+        """Battery Level notifications where the device offers them (besides the periodic read)."""
+        from bleak.exc import BleakError
+
+        char = client.services.get_characteristic(BATTERY_LEVEL_UUID)
+        if char is None or "notify" not in char.properties:
+            return
+        try:
+            await self._gatt(client.start_notify(char, self._on_battery))
+        except (BleakError, CollectorError, OSError, EOFError, ValueError) as exc:
+            # the periodic read still tracks the battery; a dead link shows up in what follows
+            log.warning("%s: battery notifications unavailable: %s", self.spec.target, exc)
 
     async def _subscribe(self, client: Any) -> None:
         """Enable notifications; safe to repeat (a live subscription is stopped first)."""
@@ -640,6 +672,7 @@ class DeviceSupervisor:
             "conn_id": s.conn_id,
             "mtu": s.mtu,
             "battery_pct": s.battery_pct,
+            "battery_t_us": s.battery_t_us,
             "device_info": s.device_info,
             "connected_s": round(connected_s, 3),
             "last_data_t_us": s.last_data_us,
