@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glutewake.signal import emg_onsets
+from glutewake.signal import emg_condition, emg_onsets
 from glutewake.signal.emg import (
     Contractions,
     ContractionStream,
@@ -107,10 +107,11 @@ def test_one_d_input_gives_zero_channel() -> None:
     assert res.onset_idx.dtype == np.int64
 
 
-@pytest.mark.parametrize("sizes", [[3967], [1000, 1, 2, 15000, 555], [32000]])
+@pytest.mark.parametrize("sizes", [[3967], [1000, 1, 2, 15000, 555], [32000], [61500, 7]])
 def test_chunked_identical_to_single_pass(sizes: list[int]) -> None:
+    # 130 s: two whole 60 s conditioning blocks and a partial one, cut anywhere.
     fs = 1000.0
-    sim = simulate_emg(duration_s=40, fs_hz=fs, snr_db=8, n_channels=2, seed=16)
+    sim = simulate_emg(duration_s=130, fs_hz=fs, snr_db=8, n_channels=2, seed=16)
     single = detect_contractions(sim.emg_uv, fs)
     cuts = np.cumsum(sizes * (sim.emg_uv.shape[0] // sum(sizes) + 1))
     cuts = cuts[cuts < sim.emg_uv.shape[0]]
@@ -318,3 +319,80 @@ def test_input_not_modified(n_ch: int) -> None:
     detect_contractions(x, fs)
     detect_contractions_chunked(np.array_split(x, 5), fs)
     assert np.array_equal(x, before)
+
+
+def test_hum_fit_follows_drifting_hum_up_to_block_edges() -> None:
+    # The hum is fitted on the band-passed block, whose ends are tapered: the weighted fit must
+    # undo the taper, so the hum is removed as well next to the block edges as in the middle.
+    fs, margin = 2000.0, 3000
+    rng = np.random.default_rng(30)
+    n = int(20 * fs)
+    t = np.arange(n) / fs
+    noise = rng.normal(size=(n, 2)) * 5.0
+    hum = (20 * (1 + 0.2 * np.sin(2 * np.pi * 0.05 * t)) * np.sin(2 * np.pi * 50.003 * t + 0.3)
+           + 6 * np.sin(2 * np.pi * 150.01 * t + 1.1))[:, None]
+    p = emg_condition.ConditioningParams()
+    rows = (margin, n - margin)
+    y_hum, mains = emg_condition.condition_block_t(noise + hum, fs, p, margin, rows)
+    y_ref, _ = emg_condition.condition_block_t(
+        noise, fs, emg_condition.ConditioningParams(mains_hz=None), margin, rows)
+    resid = y_hum - y_ref
+    assert mains == 50.0
+    edge = int(fs)
+    for part in (resid[:, :edge], resid[:, edge:-edge], resid[:, -edge:]):
+        assert part.std() < 0.03 * hum.std()  # > 30 dB of hum removed everywhere
+
+
+def test_line_search_on_long_blocks_finds_only_real_harmonics() -> None:
+    # A 60 s spectrum has 4x finer bins than a 15 s one; without restoring the 15 s resolution
+    # the noise maxima near 100-400 Hz passed as harmonics (here 100, 250, 300, 350 Hz) and
+    # EMG was subtracted there.
+    fs = 2000.0
+    sim = simulate_emg(duration_s=70, fs_hz=fs, n_channels=1, snr_db=10, seed=12)
+    m = int(63 * fs)
+    n_fft = emg_condition.scipy.fft.next_fast_len(m, real=True)
+    spec = emg_condition._rfft_tapered(sim.emg_uv[:m, None], emg_condition._taper(3000), n_fft)
+    family, lines = emg_condition._find_lines(spec, n_fft, fs, 20.0, None, 450.0)
+    assert family == 50.0
+    # the simulator's hum is 50 Hz and its 3rd harmonic (a line at the 450 Hz band edge, where
+    # the spectrum falls off, may pass)
+    assert sorted(round(f) for f in lines if f < 440) == [50, 150]
+
+
+def test_fast_percentiles_equal_numpy() -> None:
+    x = np.random.default_rng(31).normal(size=(841, 3))
+    q5, q25 = emg_onsets._percentiles_5_25(x)
+    assert np.array_equal(np.stack([q5, q25]), np.percentile(x, [5.0, 25.0], axis=0))
+
+
+def test_stream_keeps_its_own_copy_of_chunks() -> None:
+    # A caller reusing one buffer for every chunk must get the same result as a single pass.
+    fs = 1000.0
+    sim = simulate_emg(duration_s=100, fs_hz=fs, snr_db=10, n_channels=2, seed=32)
+    stream = ContractionStream(fs)
+    buf = np.empty((7000, 2))
+    parts = []
+    for lo in range(0, sim.emg_uv.shape[0], buf.shape[0]):
+        part = sim.emg_uv[lo : lo + buf.shape[0]]
+        buf[: part.shape[0]] = part
+        parts.append(stream.push(buf[: part.shape[0]]))
+        buf[:] = np.nan  # the caller's buffer is overwritten after each push
+    parts.append(stream.close())
+    joined = concat_contractions(parts)
+    single = detect_contractions(sim.emg_uv, fs)
+    assert len(single) > 20
+    assert np.array_equal(joined.onset_idx, single.onset_idx)
+    assert np.array_equal(joined.offset_idx, single.offset_idx)
+
+
+def test_finite_check_is_exact() -> None:
+    # The finiteness check sums the input first: an overflowing sum of finite values must not
+    # be reported, and +inf next to -inf (a NaN sum) must be, at its position.
+    from glutewake.signal.emg_condition import validate_emg
+
+    huge = np.full((1000, 2), 1e308)
+    assert validate_emg(huge, 1000.0).shape == (1000, 2)
+    x = np.zeros((1000, 2))
+    x[3, 1], x[7, 0] = np.inf, -np.inf
+    with pytest.raises(EmgInputError, match="sample 3, channel 1"):
+        validate_emg(x, 1000.0)

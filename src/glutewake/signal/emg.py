@@ -85,7 +85,8 @@ def _condition_2d(
     x: FloatArray, fs_hz: float, p: DetectionParams
 ) -> tuple[FloatArray, list[float | None]]:
     nsub = max(2, round(p.sub_window_s * fs_hz))
-    block = nsub * p.subs_per_block
+    # The same blocks as the detector's conditioning (``blocks_per_fft`` detection blocks).
+    block = nsub * p.subs_per_block * max(1, p.blocks_per_fft)
     margin = max(round(p.margin_s * fs_hz), 2)
     n = x.shape[0]
     out = np.empty_like(x)
@@ -121,7 +122,7 @@ def condition(
     fs_hz : float
         Sampling rate (100 Hz to 10 kHz).
     mains_hz : float, "auto" or None
-        "auto" finds 50/60 Hz (and harmonics) from the data per 12 s block.
+        "auto" finds 50/60 Hz (and harmonics) from the data per 60 s block.
     band_hz : (float, float), optional
         Pass band; default 20 Hz to ``min(450, 0.45 fs)``.
 
@@ -355,7 +356,7 @@ def detect_contractions(
     x = validate_emg(emg_uv, fs_hz, min_duration_s=MIN_RECORDING_S)
     if method in ("hodges_bui", "bonato"):
         return _detect_classic(x, fs_hz, method, p)
-    return ContractionStream(fs_hz, p).close(x)
+    return ContractionStream(fs_hz, p)._close_whole(x)
 
 
 def detect_contractions_chunked(

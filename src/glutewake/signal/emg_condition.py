@@ -1,16 +1,17 @@
 """Surface-EMG conditioning: band-pass, mains removal, TKEO, input validation.
 
-The conditioning runs block by block on a fixed grid of blocks (12 s by default, each with 1.5 s
-of real neighbouring data on both sides), as a zero-phase filter applied in the frequency domain
-(one real FFT per padded block):
+The conditioning runs block by block on a fixed grid of blocks (60 s by default: five 12 s
+detection blocks, each conditioning block with 1.5 s of real neighbouring data on both sides),
+as a zero-phase filter applied in the frequency domain (one real FFT per padded block):
 
 * band-pass: the magnitude response of a zero-phase (forward-backward) 4th-order Butterworth
   high-pass at ``band_hz[0]`` (default 20 Hz) and low-pass at ``band_hz[1]`` (default
   ``min(450, 0.45 fs)``), so 20-450 Hz at 1 kHz and above, 20-90 Hz at 200 Hz;
 * mains: the block's spectrum is searched for a narrow line at 50 or 60 Hz and their harmonics
-  (:func:`mains_lines`); the lines found are subtracted as slowly varying sinusoids estimated
-  from the quiet parts of the block (``_fit_lines``); optional Gaussian notches
-  (``notch_sigma_hz`` > 0) remove what is left;
+  (``_find_lines``, the criteria of :func:`mains_lines` at a fixed ~15 s resolution); the lines
+  found are fitted on the band-passed block as slowly varying sinusoids from its quiet parts
+  and subtracted (``_fit_lines``); optional Gaussian notches (``notch_sigma_hz`` > 0) remove
+  what is left;
 * ECG: QRS energy sits mostly below ~30 Hz and is removed by the high-pass (raise ``band_hz[0]``
   to 30 Hz for trunk muscles near the heart); what survives is short and is rejected by the
   detector's minimum-duration rule.
@@ -18,12 +19,13 @@ of real neighbouring data on both sides), as a zero-phase filter applied in the 
 Because every block sees the same samples whatever chunks the caller feeds, chunked processing
 gives results identical to a single pass.
 
-Cost (the issue-6 speed goal): float32 real FFTs, two forward (the block, then the fitted hum)
-and one inverse per block; the mains search reads only the spectral bins near 50/60 Hz
-harmonics; the hum is fitted on one sample in eight and rebuilt from amplitude knots every
-16 ms with one small matrix product; arrays are processed channels-first because numpy reduces
-along the last axis much faster than along the first axis of a 2-column array; no BLAS
-matrix-vector products (OpenBLAS would start threads for them and spin on a shared machine).
+Cost (the issue-6 speed goal): per block one forward and one inverse float32 real FFT of
+both channels; the mains search reads only the bins near 50/60 Hz harmonics; the hum is fitted
+from demodulated 50 ms window sums (one small matrix product) and rebuilt from amplitude knots
+every 50 ms (another); arrays are processed channels-first because numpy reduces along the
+last axis much faster than along the first axis of a 2-column array; matrix products are cut
+into slices small enough that OpenBLAS stays on one thread (its threads spin on a shared
+machine).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "EmgInputError",
     "band_edges_hz",
     "condition_block",
+    "condition_block_t",
     "conditioning_gain",
     "mains_from_spectrum",
     "mains_lines",
@@ -100,8 +103,11 @@ def validate_emg(emg_uv: object, fs_hz: float, *, min_duration_s: float = 0.0) -
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise EmgInputError(f"emg_uv is empty (shape {arr.shape})")
     out = np.asarray(arr, dtype=np.float64)
-    finite = np.isfinite(out)
-    if not finite.all():
+    # A sum is finite only if every term is (NaN and inf propagate); one reduction instead of
+    # a boolean array of the input's size. Only a non-finite sum (or an overflow) looks closer.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(out, axis=None)
+    if not np.isfinite(total) and not (finite := np.isfinite(out)).all():
         bad = np.argwhere(~finite)[0]
         raise EmgInputError(
             f"emg_uv contains NaN or inf (first at sample {bad[0]}, channel {bad[1]}); "
@@ -160,22 +166,6 @@ def _band_gain_f32(n_fft: int, fs_hz: float, band_hz: tuple[float, float]) -> ND
     gain = _band_gain(np.fft.rfftfreq(n_fft, 1.0 / fs_hz), band_hz).astype(np.float32)
     gain.flags.writeable = False
     return gain
-
-
-@functools.lru_cache(maxsize=16)
-def _line_bins(n_fft: int, fs_hz: float, band_top_hz: float) -> NDArray[np.int64]:
-    """rfft bins within 7 Hz of any 50/60 Hz harmonic that the mains search may look at."""
-    df = fs_hz / n_fft
-    n_f = n_fft // 2 + 1
-    top = min(fs_hz / 2 - 6.0, band_top_hz + 6.0)
-    centres = [k * f0 for f0 in (50.0, 60.0) for k in range(1, int(top // f0) + 1)]
-    k_out = max(1, round(7.0 / df)) + 1
-    idx = np.unique(
-        np.rint(np.asarray(centres) / df).astype(np.int64)[:, None] + np.arange(-k_out, k_out + 1)
-    )
-    idx = idx[(idx >= 0) & (idx < n_f)]
-    idx.flags.writeable = False
-    return idx
 
 
 def _lines(power: FloatArray, f: FloatArray, f_lines: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -255,83 +245,208 @@ def condition_block(
     The ``margin`` rows at each end are tapered (half-cosine) before the FFT, which keeps the
     mains lines narrow in the spectrum; those rows are not used by the caller. ``rows``
     ``(lo, hi)`` returns only those rows of the result (default: all ``m``).
+    """
+    y, mains = condition_block_t(x_pad, fs_hz, params, margin, rows)
+    return np.asarray(y.T, dtype=np.float64), mains
 
-    One forward and one inverse real FFT: the spectrum serves the mains search and the
-    band-pass; the hum (fitted in the time domain, see ``_fit_lines``) is narrow-band, so its
-    band-passed version is the hum times the band-pass gain at its line, subtracted from the
-    rows returned.
+
+def condition_block_t(
+    x_pad: FloatArray,
+    fs_hz: float,
+    params: ConditioningParams,
+    margin: int = 0,
+    rows: tuple[int, int] | None = None,
+) -> tuple[NDArray[np.float32], float | None]:
+    """:func:`condition_block`, returned channels first ``(n_channels, rows)`` in float32.
+
+    One forward and one inverse real FFT (float32, all channels): the spectrum serves the
+    mains search and the band-pass; the hum is then fitted on the band-passed block (see
+    ``_fit_lines``) and subtracted from the rows returned only.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=(4000, 2))
+    >>> y, mains = condition_block_t(x, 1000.0, ConditioningParams(), margin=500)
+    >>> y.shape, y.dtype, mains
+    ((2, 4000), dtype('float32'), None)
     """
     m = x_pad.shape[0]
     r_lo, r_hi = (0, m) if rows is None else rows
     n_fft = scipy.fft.next_fast_len(m, real=True)
-    # Channels first inside: numpy reduces and accumulates along the last axis much faster
-    # than along the first axis of a 2-column array.
-    xt = np.array(np.asarray(x_pad).T, dtype=np.float64, order="C")  # a copy: modified below
-    # A least-squares line per channel keeps the wrap-around step small; the high-pass removes it.
-    # (Reductions rather than a matrix-vector product: BLAS would start threads for this and,
-    # on a shared machine, burn CPU spinning.)
-    t = np.linspace(-1.0, 1.0, m)
-    slope = (xt * t).sum(axis=1) / float((t * t).sum())
-    xt -= xt.mean(axis=1)[:, None]
-    xt -= slope[:, None] * t
-    taper = None
-    if margin > 0 and 2 * margin < m:
-        taper = (0.5 - 0.5 * np.cos(np.pi * (np.arange(margin) + 0.5) / margin)).astype(np.float32)
-    spec = _rfft_tapered(xt, taper, n_fft)  # (ch, n_f)
+    taper = _taper(margin) if margin > 0 and 2 * margin < m else None
+    spec = _rfft_tapered(np.asarray(x_pad), taper, n_fft)  # (ch, n_f)
     band = band_edges_hz(fs_hz, params.band_hz)
     mains: float | None = None
     lines: list[float] = []
     if params.mains_hz is not None:
-        f = np.asarray(np.fft.rfftfreq(n_fft, 1.0 / fs_hz), dtype=np.float64)
         forced = None if isinstance(params.mains_hz, str) else float(params.mains_hz)
-        # Only the bins around the candidate lines are ever looked at.
-        power = np.zeros(f.size)
-        sel = (
-            _line_bins(n_fft, float(fs_hz), band[1])
-            if forced in (None, 50.0, 60.0)
-            else np.arange(f.size)
-        )
-        part = spec[:, sel]
-        power[sel] = np.einsum("cf,cf->f", part.real, part.real, dtype=np.float64) + np.einsum(
-            "cf,cf->f", part.imag, part.imag, dtype=np.float64
-        )
-        mains, lines = mains_lines(power, f, fs_hz, params.mains_min_ratio, forced, band[1])
-        lines = [_refine_line(power, f, fl) for fl in lines]
+        mains, lines = _find_lines(spec, n_fft, float(fs_hz), params.mains_min_ratio, forced,
+                                   band[1])
     if params.notch_sigma_hz > 0 and lines:
         sigma = max(params.notch_sigma_hz, 2.0 * fs_hz / n_fft)
         gain = conditioning_gain(n_fft, fs_hz, band, lines, sigma).astype(np.float32)
     else:
         gain = _band_gain_f32(n_fft, float(fs_hz), band)
-    if lines:
-        # The fitted hum is subtracted in the frequency domain, before the band-pass: its
-        # amplitude estimate carries a little leaked wander/ECG, which the band-pass removes.
-        spec -= _rfft_tapered(_fit_lines(xt, lines, fs_hz, 0, m), taper, n_fft)
     spec *= gain
-    y = np.asarray(scipy.fft.irfft(spec, n=n_fft, axis=1)[:, r_lo:r_hi], dtype=np.float64)
-    return y.T, mains
+    y_all = scipy.fft.irfft(spec, n=n_fft, axis=1, overwrite_x=True)
+    y = y_all[:, r_lo:r_hi]
+    if lines:
+        # Fitted on the band-passed block (no wander or ECG left to leak into the estimate)
+        # and subtracted only where needed.
+        y -= _fit_lines(y_all[:, :m], lines, fs_hz, r_lo, r_hi, taper)
+    return np.asarray(y, dtype=np.float32), mains
+
+
+@functools.lru_cache(maxsize=16)
+def _unit_ramp(m: int) -> FloatArray:
+    t = np.linspace(-1.0, 1.0, m)
+    t.flags.writeable = False
+    return t
+
+
+@functools.lru_cache(maxsize=16)
+def _taper(margin: int) -> NDArray[np.float32]:
+    taper = (0.5 - 0.5 * np.cos(np.pi * (np.arange(margin) + 0.5) / margin)).astype(np.float32)
+    taper.flags.writeable = False
+    return taper
+
+
+def _find_lines(
+    spec: NDArray[np.complex64],
+    n_fft: int,
+    fs_hz: float,
+    min_ratio: float,
+    forced: float | None,
+    band_top_hz: float,
+) -> tuple[float | None, list[float]]:
+    """Mains family and its line frequencies from a block's spectrum ``(ch, n_f)``.
+
+    The criteria of :func:`mains_lines` (peak within +-0.5 Hz over the median 1.5-6 Hz away;
+    family at ``min_ratio``, harmonics at ``0.4 min_ratio``), evaluated only on the bins around
+    the candidate harmonics. The criteria were set on ~15 s spectra: on a longer block the
+    noise bins' maximum over +-0.5 Hz grows with the number of bins there, and harmonics that
+    are not in the data pass; moving sums over ``g`` bins restore the 15 s resolution for the
+    search. Each line found is then located on the full-resolution power.
+    """
+    n_f = spec.shape[1]
+    df = fs_hz / n_fft
+    families = (50.0, 60.0) if forced is None else (forced,)
+    harm, f_all, j0, valid, idx_c, outside, g, reach, k_pk, k_out, o, off_ref = _line_grid(
+        n_fft, fs_hz, families, band_top_hz)
+    if f_all.size == 0:
+        return (forced, []) if forced is not None else (None, [])
+    part = np.ascontiguousarray(spec[:, idx_c]).view(np.float32)  # re, im interleaved
+    raw2 = np.einsum("chk,chk->hk", part, part, dtype=np.float64)
+    raw = raw2[:, 0::2] + raw2[:, 1::2]
+    raw[outside] = 0.0
+    if g > 1:
+        cs = np.zeros((raw.shape[0], raw.shape[1] + 1))
+        np.cumsum(raw, axis=1, out=cs[:, 1:])
+        smooth = cs[:, o + g] - cs[:, o]
+    else:
+        smooth = raw[:, g : g + 2 * k_out + 1]
+    centre = k_out
+    pk = smooth[:, centre - k_pk : centre + k_pk + 1]
+    ref = _median_rows(smooth[:, off_ref])
+    j_rel = np.argmax(pk, axis=1) - k_pk  # offset of the smoothed peak from j0
+    peak = pk[np.arange(pk.shape[0]), j_rel + k_pk]
+    ok = valid & (ref > 0)
+    ratio = np.where(ok, peak / np.where(ok, ref, 1.0), 0.0)
+    best: float | None = None
+    best_sel = np.zeros(0, dtype=np.int64)
+    best_ratio = min_ratio
+    pos = 0
+    for f0, h in zip(families, harm, strict=True):
+        r_f = ratio[pos : pos + h.size]
+        r = float(r_f.max()) if h.size else 0.0
+        if r > best_ratio or forced is not None:
+            best, best_ratio = f0, r
+            # Harmonics need less evidence once the family is established: removing a spurious
+            # line costs a fitted sinusoid (negligible EMG), leaving a real one costs a hum.
+            best_sel = pos + np.flatnonzero(r_f > 0.4 * min_ratio)
+        pos += h.size
+    lines: list[float] = []
+    for i in best_sel:
+        # The strongest raw bin within the smoothing width, then a parabola through the log
+        # power around it, to a fraction of a bin.
+        jj = reach + int(j_rel[i])
+        if g > 1:
+            lo_b, hi_b = max(jj - g, 1), min(jj + g + 1, raw.shape[1] - 1)
+            jj = lo_b + int(np.argmax(raw[i, lo_b:hi_b]))
+        a_, b_, c_ = np.log(np.maximum(raw[i, jj - 1 : jj + 2], 1e-300))
+        den = a_ - 2 * b_ + c_
+        delta = 0.5 * (a_ - c_) / den if den < 0 else 0.0
+        j_abs = int(j0[i]) + jj - reach
+        if j_abs < 1 or j_abs >= n_f - 1 or not valid[i]:
+            lines.append(float(f_all[i]))
+            continue
+        lines.append(float((j_abs + float(np.clip(delta, -0.5, 0.5))) * df))
+    return best, lines
+
+
+@functools.lru_cache(maxsize=16)
+def _line_grid(
+    n_fft: int, fs_hz: float, families: tuple[float, ...], band_top_hz: float
+) -> tuple[
+    list[FloatArray], FloatArray, NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64],
+    NDArray[np.bool_], int, int, int, int, NDArray[np.int64], NDArray[np.int64],
+]:
+    """Index arrays of :func:`_find_lines` (the same for every block of a recording)."""
+    n_f = n_fft // 2 + 1
+    df = fs_hz / n_fft
+    g = max(1, round(n_fft / (LINE_SEARCH_S * fs_hz)))
+    k_pk, k_in, k_out = (max(1, round(h / df)) for h in (0.5, 1.5, 6.0))
+    top = min(fs_hz / 2 - 6.0, band_top_hz + 6.0)
+    harm = [np.arange(1, int(top // f0) + 1, dtype=np.float64) * f0 for f0 in families]
+    f_all = np.concatenate(harm)
+    j0 = np.rint(f_all / df).astype(np.int64)
+    reach = k_out + g  # raw bins needed on each side (moving sums, refinement)
+    valid = (j0 - k_out >= 0) & (j0 + k_out < n_f)
+    idx = j0[:, None] + np.arange(-reach, reach + 1)[None, :]
+    idx_c = np.clip(idx, 0, n_f - 1)
+    outside = (idx < 0) | (idx >= n_f)
+    # smooth at offset o (-k_out..k_out) = sum of raw over o - half .. o - half + g - 1
+    o = np.arange(-k_out, k_out + 1) + reach - g // 2
+    off_ref = np.r_[np.arange(-k_out, -k_in + 1), np.arange(k_in, k_out + 1)] + k_out
+    for arr in (f_all, j0, valid, idx_c, outside, o, off_ref, *harm):
+        arr.flags.writeable = False
+    return harm, f_all, j0, valid, idx_c, outside, g, reach, k_pk, k_out, o, off_ref
+
+
+def _median_rows(a: FloatArray) -> FloatArray:
+    """``np.median(a, axis=1)`` by one partial sort (same values, less overhead)."""
+    n = a.shape[1]
+    k = n // 2
+    if n % 2:
+        return np.asarray(np.partition(a, k, axis=1)[:, k])
+    part = np.partition(a, [k - 1, k], axis=1)
+    return np.asarray((part[:, k - 1] + part[:, k]) / 2.0)
 
 
 def _rfft_tapered(
-    xt: FloatArray, taper: NDArray[np.float32] | None, n_fft: int
+    x: FloatArray, taper: NDArray[np.float32] | None, n_fft: int
 ) -> NDArray[np.complex64]:
-    """rfft along the last axis of ``(ch, m)`` data in float32, ends tapered."""
-    x = xt.astype(np.float32)
+    """rfft of ``(m, ch)`` data, channels first, in float32, ends tapered.
+
+    Each channel's mean is removed first (float32 keeps the EMG precise next to a large DC
+    offset). With tapered ends nothing else is needed to avoid a wrap-around step; without
+    a taper a least-squares line is removed too. Transposition, centring and the float32
+    conversion are one pass per channel.
+    """
+    m, n_ch = x.shape
+    xt = np.empty((n_ch, m), dtype=np.float32)
+    for c in range(n_ch):
+        col = x[:, c]
+        np.subtract(col, col.mean(), out=xt[c], casting="same_kind")
     if taper is not None:
         k = taper.size
-        x[:, :k] *= taper
-        x[:, x.shape[1] - k :] *= taper[::-1]
-    return np.asarray(scipy.fft.rfft(x, n=n_fft, axis=1))
-
-
-def _refine_line(power: FloatArray, f: FloatArray, f_line: float) -> float:
-    """Peak frequency to a fraction of a bin (parabola through the log power at the peak)."""
-    j = int(np.rint(f_line / (f[1] - f[0])))
-    if j < 1 or j >= f.size - 1:
-        return f_line
-    a, b, c = np.log(np.maximum(power[j - 1 : j + 2], 1e-300))
-    den = a - 2 * b + c
-    delta = 0.5 * (a - c) / den if den < 0 else 0.0
-    return float(f[j] + np.clip(delta, -0.5, 0.5) * (f[1] - f[0]))
+        xt[:, :k] *= taper
+        xt[:, m - k :] *= taper[::-1]
+    else:
+        t = _unit_ramp(m)
+        slope = (xt * t).sum(axis=1, dtype=np.float64) / float((t * t).sum())
+        xt -= (slope[:, None] * t).astype(np.float32)
+    return np.asarray(scipy.fft.rfft(xt, n=n_fft, axis=1, overwrite_x=True))
 
 
 def _moving_sum(x: NDArray[np.generic], width: int) -> NDArray[np.generic]:
@@ -347,96 +462,121 @@ def _moving_sum(x: NDArray[np.generic], width: int) -> NDArray[np.generic]:
     return out
 
 
-HUM_KNOT_S = 0.016
+LINE_SEARCH_S = 15.0
 
 
 def _fit_lines(
-    x: FloatArray,
+    y: NDArray[np.float32],
     lines: Sequence[float],
     fs_hz: float,
     lo: int,
     hi: int,
-) -> FloatArray:
-    """Hum at ``lines`` with slowly varying amplitude and phase: ``(ch, hi - lo)`` for the
-    samples ``lo..hi-1`` of the channels-first block ``x`` ``(ch, m)``.
+    taper: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]:
+    """Hum at ``lines`` with slowly varying amplitude and phase in the band-passed block ``y``
+    ``(ch, m)`` (channels first): ``(ch, hi - lo)`` for its samples ``lo..hi-1``.
 
     Each line is demodulated (multiplied by ``exp(-2 pi i f t)``) and its complex amplitude
     averaged over a centered 2 s window, so hum whose level drifts (cables, posture) is
-    followed. Samples in 50 ms windows whose high-frequency power (first difference) exceeds
-    three times the block median are left out of the averages, so contractions, whose spectrum
-    also covers the mains frequencies, do not leak into the hum estimate (and back out as an
-    echo around them). A 100 ms moving mean is subtracted first: it removes baseline wander but
-    leaves every multiple of 10 Hz (50, 60 Hz and harmonics) untouched. The averages are formed
-    on one sample in eight (jittered, so no line aliases onto another) and, being slow, are
-    evaluated on knots every ``HUM_KNOT_S`` and interpolated linearly between them; the hum of
-    every line is then one small matrix product per channel.
+    followed. 50 ms windows whose high-frequency power (first difference) exceeds three times
+    the block median are left out of the averages, so contractions, whose spectrum also covers
+    the mains frequencies, do not leak into the hum estimate (and back out as an echo around
+    them). Working on the band-passed signal, baseline wander and ECG are already gone. Where
+    the block's ends were tapered (``taper``, the half-cosine of the first ``margin`` samples,
+    mirrored at the end), the average is weighted least squares with the taper as regressor,
+    which undoes it. The demodulated sums are formed per 50 ms window (one small matrix
+    product), the 2 s averages over whole windows (shrinking at the block ends) are evaluated
+    at the window boundaries and interpolated linearly between them; the hum of every line is
+    then again one small matrix product per channel. float32 throughout the full-rate parts.
     """
-    n_ch, n = x.shape
-    step = 8 if n >= 64 * 8 else 1
-    n_rows = n // step
-    rows = np.arange(0, n - step + 1, step) + (np.arange(n_rows) * 5) % step
-    # The 100 ms moving mean (shrinking at the ends) is only needed at the rows.
-    half = min(max(1, round(0.1 * fs_hz)) // 2, max((n - 1) // 2, 0))
-    cs = np.zeros((n_ch, n + 1))
-    np.cumsum(x, axis=1, out=cs[:, 1:])
-    top = np.minimum(rows + half + 1, n)
-    bot = np.maximum(rows - half, 0)
-    x_rows = x[:, rows] - (cs[:, top] - cs[:, bot]) / (top - bot)
-    # Quiet windows from the first difference of the data (the moving mean's own difference is
-    # ~1/100 of it and does not change which windows are quiet).
+    n_ch, n = y.shape
     w_len = max(1, round(0.05 * fs_hz))
+    n_w = -(-n // w_len)
+    # Full windows; the partial one at the end is zero-padded (and always counted quiet).
+    v = np.zeros((n_ch, n_w * w_len), dtype=np.float32)
+    v[:, :n] = y
+    k_tap = taper.size if taper is not None and 2 * taper.size < n else 0
+    if taper is not None and k_tap:
+        v[:, :k_tap] *= taper
+        v[:, n - k_tap : n] *= taper[::-1]
+    tap2 = _window_taper2(n, w_len, k_tap)
+    quiet = np.ones((n_ch, n_w), dtype=bool)
     n_win = n // w_len
-    if n_win:
-        dx = np.diff(x[:, : n_win * w_len], axis=1, prepend=x[:, :1]).reshape(n_ch, n_win, w_len)
-        win_pw = np.einsum("cwk,cwk->cw", dx, dx)
-        quiet = np.hstack([win_pw <= 3.0 * np.median(win_pw, axis=1)[:, None],
-                           np.ones((n_ch, 1), bool)])
-        w_rows = quiet[:, np.minimum(rows // w_len, n_win)].astype(np.float64)
-    else:
-        w_rows = np.ones((n_ch, n_rows))
-    avg = max(1, round(2.0 * fs_hz / step))
+    if n_win > 1:
+        n_in = n_win * w_len
+        dy = np.empty((n_ch, n_in), dtype=np.float32)
+        dy[:, 0] = 0.0
+        np.subtract(y[:, 1:n_in], y[:, : n_in - 1], out=dy[:, 1:])
+        dy *= dy
+        win_pw = dy.reshape(n_ch, n_win, w_len).sum(axis=2, dtype=np.float64)
+        # Tapered windows would look quiet; compare their power as if untapered.
+        win_pw /= np.maximum(tap2[:n_win] / w_len, 0.01)
+        quiet[:, :n_win] = win_pw <= 3.0 * np.median(win_pw, axis=1)[:, None]
     f_l = np.asarray(lines, dtype=np.float64)
     n_l = f_l.size
     omega = 2 * np.pi * f_l / fs_hz  # rad per sample
-    # rows[i] = step i + (5 i mod step) repeats its jitter every ``step`` rows, so the
-    # demodulating phasors are products of two short tables.
-    n_q = -(-n_rows // step)
-    r_in = np.arange(step)
-    within = np.exp(-1j * np.outer(omega, step * r_in + (5 * r_in) % step))  # (L, step)
-    outer = np.exp(-1j * np.outer(omega, step * step * np.arange(n_q)))  # (L, n_q)
-    demod = (outer[:, :, None] * within[:, None, :]).reshape(n_l, -1)[:, :n_rows]
-    xw = x_rows * w_rows  # (ch, n_rows)
-    # Centered moving sums over ``avg`` rows (shrinking at the ends) from cumulative sums, only
-    # at the two rows around each knot; linear interpolation between them as np.interp would.
-    cs_a = np.zeros((n_ch, n_l, n_rows + 1), dtype=np.complex128)
-    np.cumsum(xw[:, None, :] * demod[None, :, :], axis=-1, out=cs_a[:, :, 1:])
-    cs_w = np.zeros((n_ch, n_rows + 1))
-    np.cumsum(w_rows, axis=-1, out=cs_w[:, 1:])
-    h_avg = min(avg // 2, max((n_rows - 1) // 2, 0))
-    k_len = max(1, round(HUM_KNOT_S * fs_hz))
-    n_k = -(-(hi - lo) // k_len)
-    knots = lo + k_len * np.arange(n_k + 1)
-    i1 = np.clip(np.searchsorted(rows, knots, side="right"), 1, n_rows - 1)
-    i0 = i1 - 1
-    frac = np.clip((knots - rows[i0]) / (rows[i1] - rows[i0]), 0.0, 1.0)
-
-    def at(i: NDArray[np.int64]) -> NDArray[np.complex128]:
-        top = np.minimum(i + h_avg + 1, n_rows)
-        bot = np.maximum(i - h_avg, 0)
-        den = np.maximum(cs_w[:, top] - cs_w[:, bot], 1.0)  # (ch, n_knots)
-        return np.asarray((cs_a[:, :, top] - cs_a[:, :, bot]) / den[:, None, :])
-
-    a_k = at(i0) * (1.0 - frac) + at(i1) * frac  # (ch, L, n_k + 1)
-    carrier = 2.0 * np.exp(1j * np.outer(omega, knots[:-1]))  # (L, n_k)
+    j = np.arange(w_len)
+    c_j = np.exp(1j * np.outer(omega, j))  # (L, K)
+    # Demodulated window sums: sum_j v[w, j] exp(-i omega j), then the window's phase.
+    e_mat = np.concatenate([c_j.real, -c_j.imag]).T.astype(np.float32)  # (K, 2L)
+    zr = _matmul_1thread(v.reshape(1, n_ch * n_w, w_len), e_mat)[0].astype(np.float64)
+    z = (zr[:, :n_l] + 1j * zr[:, n_l:]).reshape(n_ch, n_w, n_l).transpose(0, 2, 1)
+    z = z * np.exp(-1j * np.outer(omega, w_len * np.arange(n_w)))[None, :, :]
+    q = quiet.astype(np.float64)
+    z *= q[:, None, :]
+    qc = q * tap2  # (ch, W): sum of the squared taper over the quiet samples
+    # 2 s box sums over whole windows, at the window boundaries b = 0..n_w.
+    h_avg = max(1, round(1.0 / 0.05))
+    cz = np.zeros((n_ch, n_l, n_w + 1), dtype=np.complex128)
+    np.cumsum(z, axis=2, out=cz[:, :, 1:])
+    cq = np.zeros((n_ch, n_w + 1))
+    np.cumsum(qc, axis=1, out=cq[:, 1:])
+    b_lo = lo // w_len
+    b_hi = -(-hi // w_len)
+    bnd = np.arange(b_lo, b_hi + 1)
+    top_w = np.minimum(bnd + h_avg, n_w)
+    bot_w = np.maximum(bnd - h_avg, 0)
+    den = np.maximum(cq[:, top_w] - cq[:, bot_w], 1.0)
+    a_k = (cz[:, :, top_w] - cz[:, :, bot_w]) / den[:, None, :]  # (ch, L, n_k + 1)
+    knots = bnd[:-1] * w_len
+    n_k = knots.size
+    carrier = 2.0 * np.exp(1j * np.outer(omega, knots))  # (L, n_k)
     p_k = a_k[:, :, :-1] * carrier  # (ch, L, n_k)
     q_k = (a_k[:, :, 1:] - a_k[:, :, :-1]) * carrier
-    j = np.arange(k_len)
-    c_j = np.exp(1j * np.outer(omega, j))  # (L, K)
-    uc_j = c_j * (j / k_len)
-    basis = np.concatenate([c_j.real, c_j.imag, uc_j.real, uc_j.imag])  # (4L, K)
+    uc_j = c_j * (j / w_len)
+    basis = np.concatenate([c_j.real, c_j.imag, uc_j.real, uc_j.imag]).astype(np.float32)
     coef = np.concatenate([p_k.real, -p_k.imag, q_k.real, -q_k.imag], axis=1)  # (ch, 4L, n_k)
-    hum = np.matmul(coef.transpose(0, 2, 1), basis)  # (ch, n_k, K)
-    return np.asarray(hum.reshape(n_ch, n_k * k_len)[:, : hi - lo])
+    hum = _matmul_1thread(coef.transpose(0, 2, 1).astype(np.float32), basis)  # (ch, n_k, K)
+    off = lo - b_lo * w_len
+    return hum.reshape(n_ch, n_k * w_len)[:, off : off + hi - lo]
+
+
+@functools.lru_cache(maxsize=16)
+def _window_taper2(n: int, w_len: int, k_tap: int) -> FloatArray:
+    """Sum of the squared taper (``_taper(k_tap)`` at both ends, 1 between, 0 past ``n``)
+    over each ``w_len`` window: the same for every block of a recording, so cached."""
+    n_w = -(-n // w_len)
+    tap = np.ones(n_w * w_len)
+    if k_tap:
+        taper = _taper(k_tap).astype(np.float64)
+        tap[:k_tap] = taper
+        tap[n - k_tap : n] = taper[::-1]
+    tap[n:] = 0.0
+    out = (tap * tap).reshape(n_w, w_len).sum(axis=1)
+    out.flags.writeable = False
+    return out
+
+
+def _matmul_1thread(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``a @ b`` for ``a`` ``(ch, m, k)``, in row slices small enough that OpenBLAS keeps to one
+    thread (it starts threads above m n k = 262144, and on a shared machine they spin)."""
+    n_ch, m, k = a.shape
+    step = max(1, 200_000 // max(1, k * b.shape[1]))
+    out = np.empty((n_ch, m, b.shape[1]), dtype=np.result_type(a, b))
+    for c in range(n_ch):
+        for i in range(0, m, step):
+            np.matmul(a[c, i : i + step], b, out=out[c, i : i + step])
+    return out
 
 
 def tkeo_abs(y: FloatArray, lag: int = 1) -> FloatArray:
