@@ -209,3 +209,33 @@ def test_battery_readings_become_qc_rows_once(
     assert battery_rows() == expected
     process(data_dir, redo=True)  # re-decoding the connection replaces, never duplicates
     assert battery_rows() == expected
+
+
+def test_batches_of_participants_give_the_same_catalog(tmp_path: Path) -> None:
+    from glutewake.simulate.study import DEFAULT_PARTICIPANTS, build_study, register_study
+
+    source = DataDir(tmp_path / "two").create()
+    truth = build_study(
+        source, seed=5, days=1, first_day=DAY, participants=DEFAULT_PARTICIPANTS,
+        imu_hours=(8.0, 10.0), n_reps=6,
+    )
+    register_study(source, truth)
+    one_batch = DataDir(tmp_path / "one")
+    per_participant = DataDir(tmp_path / "each")
+    shutil.copytree(source.root, one_batch.root)
+    shutil.copytree(source.root, per_participant.root)
+    whole = process(one_batch)
+    split = process(per_participant, batch_participants=1)
+    assert (split.participant_days, split.contractions, split.spool_files) == (
+        whole.participant_days, whole.contractions, whole.spool_files
+    )
+    assert whole.participant_days == 2
+    for table, order in (
+        ("recordings", "recording_id"),
+        ("daily_sitting", "ALL"),
+        ("sitting_bouts", "ALL"),
+        ("exercise_sessions", "ALL"),
+        ("contractions", "ALL"),
+        ("qc", "ALL"),
+    ):
+        assert _table_rows(per_participant, table, order) == _table_rows(one_batch, table, order)

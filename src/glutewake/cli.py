@@ -93,10 +93,18 @@ def _progress_factory(enabled: bool) -> tuple[Callable[[str, int], Callable[[int
         transient=False,
     )
 
+    tasks: dict[str, Any] = {}
+
     def start(description: str, total: int) -> Callable[[int], None]:
-        task = bar.add_task(description, total=max(total, 1))
-        if total == 0:
-            bar.update(task, completed=1)
+        # a stage run again (process works in batches of participants) grows its own bar
+        if description in tasks:
+            task = tasks[description]
+            done = bar.tasks[task].completed
+            bar.update(task, total=(bar.tasks[task].total or 0) + total, completed=done)
+        else:
+            task = tasks[description] = bar.add_task(description, total=max(total, 1))
+            if total == 0:
+                bar.update(task, completed=1)
         return lambda n: bar.advance(task, n)
 
     return start, bar

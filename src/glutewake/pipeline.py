@@ -555,6 +555,7 @@ def process(
     redo: bool = False,
     workers: int = 1,
     runner: TaskRunner | None = None,
+    batch_participants: int = 100,
 ) -> ProcessSummary:
     """Decode new spool data, run the detectors, and update the catalog; idempotent.
 
@@ -575,6 +576,9 @@ def process(
         (sitting) and per EMG recording; results are identical for every runner. A task that
         fails on every attempt is reported in ``summary.failures`` and the ``task_failures``
         table, everything else is written, and the next run retries it.
+    batch_participants : int
+        Participants decoded, derived and written together: the rows waiting for the catalog
+        stay bounded by one batch (tasks within a batch still run in parallel).
 
     Returns
     -------
@@ -585,16 +589,60 @@ def process(
         raise ProcessError(f"data directory {data_dir.root} does not exist")
     if runner is None:
         with TaskRunner(workers=workers) as own:
-            return process(data_dir, progress=progress, redo=redo, runner=own)
+            return process(
+                data_dir,
+                progress=progress,
+                redo=redo,
+                runner=own,
+                batch_participants=batch_participants,
+            )
     summary = ProcessSummary()
     known, tzs, devices = _known_state(data_dir)
     failed = _known_failures(data_dir)
     if redo:
         known = {}
-    rows = _Rows()
     folders = data_dir.store.spool_folders()
-    advance = progress("decoding spool", len(folders))
-    outcomes = runner.map(_decode_task, [(data_dir, f, known) for f in folders], folders, advance)
+    by_participant: dict[str, list[str]] = {}
+    for folder in folders:
+        by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
+    retry = [f for f in failed if f["task"] != "decode"]
+    participants = sorted(set(by_participant) | {str(f["participant_id"]) for f in retry})
+    decode_bar = progress("decoding spool", len(folders))
+    # a batch of participants is decoded, derived and written before the next starts, so the
+    # rows held in this process stay bounded however large the study
+    for lo in range(0, len(participants), batch_participants):
+        batch = set(participants[lo : lo + batch_participants])
+        _process_batch(
+            data_dir,
+            [f for p in sorted(batch) for f in by_participant.get(p, [])],
+            known,
+            tzs,
+            devices,
+            [f for f in retry if str(f["participant_id"]) in batch],
+            summary,
+            progress,
+            decode_bar,
+            runner,
+        )
+    summary.retried = len(retry) + sum(1 for f in failed if f["task"] == "decode")
+    return summary
+
+
+def _process_batch(
+    data_dir: DataDir,
+    folders: list[str],
+    known: dict[str, tuple[int, int, int]],
+    tzs: dict[str, str],
+    devices: dict[tuple[str, str], tuple[str | None, str | None]],
+    retry: list[dict[str, Any]],
+    summary: ProcessSummary,
+    progress: ProgressHook,
+    decode_bar: Callable[[int], None],
+    runner: TaskRunner,
+) -> None:
+    rows = _Rows()
+    tasks = [(data_dir, f, known) for f in folders]
+    outcomes = runner.map(_decode_task, tasks, folders, decode_bar)
     for folder, outcome in zip(folders, outcomes, strict=True):
         rows.attempted.add(("decode", folder))
         if isinstance(outcome, TaskFailure):
@@ -606,14 +654,11 @@ def process(
         summary.recordings += part_summary.recordings
         summary.samples += part_summary.samples
         summary.warnings += part_summary.warnings
-    summary.spool_files = len(rows.spool_files)
-    retry = [f for f in failed if f["task"] != "decode"]
+    summary.spool_files += len(rows.spool_files)
     if not rows.spool_files and not retry and not rows.failures:
-        return summary
-    summary.retried = len(retry) + sum(1 for f in failed if f["task"] == "decode")
+        return
     _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry)
     _write(data_dir, rows)
-    return summary
 
 
 def _folder_participant(folder: str) -> str | None:
@@ -735,9 +780,9 @@ def _derive(
             a["channels"] = tuple(a["channels"])
             emg.append(_Recording(**a))
     _derive_emg(data_dir, rows, emg, tzs, devices, summary, progress, runner)
-    summary.participant_days = sum(len(v) for v in rows.days.values())
-    summary.exercise_sessions = len(rows.sessions)
-    summary.contractions = len(rows.contractions)
+    summary.participant_days += sum(len(v) for v in rows.days.values())
+    summary.exercise_sessions += len(rows.sessions)
+    summary.contractions += len(rows.contractions)
 
 
 def _derive_sitting(
