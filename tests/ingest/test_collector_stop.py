@@ -113,7 +113,7 @@ def test_a_stuck_teardown_step_still_lets_collect_exit(tmp_path: Path) -> None:
     assert "exit 0" in proc.stdout
     assert wall_s < 30  # 2 s of collection + bounded teardown steps (+ interpreter start)
     log_text = (data / "logs" / "collect.log").read_text()
-    assert "teardown step 'stop glutewake" in log_text and "did not finish" in log_text
+    assert "stop step 'stop glutewake" in log_text and "did not finish" in log_text
     # the collection itself was flushed before the stuck step: its segments are in the spool
     assert list((data / "spool").glob("participant_id=P01/device=*/seg-*.parquet"))
 

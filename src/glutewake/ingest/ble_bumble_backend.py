@@ -49,6 +49,8 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
+from glutewake.ingest.stopping import stop_step as _stop_step
+
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
@@ -65,31 +67,9 @@ _current: BumbleRadio | None = None
 
 
 async def stop_step(step: str, awaitable: Awaitable[Any], timeout_s: float = STOP_STEP_S) -> bool:
-    """Await one teardown step for at most ``timeout_s``; log it by name if it runs over or fails.
-
-    Teardown goes on whatever a step does, so a stuck step can never keep the process from
-    exiting. Returns whether the step finished.
-    """
-    # asyncio.wait, not wait_for: on Python 3.11 wait_for waits for a timed-out step to finish
-    # cancelling, which a step that swallows its cancellation never does
-    task = asyncio.ensure_future(awaitable)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        log.warning("teardown step %r did not finish within %.1f s; going on", step, timeout_s)
-        return False
-    if task.cancelled():
-        log.warning("teardown step %r was cancelled; going on", step)
-        return False
-    exc = task.exception()
-    if exc is not None:  # the stop goes on whatever one step does
-        log.debug("teardown step %r failed: %s: %s", step, type(exc).__name__, exc)
-        return False
-    return True
+    """Await one teardown step; bounded (see :mod:`glutewake.ingest.stopping`), and a step
+    that raises is only logged at debug level (a link already gone often makes them raise)."""
+    return await _stop_step(step, awaitable, timeout_s, error_level=logging.DEBUG)
 
 
 def bleak_uuid(uuid: UUID) -> str:

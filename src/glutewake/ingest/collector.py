@@ -32,6 +32,7 @@ from typing import Any
 from glutewake.datadir import DataDir, safe_component
 from glutewake.devices import get_profile
 from glutewake.ingest.spool_thread import CollectorError, LiveQc, SpoolWriterThread
+from glutewake.ingest.stopping import stop_step as _stop_step
 from glutewake.ingest.supervisor import (
     DEFAULT_CONFIGS,
     Backends,
@@ -97,28 +98,8 @@ EXIT_DEADLINE_S = STOP_GRACE_S * 2 + STOP_STEP_S * 4 + SPOOL_CLOSE_S
 
 
 async def stop_step(step: str, awaitable: Awaitable[Any], timeout_s: float) -> bool:
-    """Await one step of the stop path for at most ``timeout_s``; a step that runs over is
-    cancelled and logged by name, and the stop goes on. Returns whether the step finished."""
-    # asyncio.wait, not wait_for: on Python 3.11 wait_for waits for a timed-out step to finish
-    # cancelling, which a step that swallows its cancellation never does
-    task = asyncio.ensure_future(awaitable)
-    try:
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    if not done:
-        task.cancel()
-        log.warning("stop step %r did not finish within %.1f s; going on", step, timeout_s)
-        return False
-    if task.cancelled():
-        log.warning("stop step %r was cancelled; going on", step)
-        return False
-    exc = task.exception()
-    if exc is not None:  # the stop goes on whatever one step does
-        log.warning("stop step %r failed: %s: %s", step, type(exc).__name__, exc)
-        return False
-    return True
+    """Await one step of the stop path; bounded (see :mod:`glutewake.ingest.stopping`)."""
+    return await _stop_step(step, awaitable, timeout_s)
 
 
 async def in_daemon_thread(fn: Callable[[], None], *, name: str) -> None:
