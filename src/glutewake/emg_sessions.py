@@ -143,7 +143,7 @@ def emg_task(
     ``mvc`` holds the participant's references per channel.
     """
     from glutewake.signal.activation import mvc_reference, session_activation
-    from glutewake.signal.emg import DetectionParams, detect_contractions
+    from glutewake.signal.emg import DetectionParams
 
     out = EmgRows()
     block = sample_store.read_samples(
@@ -194,10 +194,57 @@ def emg_task(
         refs.append(earlier[-1] if earlier else None)
     params = DetectionParams()
     param_text = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
-    found = detect_contractions(emg, rec.fs_hz, params=params)
+    found = detect_by_span(emg, rec.fs_hz, block.t_us, params)
     act = session_activation(emg, rec.fs_hz, roles=roles, mvc_uv=refs, contractions=found)
     _session_rows(rec, day, names, act, found, block.t_us, out, param_text)
     return out
+
+
+#: samples farther apart than this are analysed as separate spans (a lost link, a stopped
+#: stream): detection must not run its filters and merge rules across the gap
+EMG_GAP_S = 0.1
+
+
+def detect_by_span(emg: np.ndarray, fs_hz: float, t_us: np.ndarray, params: Any) -> Any:
+    """Contractions detected in each contiguous span of a recording, as one result.
+
+    Indices refer to the whole array. Spans shorter than 2 s (too short for the noise
+    estimate) are left out, unless all are. Without gaps this is exactly
+    ``detect_contractions``.
+    """
+    from glutewake.signal.emg import detect_contractions
+
+    spans = sample_store.contiguous_spans(t_us, fs_hz, EMG_GAP_S)
+    if len(spans) <= 1:
+        return detect_contractions(emg, fs_hz, params=params)
+    parts = [
+        (lo, detect_contractions(emg[lo:hi], fs_hz, params=params))
+        for lo, hi in spans
+        if hi - lo >= 2 * fs_hz
+    ]
+    if not parts:  # only short pieces: better one pass over them than nothing
+        return detect_contractions(emg, fs_hz, params=params)
+    onset = np.concatenate([p.onset_idx + lo for lo, p in parts])
+    offset = np.concatenate([p.offset_idx + lo for lo, p in parts])
+    channel = np.concatenate([p.channel for _, p in parts])
+    order = np.lexsort((onset, channel))
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for _, p in parts])[order]
+
+    mains = [p.mains_hz for _, p in parts if p.mains_hz is not None]
+    return dataclasses.replace(
+        parts[0][1],
+        onset_idx=onset[order],
+        offset_idx=offset[order],
+        channel=channel[order],
+        confidence=joined("confidence"),
+        peak_uv=joined("peak_uv"),
+        mean_uv=joined("mean_uv"),
+        time_to_peak_s=joined("time_to_peak_s"),
+        noise_uv=np.median(np.stack([p.noise_uv for _, p in parts]), axis=0),
+        mains_hz=max(set(mains), key=mains.count) if mains else None,
+    )
 
 
 def _qc(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -424,16 +423,6 @@ def add_recordings(
     return summary
 
 
-def _contiguous_segments(t_us: np.ndarray, fs_hz: float) -> list[tuple[int, int]]:
-    """Index ranges of runs without a gap longer than ``SEGMENT_GAP_S`` (or 3 samples)."""
-    if len(t_us) == 0:
-        return []
-    limit_us = max(SEGMENT_GAP_S * 1e6, 3e6 / fs_hz)
-    breaks = np.flatnonzero(np.diff(t_us) > limit_us) + 1
-    bounds = np.concatenate(([0], breaks, [len(t_us)]))
-    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-
-
 def _posture_day(
     data_dir: DataDir,
     participant_id: str,
@@ -462,7 +451,7 @@ def _posture_day(
     epoch_t: list[np.ndarray] = []
     epoch_code: list[np.ndarray] = []
     epoch_s = 1.0
-    for lo, hi in _contiguous_segments(block.t_us, fs_hz):
+    for lo, hi in sample_store.contiguous_spans(block.t_us, fs_hz, SEGMENT_GAP_S):
         if (hi - lo) < fs_hz * 10:  # under 10 s of data: no posture can be judged
             continue
         acc = block.values[lo:hi, :3].astype(np.float64)

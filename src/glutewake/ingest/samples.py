@@ -132,3 +132,21 @@ def read_samples(
         values=values,
         channels=channels,
     )
+
+
+def contiguous_spans(
+    t_us: NDArray[np.int64], fs_hz: float, max_gap_s: float
+) -> list[tuple[int, int]]:
+    """Index ranges ``[lo, hi)`` of runs of samples without a gap longer than ``max_gap_s``
+    (or three sample periods, if longer).
+
+    >>> contiguous_spans(np.array([0, 10_000, 20_000, 5_000_000, 5_010_000]), 100.0, 1.0)
+    [(0, 3), (3, 5)]
+    """
+    if len(t_us) == 0:
+        return []
+    limit_us = max(max_gap_s * 1e6, 3e6 / fs_hz)
+    breaks = np.flatnonzero(np.diff(t_us) > limit_us) + 1
+    bounds = np.concatenate(([0], breaks, [len(t_us)]))
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+
