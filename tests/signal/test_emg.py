@@ -396,3 +396,40 @@ def test_finite_check_is_exact() -> None:
     x[3, 1], x[7, 0] = np.inf, -np.inf
     with pytest.raises(EmgInputError, match="sample 3, channel 1"):
         validate_emg(x, 1000.0)
+
+
+def test_250_hz_onsets_valid_and_accurate() -> None:
+    # At 250 Hz the longest rise time (38 bins) is not a multiple of the refinement's block
+    # (12 bins); the stacked windows once read past their buffer, and garbage NaN gave
+    # onsets near -2**63 (or a hang) on some runs.
+    fs = 250.0
+    sim = simulate_emg(duration_s=61, fs_hz=fs, snr_db=3.0, seed=6)
+    for _ in range(3):
+        res = detect_contractions(sim.emg_uv, fs)
+        n = sim.emg_uv.shape[0]
+        assert (res.onset_idx >= 0).all() and (res.offset_idx < n).all()
+        assert (res.onset_idx <= res.offset_idx).all()
+        matched, _, errs = _match(sim.onset_idx, sim.offset_idx, res)
+        assert matched >= 0.8 * sim.onset_idx.size
+        assert np.median(np.abs(errs)) / fs * 1000 <= 40
+
+
+def test_batched_ramp_onsets_with_uneven_rise_blocks() -> None:
+    rng = np.random.default_rng(8)
+    problems = []
+    for _ in range(30):
+        n = int(rng.integers(80, 300))
+        k = int(rng.integers(10, n - 50))
+        y = np.r_[rng.exponential(1.0, k), rng.exponential(rng.uniform(2, 30), n - k)]
+        problems.append((y, 1.0, min(k + 10, n - 45), max(k - 40, 0)))
+    rise = (0, 1, 2, 5, 9, 12, 19, 25, 38)  # the 250 Hz grid: 38 = 3 blocks of 12 + 2
+    batched = emg_onsets._ramp_onsets_batch(problems, rise, 75, 1.0)
+    single = [ramp_onset(y, s0, hi, rise, 75, 1.0, lo) for y, s0, hi, lo in problems]
+    assert batched == single
+    assert all(lo <= t <= hi + 1 for t, (_, _, hi, lo) in zip(batched, problems, strict=True))
+
+
+def test_percentiles_last_axis_equal_numpy() -> None:
+    x = np.random.default_rng(32).normal(size=(4, 3, 841))
+    q5, q25 = emg_onsets._percentiles_5_25_last(x)
+    assert np.array_equal(np.stack([q5, q25]), np.percentile(x, [5.0, 25.0], axis=-1))

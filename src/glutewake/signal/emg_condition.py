@@ -335,7 +335,7 @@ def _find_lines(
         n_fft, fs_hz, families, band_top_hz)
     if f_all.size == 0:
         return (forced, []) if forced is not None else (None, [])
-    part = np.ascontiguousarray(spec[:, idx_c]).view(np.float32)  # re, im interleaved
+    part = np.take(spec, idx_c, axis=1).view(np.float32)  # re, im interleaved (take: ~7x faster)
     raw2 = np.einsum("chk,chk->hk", part, part, dtype=np.float64)
     raw = raw2[:, 0::2] + raw2[:, 1::2]
     raw[outside] = 0.0
@@ -430,14 +430,14 @@ def _rfft_tapered(
 
     Each channel's mean is removed first (float32 keeps the EMG precise next to a large DC
     offset). With tapered ends nothing else is needed to avoid a wrap-around step; without
-    a taper a least-squares line is removed too. Transposition, centring and the float32
-    conversion are one pass per channel.
+    a taper a least-squares line is removed too. The data are transposed in float64 first:
+    centring and converting contiguous rows costs less than working on strided columns.
     """
     m, n_ch = x.shape
-    xt = np.empty((n_ch, m), dtype=np.float32)
-    for c in range(n_ch):
-        col = x[:, c]
-        np.subtract(col, col.mean(), out=xt[c], casting="same_kind")
+    x64 = x.T.copy()
+    # Means of the contiguous rows: the same pairwise sums as over the strided columns.
+    x64 -= np.array([x64[c].mean() for c in range(n_ch)])[:, None]
+    xt = x64.astype(np.float32)
     if taper is not None:
         k = taper.size
         xt[:, :k] *= taper
@@ -493,8 +493,11 @@ def _fit_lines(
     w_len = max(1, round(0.05 * fs_hz))
     n_w = -(-n // w_len)
     # Full windows; the partial one at the end is zero-padded (and always counted quiet).
-    v = np.zeros((n_ch, n_w * w_len), dtype=np.float32)
-    v[:, :n] = y
+    if n == n_w * w_len:
+        v = y.astype(np.float32, copy=True)
+    else:
+        v = np.zeros((n_ch, n_w * w_len), dtype=np.float32)
+        v[:, :n] = y
     k_tap = taper.size if taper is not None and 2 * taper.size < n else 0
     if taper is not None and k_tap:
         v[:, :k_tap] *= taper
@@ -511,7 +514,7 @@ def _fit_lines(
         win_pw = dy.reshape(n_ch, n_win, w_len).sum(axis=2, dtype=np.float64)
         # Tapered windows would look quiet; compare their power as if untapered.
         win_pw /= np.maximum(tap2[:n_win] / w_len, 0.01)
-        quiet[:, :n_win] = win_pw <= 3.0 * np.median(win_pw, axis=1)[:, None]
+        quiet[:, :n_win] = win_pw <= 3.0 * _median_rows(win_pw)[:, None]
     f_l = np.asarray(lines, dtype=np.float64)
     n_l = f_l.size
     omega = 2 * np.pi * f_l / fs_hz  # rad per sample

@@ -61,6 +61,7 @@ FloatArray = NDArray[np.float64]
 RISE_GRID_S = (0.0, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15)
 _sum = np.add.reduce
 FLUSH_BATCH = 64  # contractions refined together (two problems each)
+THRESHOLD_STACK = 64  # blocks whose noise thresholds are computed together
 RAMP_CHUNK = 64  # problems per stacked refinement (larger stacks fall out of cache)
 BIG_NLL = 1e30  # marks grid points outside a problem's range (finite, for float32 BLAS)
 IntArray = NDArray[np.int64]
@@ -386,8 +387,13 @@ def _ramp_batch_core(
     k = np.arange(r_max) + 0.5
     frac = np.minimum(1.0, k[:, None] / np.maximum(r_all, 1)[None, :]) ** 2
     frac[:, r_all == 0] = 1.0
-    # Windows y[t0 + k] for t0 = lo.. (rows shifted by lo, so the strides are uniform).
-    shift = np.minimum(los[:, None] + np.arange(n_t + r_max)[None, :], width)
+    blk = max(r_max // 3, 1)
+    n_blk = -(-r_max // blk)
+    # Windows y[t0 + k] for t0 = lo.. (rows shifted by lo, so the strides are uniform). The
+    # blocks below read up to n_blk * blk bins per window, past r_max when blk does not divide
+    # it (e.g. 250 Hz): those columns are zeros (their kernel weights are zero; unpadded they
+    # read past the buffer, and garbage NaN made onsets invalid).
+    shift = np.minimum(los[:, None] + np.arange(n_t + max(r_max, n_blk * blk))[None, :], width)
     ys = np.zeros((n_p, width + 1), dtype=np.float32)
     ys[:, :width] = ypad
     ys = ys[rows, shift]
@@ -396,8 +402,6 @@ def _ramp_batch_core(
     # time R needs the first ceil(R / blk) blocks, the rest up to r_max is plateau (from the
     # cumulative sums). Block b of every window is the block-0 window ``b * blk`` rows later,
     # so one Hankel array serves all blocks.
-    blk = max(r_max // 3, 1)
-    n_blk = -(-r_max // blk)
     nb_r = -(-r_all // blk)  # blocks each rise time needs
     hank = np.ascontiguousarray(np.lib.stride_tricks.as_strided(
         ys, shape=(n_p, n_t + (n_blk - 1) * blk, blk), strides=(st[0], st[1], st[1]),
@@ -520,6 +524,18 @@ def _percentiles_5_25(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     frac = pos - lo
     q = part[:, lo] + (part[:, hi] - part[:, lo]) * frac
     return q[:, 0], q[:, 1]
+
+
+def _percentiles_5_25_last(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """5th and 25th percentiles along the last axis (as :func:`_percentiles_5_25` on axis 0)."""
+    n = x.shape[-1]
+    pos = np.array([0.05, 0.25]) * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    part = np.partition(x, np.unique(np.r_[lo, hi]), axis=-1)
+    frac = pos - lo
+    q = part[..., lo] + (part[..., hi] - part[..., lo]) * frac
+    return q[..., 0], q[..., 1]
 
 
 def _pad_edges(seg: FloatArray, left: int, right: int, period: int) -> FloatArray:
@@ -818,10 +834,11 @@ class ContractionStream:
     def _advance(self, final: bool) -> None:
         while self._condition_next(final):
             pass
-        while self._next_detect < self._next_block and (
-            final or self._next_detect + self._C < self._next_block
-        ):
-            self._detect_block(self._next_detect)
+        end = self._next_block if final else max(self._next_block - self._C, self._next_detect)
+        # Thresholds depend only on the blocks held, which detection does not change.
+        thresholds = self._thresholds_many(range(self._next_detect, end))
+        for th in thresholds:
+            self._detect_block(self._next_detect, th)
             self._next_detect += 1
             # Refining many contractions at once is cheaper (the result does not depend on it);
             # the batch is bounded so its arrays stay small.
@@ -893,20 +910,56 @@ class ContractionStream:
         means = np.concatenate([self._blocks[j].sub_mean for j in ks], axis=1)
         stds = np.concatenate([self._blocks[j].sub_std for j in ks], axis=1)
         pws = np.concatenate([self._blocks[j].sub_pw for j in ks], axis=1)
-        q5, q25 = _percentiles_5_25(means.T)
+        return self._threshold_stats(means, stds, pws)
+
+    def _threshold_stats(
+        self, means: FloatArray, stds: FloatArray, pws: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The statistics of :meth:`_thresholds` along the last axis of ``(..., ch, n)``."""
+        q5, q25 = _percentiles_5_25_last(means)
         sigma_m = (q25 - q5) / 0.97
         mu = q25 + 0.674 * sigma_m
-        quiet = means <= q25[:, None]
-        n_q = np.maximum(quiet.sum(axis=1), 1)
-        within = np.sqrt(np.where(quiet, stds * stds, 0.0).sum(axis=1) / n_q)
-        noise_pw = np.where(quiet, pws, 0.0).sum(axis=1) / n_q
+        quiet = means <= q25[..., None]
+        n_q = np.maximum(quiet.sum(axis=-1), 1)
+        within = np.sqrt(np.where(quiet, stds * stds, 0.0).sum(axis=-1) / n_q)
+        noise_pw = np.where(quiet, pws, 0.0).sum(axis=-1) / n_q
         spread = np.sqrt(sigma_m**2 + within**2)
         spread = np.maximum(spread, 1e-9 * np.maximum(mu, 1e-12))
         return mu + self._p.k_low * spread, mu + self._p.k_high * spread, noise_pw
 
-    def _detect_block(self, k: int) -> None:
+    def _thresholds_many(self, ks: range) -> list[tuple[FloatArray, FloatArray, FloatArray]]:
+        """:meth:`_thresholds` of consecutive blocks; those with a whole context in one stack
+        of sliding windows (same values: the per-row operations are unchanged)."""
+        C = self._C
+        per_sub = self._Bb // self._nsub
+        full = [k for k in ks
+                if all(j in self._blocks and self._blocks[j].sub_mean.shape[1] == per_sub
+                       for j in range(k - C, k + C + 1))]
+        out: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        w = (2 * C + 1) * per_sub
+        if len(full) > 1 and full[-1] - full[0] == len(full) - 1:
+            # Stacks of THRESHOLD_STACK blocks: a whole-day recording in one call would
+            # otherwise hold (2 C + 1) copies of its sub-window statistics at once.
+            for g0 in range(0, len(full), THRESHOLD_STACK):
+                group = full[g0 : g0 + THRESHOLD_STACK]
+                js = range(group[0] - C, group[-1] + C + 1)
+
+                def stack(name: str, js: range = js) -> FloatArray:
+                    arr = np.concatenate([getattr(self._blocks[j], name) for j in js], axis=1)
+                    win = np.lib.stride_tricks.sliding_window_view(arr, w, axis=1)[:, ::per_sub]
+                    return np.ascontiguousarray(win.transpose(1, 0, 2))  # (k, ch, w)
+
+                t_low, t_high, noise = self._threshold_stats(
+                    stack("sub_mean"), stack("sub_std"), stack("sub_pw"))
+                for i, k in enumerate(group):
+                    out[k] = (t_low[i], t_high[i], noise[i])
+        return [out[k] if k in out else self._thresholds(k) for k in ks]
+
+    def _detect_block(
+        self, k: int, thresholds: tuple[FloatArray, FloatArray, FloatArray] | None = None
+    ) -> None:
         blk = self._blocks[k]
-        t_low, t_high, noise_pw = self._thresholds(k)
+        t_low, t_high, noise_pw = thresholds if thresholds is not None else self._thresholds(k)
         self._noise_pw.append(noise_pw)
         self._noise_now = noise_pw
         n = blk.env.shape[1]
@@ -941,18 +994,24 @@ class ContractionStream:
                 sel[0] |= carry is not None
                 sel[-1] |= bool(low[-1])
             st.open_run = None
-            for i in np.flatnonzero(sel):
-                s_g = blk.lo + int(starts[i])
-                first_h = blk.lo + int(fh[i]) if fh[i] >= 0 else -1
-                last_h = blk.lo + int(lh[i]) if lh[i] >= 0 else -1
+            # Python ints from here: indexing numpy arrays element by element costs more.
+            lo_b = blk.lo
+            open_end = bool(low[-1])
+            idx = np.flatnonzero(sel)
+            for i, s_i, e_i, fh_i, lh_i in zip(idx.tolist(), starts[idx].tolist(),
+                                             ends[idx].tolist(), fh[idx].tolist(),
+                                             lh[idx].tolist(), strict=True):
+                s_g = lo_b + s_i
+                first_h = lo_b + fh_i if fh_i >= 0 else -1
+                last_h = lo_b + lh_i if lh_i >= 0 else -1
                 if i == 0 and carry is not None:
                     s_g = carry.start
                     if carry.first_high >= 0:
                         first_h = carry.first_high
                     if last_h < 0:
                         last_h = carry.last_high
-                run = _Run(s_g, blk.lo + int(ends[i]), first_h, last_h)
-                if i == n_runs - 1 and low[-1]:
+                run = _Run(s_g, lo_b + e_i, first_h, last_h)
+                if i == n_runs - 1 and open_end:
                     st.open_run = run
                 else:
                     self._offer(ch, run)
@@ -1026,6 +1085,11 @@ class ContractionStream:
                 self._emit(ch, ev.start, ev.end - 1, noise)
             return
         first_avail = self._first_available()
+        span = self._span_bins
+        span_lo = max(self._span_first, span[0]) if span is not None else 0
+        sizes = ([self._range("rms", c, span[0], span[1]).size for c in range(self._n_ch or 0)]
+                 if span is not None else [])
+        batch: list[tuple[int, int, int, float, int, int]] = []
         seen: set[int] = set()
         a_guess = []
         for ch, ev, _, _ in todo:
@@ -1066,7 +1130,60 @@ class ContractionStream:
                 onset, offset = ev.start, ev.end - 1
             if offset - onset + 1 < self._min_len:
                 continue
-            self._emit(ch, onset, offset, nz)
+            if span is None or onset < span[0] or offset + 1 > span[1]:
+                self._emit(ch, onset, offset, nz)
+                continue
+            # In the joined span: emitted below in one pass (the event order within a channel
+            # is restored by ``_collect``'s sort); only the bound for the next search is due now.
+            i0 = min(max(onset - span_lo, 0), sizes[ch])
+            i1 = max(min(offset + 1 - span_lo, sizes[ch]), i0)
+            if i1 > i0:
+                batch.append((ch, onset, offset, nz, i0, i1))
+                st.last_offset = offset
+        self._emit_many(batch)
+
+    def _emit_many(self, batch: list[tuple[int, int, int, float, int, int]]) -> None:
+        """:meth:`_emit` of ``(ch, onset, offset, noise, i0, i1)`` contractions whose RMS and
+        power are bins ``i0..i1-1`` (non-empty) of the flush's joined span arrays."""
+        if not batch:
+            return
+        chs = np.array([b[0] for b in batch])
+        onsets = np.array([b[1] for b in batch])
+        offsets = np.array([b[2] for b in batch])
+        noise = np.array([b[3] for b in batch])
+        i0 = np.array([b[4] for b in batch])
+        i1 = np.array([b[5] for b in batch])
+        n = i1 - i0
+        pw_sum = np.empty(len(batch))
+        rms_sum = np.empty(len(batch))
+        j = np.empty(len(batch), dtype=np.int64)
+        peak = np.empty(len(batch))
+        assert self._span_bins is not None
+        a, b = self._span_bins
+        for ch in np.unique(chs).tolist():
+            sel = np.flatnonzero(chs == ch)
+            rms = self._range("rms", ch, a, b)
+            sq = self._range("sq", ch, a, b)
+            bounds = np.stack([i0[sel], i1[sel]], axis=1).ravel()
+            if np.all(bounds[1:] >= bounds[:-1]) and bounds[-1] < rms.size:
+                # One reduction per array; the sums between contractions are dropped.
+                rms_sum[sel] = np.add.reduceat(rms, bounds)[::2]
+                pw_sum[sel] = np.add.reduceat(sq, bounds)[::2]
+            else:
+                for i in sel.tolist():
+                    rms_sum[i] = _sum(rms[i0[i] : i1[i]])
+                    pw_sum[i] = _sum(sq[i0[i] : i1[i]])
+            for i, lo, hi in zip(sel.tolist(), i0[sel].tolist(), i1[sel].tolist(), strict=True):
+                j[i] = rms[lo:hi].argmax()
+            peak[sel] = rms[i0[sel] + j[sel]]
+        with np.errstate(over="ignore"):
+            snr_db = 10 * np.log10(np.maximum(pw_sum / n, 1e-30) / np.maximum(noise, 1e-30))
+            conf = 1.0 / (1.0 + np.exp(np.minimum(-(snr_db - 3.0) / 1.5, 700.0)))
+        conf *= np.minimum(1.0, (offsets - onsets + 1) / (2 * self._min_len))
+        rows = zip(onsets.tolist(), offsets.tolist(), conf.tolist(), peak.tolist(),
+                   (rms_sum / n).tolist(), (j / self._bfs).tolist(), strict=True)
+        for ch, row in zip(chs.tolist(), rows, strict=True):
+            self._state[ch].events.append(row)
 
     def _emit(self, ch: int, onset: int, offset: int, noise: float) -> None:
         st = self._state[ch]
@@ -1096,14 +1213,28 @@ class ContractionStream:
         out: list[int] = []
         problems: list[tuple[FloatArray, float, int, int]] = []
         where: list[tuple[int, int, bool]] = []
+        span = self._span_bins
+        held: dict[int, FloatArray] = {}
+        span_lo = max(self._span_first, span[0]) if span is not None else 0
+
+        def sq_range(ch: int, a: int, b: int) -> FloatArray:
+            # ``_range("sq", ...)`` inlined for the joined span (called for every job).
+            if span is None or a < span[0] or b > span[1]:
+                return self._range("sq", ch, a, b)
+            got = held.get(ch)
+            if got is None:
+                got = held[ch] = self._range("sq", ch, span[0], span[1])
+            i0 = min(max(a - span_lo, 0), got.size)
+            return got[i0 : max(min(b - span_lo, got.size), i0)]
+
         for ch, a, anchor, limit, fallback, reverse, noise_ctx in jobs:
             if reverse:
                 lo = max(limit, anchor - self._span)
-                y = self._range("sq", ch, lo, a)[::-1]
+                y = sq_range(ch, lo, a)[::-1]
                 rel = a - 1 - anchor
                 coarse_rel = a - 1 - fallback
             else:
-                y = self._range("sq", ch, a, min(limit, anchor + self._span))
+                y = sq_range(ch, a, min(limit, anchor + self._span))
                 rel = anchor - a
                 coarse_rel = fallback - a
             out.append(fallback)
