@@ -116,7 +116,7 @@ def _one(mode: str, data: str, workers: int) -> None:
     with runner:
         summary = process(data_dir, runner=runner)
         if mode == "dask":
-            client = runner._client
+            client = runner.connect()
             worker_rss_kib = list(
                 client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).values()
             )

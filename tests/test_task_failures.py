@@ -205,6 +205,15 @@ def test_a_dead_worker_is_replaced_and_its_task_retried(tmp_path: Path) -> None:
         assert runner.map(_square, [(3,), (4,)], ["a", "b"]) == [9, 16]
 
 
+def test_run_tasks_raises_the_task_s_own_error() -> None:
+    from glutewake.parallel import run_tasks
+
+    with pytest.raises(ValueError, match="bad value 2"):
+        run_tasks(_always_fails, [(2,)], 1, lambda n: None)
+    with pytest.raises(ValueError, match="bad value"):
+        run_tasks(_always_fails, [(1,), (2,)], 2, lambda n: None)
+
+
 def test_runner_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="on_error"):
         TaskRunner(on_error="ignore")

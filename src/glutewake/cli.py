@@ -191,13 +191,13 @@ def cmd_process(args: argparse.Namespace) -> int:
             ) as runner,
             bar if bar is not None else contextlib.nullcontext(),
         ):
+            try:
+                runner.connect()
+            except OSError as exc:
+                raise CliError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
             summary = process(data_dir, progress=progress, redo=args.redo, runner=runner)
     except TaskError as exc:
         raise CliError(f"{exc} (nothing was written; --on-error skip writes the rest)") from None
-    except OSError as exc:
-        if scheduler is None:
-            raise
-        raise CliError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(

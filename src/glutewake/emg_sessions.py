@@ -85,21 +85,6 @@ def _none_if_nan(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def _known_mvc(data_dir: DataDir) -> dict[tuple[str, str], list[tuple[dt.date, float]]]:
-    """MVC references already in the catalog, per (participant, channel), by date."""
-    from glutewake.analytics.catalog import open_read
-
-    out: dict[tuple[str, str], list[tuple[dt.date, float]]] = {}
-    if not data_dir.catalog.exists():
-        return out
-    with open_read(data_dir) as con:
-        for pid, day, ch, mvc in con.execute(
-            "SELECT participant_id, local_date, channel, mvc_uv FROM mvc_references"
-        ).fetchall():
-            out.setdefault((str(pid), str(ch)), []).append((day, float(mvc)))
-    return out
-
-
 @dataclasses.dataclass
 class EmgRows:
     """Catalog rows from one EMG recording (what :func:`emg_task` returns)."""
@@ -115,9 +100,16 @@ MvcByChannel = dict[str, list[tuple[dt.date, float]]]
 
 def known_mvc(data_dir: DataDir) -> dict[str, MvcByChannel]:
     """MVC references already in the catalog: participant -> channel -> [(date, µV)]."""
+    from glutewake.analytics.catalog import open_read
+
     out: dict[str, MvcByChannel] = {}
-    for (pid, ch), refs in _known_mvc(data_dir).items():
-        out.setdefault(pid, {})[ch] = refs
+    if not data_dir.catalog.exists():
+        return out
+    with open_read(data_dir) as con:
+        for pid, day, ch, mvc in con.execute(
+            "SELECT participant_id, local_date, channel, mvc_uv FROM mvc_references"
+        ).fetchall():
+            out.setdefault(str(pid), {}).setdefault(str(ch), []).append((day, float(mvc)))
     return out
 
 

@@ -109,6 +109,11 @@ class TaskRunner:
             )
         return self._pool
 
+    def connect(self) -> Any:
+        """Connect to the Dask scheduler now (starting the local cluster if asked) and return
+        the client; ``None`` without a scheduler. Raises ``OSError`` if it cannot be reached."""
+        return None if self.scheduler is None else self._dask_client()
+
     def _dask_client(self) -> Any:
         if self._client is not None:
             return self._client
@@ -288,6 +293,9 @@ def run_tasks(
     For work where one failure invalidates the whole (rendering a simulated study); the process
     job uses :class:`TaskRunner`, which records failures and goes on.
     """
-    with TaskRunner(workers=workers, retries=0, on_error="stop") as runner:
-        out = runner.map(fn, args, [str(i) for i in range(len(args))], advance)
+    try:
+        with TaskRunner(workers=workers, retries=0, on_error="stop") as runner:
+            out = runner.map(fn, args, [str(i) for i in range(len(args))], advance)
+    except TaskError as err:  # the task's own exception, as callers of this function expect
+        raise (err.__cause__ or err) from None
     return [r for r in out if not isinstance(r, TaskFailure)]

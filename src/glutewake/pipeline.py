@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -594,8 +594,7 @@ def process(
     by_participant: dict[str, list[str]] = {}
     for folder in folders:
         by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
-    retry = [f for f in failed if f["task"] != "decode"]
-    participants = sorted(set(by_participant) | {str(f["participant_id"]) for f in retry})
+    participants = sorted(set(by_participant) | {str(f["participant_id"]) for f in failed})
     decode_bar = progress("decoding spool", len(folders))
     # a batch of participants is decoded, derived and written before the next starts, so the
     # rows held in this process stay bounded however large the study
@@ -607,13 +606,12 @@ def process(
             known,
             tzs,
             devices,
-            [f for f in retry if str(f["participant_id"]) in batch],
+            [f for f in failed if str(f["participant_id"]) in batch],
             summary,
             progress,
             decode_bar,
             runner,
         )
-    summary.retried = len(retry) + sum(1 for f in failed if f["task"] == "decode")
     return summary
 
 
@@ -623,13 +621,16 @@ def _process_batch(
     known: dict[str, tuple[int, int, int]],
     tzs: dict[str, str],
     devices: dict[tuple[str, str], tuple[str | None, str | None]],
-    retry: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
     summary: ProcessSummary,
     progress: ProgressHook,
     decode_bar: Callable[[int], None],
     runner: TaskRunner,
 ) -> None:
+    """Decode, derive and write one batch of participants; ``failed`` are their earlier
+    failures (decoding retries itself: a failed folder's segments were never marked done)."""
     rows = _Rows()
+    retry = [f for f in failed if f["task"] != "decode"]
     tasks = [(data_dir, f, known) for f in folders]
     outcomes = runner.map(_decode_task, tasks, folders, decode_bar)
     for folder, outcome in zip(folders, outcomes, strict=True):
@@ -647,6 +648,7 @@ def _process_batch(
     if not rows.spool_files and not retry and not rows.failures:
         return
     _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry)
+    summary.retried += len({(f["task"], f["key"]) for f in failed} & rows.attempted)
     _write(data_dir, rows)
 
 
@@ -731,7 +733,7 @@ def _derive(
     summary: ProcessSummary,
     progress: ProgressHook,
     runner: TaskRunner,
-    retry: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    retry: Sequence[dict[str, Any]] = (),
 ) -> None:
     missing_tz = sorted({r.participant_id for r in rows.recordings} - set(tzs))
     for pid in missing_tz:

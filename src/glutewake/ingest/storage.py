@@ -59,28 +59,18 @@ class Store:
             return cls(text, local=False)
         return cls(str(Path(text.removeprefix("file://")).absolute()), local=True)
 
-    def _fs(self) -> tuple[Any, str]:
-        if self.local:
-            from fsspec.implementations.local import LocalFileSystem
-
-            return LocalFileSystem(), self.location
-        return _filesystem(self.location)
-
-    def full(self, rel: str) -> str:
-        return f"{self._fs()[1]}/{rel}"
-
     def glob(self, pattern: str) -> list[str]:
         """Relative paths of the files or folders matching ``pattern``, sorted."""
         if self.local:
             folder = Path(self.location)
             return sorted(p.relative_to(folder).as_posix() for p in folder.glob(pattern))
-        fs, root = self._fs()
+        fs, root = _filesystem(self.location)
         return sorted(str(p)[len(root) + 1 :] for p in fs.glob(f"{root}/{pattern}"))
 
     def size(self, rel: str) -> int:
         if self.local:
             return (Path(self.location) / rel).stat().st_size
-        fs, root = self._fs()
+        fs, root = _filesystem(self.location)
         return int(fs.size(f"{root}/{rel}"))
 
     def read_table(self, rel: str, filters: list[tuple[str, str, Any]] | None = None) -> pa.Table:
@@ -89,7 +79,7 @@ class Store:
 
         if self.local:
             return pq.read_table(Path(self.location) / rel, filters=filters)
-        fs, root = self._fs()
+        fs, root = _filesystem(self.location)
         with fs.open(f"{root}/{rel}", "rb") as fh:
             return pq.read_table(fh, filters=filters)
 
@@ -123,14 +113,14 @@ class Store:
         if self.local:
             (Path(self.location) / rel).unlink(missing_ok=True)
             return
-        fs, root = self._fs()
+        fs, root = _filesystem(self.location)
         if fs.exists(f"{root}/{rel}"):
             fs.rm_file(f"{root}/{rel}")
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a whole file so that readers see the old file or the new one, never a part."""
         if not self.local:
-            fs, root = self._fs()
+            fs, root = _filesystem(self.location)
             fs.pipe_file(f"{root}/{rel}", data)
             return
         final = Path(self.location) / rel
