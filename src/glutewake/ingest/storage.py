@@ -13,15 +13,18 @@ each file with one PUT, which is atomic there.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
     from fsspec import AbstractFileSystem
 
 
@@ -77,11 +80,26 @@ class Store:
         """A Parquet file as an Arrow table; ``filters`` prune row groups by their statistics."""
         import pyarrow.parquet as pq
 
+        # one thread per read: the process job already runs one task per core, and Arrow's
+        # thread pool on top of that costs more CPU than it saves
         if self.local:
-            return pq.read_table(Path(self.location) / rel, filters=filters)
+            return pq.read_table(Path(self.location) / rel, filters=filters, use_threads=False)
         fs, root = _filesystem(self.location)
         with fs.open(f"{root}/{rel}", "rb") as fh:
-            return pq.read_table(fh, filters=filters)
+            return pq.read_table(fh, filters=filters, use_threads=False)
+
+    @contextlib.contextmanager
+    def open_parquet(self, rel: str) -> Iterator[pq.ParquetFile]:
+        """A Parquet file opened for reading selected row groups and columns."""
+        import pyarrow.parquet as pq
+
+        if self.local:
+            with pq.ParquetFile(Path(self.location) / rel) as parquet:
+                yield parquet
+            return
+        fs, root = _filesystem(self.location)
+        with fs.open(f"{root}/{rel}", "rb") as fh, pq.ParquetFile(fh) as parquet:
+            yield parquet
 
     def spool_folders(self) -> list[str]:
         """Every device spool folder (``spool/participant_id=*/device=*``), relative."""
@@ -133,8 +151,11 @@ class Store:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
 
-    def write_parquet(self, rel: str, frame: Any, **options: Any) -> None:
-        """Write a polars DataFrame as Parquet, atomically (see :meth:`write_bytes`)."""
+    def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> None:
+        """Write an Arrow table as Parquet (``pyarrow.parquet.write_table`` options), atomically
+        (see :meth:`write_bytes`)."""
+        import pyarrow.parquet as pq
+
         buffer = io.BytesIO()
-        frame.write_parquet(buffer, **options)
+        pq.write_table(table, buffer, **options)
         self.write_bytes(rel, buffer.getvalue())

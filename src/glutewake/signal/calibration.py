@@ -113,16 +113,26 @@ def calibrate_from_epochs(
         return _identity(n_still, err0, f"only {n_still} still epochs (< {min_still})")
     if np.any(pts.min(axis=0) > -min_axis_span_g) or np.any(pts.max(axis=0) < min_axis_span_g):
         return _identity(n_still, err0, "still periods do not cover enough orientations")
+    # axis-major copy: the per-axis reductions below run over contiguous memory, and the
+    # regressor's mean and variance do not change between iterations
+    raw = np.ascontiguousarray(pts.T)
+    n_pts = raw.shape[1]
+    x_mean = raw.mean(axis=1)
+    raw_c = raw - x_mean[:, None]
+    x_var = np.einsum("ij,ij->i", raw_c, raw_c) / n_pts
     gain = np.ones(3)
     offset = np.zeros(3)
+    target = np.empty_like(raw)
+    norm = np.empty(n_pts)
     for _ in range(max_iter):
-        cal = pts * gain + offset
-        target = cal / np.linalg.norm(cal, axis=1, keepdims=True)
+        np.multiply(raw, gain[:, None], out=target)
+        target += offset[:, None]
+        np.einsum("ij,ij->j", target, target, out=norm)
+        np.sqrt(norm, out=norm)
+        target /= norm
         # Three independent 1-D regressions target_k ~ offset_k + gain_k * raw_k, closed form.
-        x_mean = pts.mean(axis=0)
-        y_mean = target.mean(axis=0)
-        cov = ((pts - x_mean) * (target - y_mean)).mean(axis=0)
-        new_gain = cov / pts.var(axis=0)
+        y_mean = target.mean(axis=1)
+        new_gain = np.einsum("ij,ij->i", raw_c, target) / n_pts / x_var
         new_offset = y_mean - new_gain * x_mean
         step = max(np.max(np.abs(new_gain - gain)), np.max(np.abs(new_offset - offset)))
         converged = step < 1e-7
