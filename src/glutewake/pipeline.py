@@ -454,8 +454,9 @@ def _posture_day(
     for lo, hi in sample_store.contiguous_spans(block.t_us, fs_hz, SEGMENT_GAP_S):
         if (hi - lo) < fs_hz * 10:  # under 10 s of data: no posture can be judged
             continue
-        acc = block.values[lo:hi, :3].astype(np.float64)
-        res = analyse_posture(acc, fs_hz, placement="thigh", params=params)
+        # float32 as stored: the epoch features widen it block by block, so a float64 copy of
+        # the whole day would only cost memory traffic
+        res = analyse_posture(block.values[lo:hi, :3], fs_hz, placement="thigh", params=params)
         epoch_s = float(res.epoch_s)
         n = len(res.posture)
         # epochs start at their first sample's time, so clock drift never makes them overlap
@@ -590,6 +591,11 @@ def process(
     failed = _known_failures(data_dir)
     if redo:
         known = {}
+    # each decode task gets its own folder's entries only: the whole study's would be pickled
+    # and shipped with every task
+    known_by_folder: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for seg, entry in known.items():
+        known_by_folder.setdefault(seg.rsplit("/", 1)[0], {})[seg] = entry
     folders = data_dir.store.spool_folders()
     by_participant: dict[str, list[str]] = {}
     for folder in folders:
@@ -603,7 +609,7 @@ def process(
         _process_batch(
             data_dir,
             [f for p in sorted(batch) for f in by_participant.get(p, [])],
-            known,
+            known_by_folder,
             tzs,
             devices,
             [f for f in failed if str(f["participant_id"]) in batch],
@@ -618,7 +624,7 @@ def process(
 def _process_batch(
     data_dir: DataDir,
     folders: list[str],
-    known: dict[str, tuple[int, int, int]],
+    known_by_folder: dict[str, dict[str, tuple[int, int, int]]],
     tzs: dict[str, str],
     devices: dict[tuple[str, str], tuple[str | None, str | None]],
     failed: list[dict[str, Any]],
@@ -631,7 +637,7 @@ def _process_batch(
     failures (decoding retries itself: a failed folder's segments were never marked done)."""
     rows = _Rows()
     retry = [f for f in failed if f["task"] != "decode"]
-    tasks = [(data_dir, f, known) for f in folders]
+    tasks = [(data_dir, f, known_by_folder.get(f, {})) for f in folders]
     outcomes = runner.map(_decode_task, tasks, folders, decode_bar)
     for folder, outcome in zip(folders, outcomes, strict=True):
         rows.attempted.add(("decode", folder))
