@@ -149,6 +149,54 @@ def _one(mode: str, data: str, workers: int) -> None:
     )
 
 
+def _probe_work() -> None:
+    """Child process: a fixed single-threaded numpy workload; print its wall seconds.
+
+    Half of it works in cache (element-wise maths on arrays that fit in L2), half streams
+    arrays far larger than the caches: the two kinds of work the process job does.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=20_000)
+    large = rng.normal(size=20_000_000)
+    t0 = time.perf_counter()
+    for _ in range(2000):
+        np.sin(small) * np.exp(-small * small)
+    for _ in range(10):
+        large * 1.0001 + 0.5
+    print(json.dumps({"wall_s": time.perf_counter() - t0}))
+
+
+def _probe(workers: int) -> float:
+    """How much faster ``workers`` copies of a fixed workload finish than one after another.
+
+    A machine whose cores share execution units (SMT siblings, an oversubscribed VM host) or
+    memory bandwidth runs each copy slower when the others run: this is the ceiling any
+    process-parallel speed-up meets here, whatever the software does.
+    """
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, __file__, "--one", "probe"]
+
+    def timed(n: int) -> list[float]:
+        procs = [
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) for _ in range(n)
+        ]
+        return [
+            json.loads(proc.communicate()[0].strip().splitlines()[-1])["wall_s"] for proc in procs
+        ]
+
+    alone = min(timed(1)[0] for _ in range(2))
+    together = max(timed(workers))
+    ceiling = workers * alone / together
+    print(
+        f"machine probe: a fixed numpy workload takes {alone:.2f} s alone and {together:.2f} s "
+        f"with {workers} copies at once: {workers} processes can be at most {ceiling:.2f}x "
+        f"faster than one on this machine"
+    )
+    return ceiling
+
+
 def _rows(data_dir: DataDir) -> dict[str, list[tuple[object, ...]]]:
     from glutewake.analytics.catalog import open_read
     from glutewake.pipeline import catalog_columns
@@ -173,14 +221,20 @@ def main() -> int:
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "glutewake-bench"
     )
     parser.add_argument("--modes", default="serial,pool,dask")
-    parser.add_argument("--one", choices=("serial", "pool", "dask"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", choices=("serial", "pool", "dask", "probe"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one == "probe":
+        _probe_work()
+        return 0
     if args.one:
         _one(args.one, args.data, args.workers)
         return 0
 
     template = _render(args.cache, args.participants, args.days, args.seed, args.workers)
+    machine_ceiling = _probe(args.workers)
     results = {}
     rows = {}
     for mode in args.modes.split(","):
@@ -189,8 +243,16 @@ def main() -> int:
             shutil.rmtree(run_dir)
         shutil.copytree(template.root, run_dir, ignore=shutil.ignore_patterns("samples"))
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", mode, "--data", str(run_dir),
-             "--workers", str(args.workers)],
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                mode,
+                "--data",
+                str(run_dir),
+                "--workers",
+                str(args.workers),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -233,7 +295,8 @@ def main() -> int:
         ceiling = args.workers * base["wall_s"] / base["cpu_s"]
         print(
             f"serial CPU / wall = {base['cpu_s'] / base['wall_s']:.2f} cores busy on average, so "
-            f"{args.workers} workers can be at most {ceiling:.2f}x faster than serial here"
+            f"{args.workers} workers can be at most {ceiling:.2f}x faster than serial here; "
+            f"the machine probe's ceiling is {machine_ceiling:.2f}x"
         )
     parallel = [m for m in rates if m != "serial"]
     if parallel:

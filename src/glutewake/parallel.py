@@ -9,6 +9,7 @@ one writer). :class:`TaskRunner` keeps going past a failed task: the failure com
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,27 +38,34 @@ class TaskFailure:
     attempts: int
 
 
-_task_process_ready = False
+#: thread pools of native libraries, for libraries a worker process loads later
+_ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _single_threaded_blas() -> Any:
-    """Limit BLAS to one thread (a context manager; also applies on creation).
+    """Limit the BLAS libraries loaded so far to one thread (a context manager that restores
+    them; the limit applies on creation). Costs about 1 ms.
 
     The tasks' matrix products are small, and OpenBLAS's idle worker threads spin while they
     wait: in a measured serial run they burned 10 % of all CPU time for no work, and with one
     task per core they take cycles from the other workers.
     """
+    # numpy and scipy each bring their own OpenBLAS, loaded on import: load both first so that
+    # a task importing scipy does not start a fresh, multi-threaded one
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def _pool_worker_init() -> None:
+    os.environ.update(_ONE_THREAD_ENV)
+
+
 def _run_task(fn: Callable[..., _T], *args: Any) -> _T:
-    """Run one task in a worker process (pool or Dask), preparing the process once."""
-    global _task_process_ready
-    if not _task_process_ready:
-        _single_threaded_blas()
-        _task_process_ready = True
+    """Run one task in a worker process (pool or Dask): one task per core, so one thread."""
+    _single_threaded_blas()  # again per task: earlier tasks may have loaded more libraries
     return fn(*args)
 
 
@@ -129,7 +137,9 @@ class TaskRunner:
             # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy
             # mid-state
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_pool_worker_init,
             )
         return self._pool
 
@@ -195,10 +205,7 @@ class TaskRunner:
         if self.scheduler is not None:
             return self._map_dask(fn, args, keys, advance)
         if self.workers <= 1 or len(args) == 1:
-            with _single_threaded_blas():
-                return [
-                    self._serial_one(fn, a, k, advance) for a, k in zip(args, keys, strict=True)
-                ]
+            return [self._serial_one(fn, a, k, advance) for a, k in zip(args, keys, strict=True)]
         return self._map_pool(fn, args, keys, advance)
 
     def _failed(self, key: str, exc: BaseException, attempts: int) -> TaskFailure:
@@ -218,7 +225,8 @@ class TaskRunner:
     ) -> _T | TaskFailure:
         for attempt in range(1, self.retries + 2):
             try:
-                out = fn(*a)
+                with _single_threaded_blas():
+                    out = fn(*a)
             except Exception as exc:  # a task's own error: retried, then reported, never lost
                 if attempt > self.retries:
                     advance(1)
