@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from glutewake.devices import RecordKind, get_profile
 from glutewake.devices.base import Gap, RawRecords, StreamSamples
 from glutewake.ingest import samples as sample_store
 from glutewake.ingest.spool import (
+    SEGMENT_SUFFIX,
     SpoolError,
     SpoolInfo,
     concat_records,
@@ -597,6 +599,9 @@ def process(
     for seg, entry in known.items():
         known_by_folder.setdefault(seg.rsplit("/", 1)[0], {})[seg] = entry
     folders = data_dir.store.spool_folders()
+    folder_segments = Counter(
+        seg.rsplit("/", 1)[0] for seg in data_dir.store.glob(f"spool/*/*/seg-*{SEGMENT_SUFFIX}")
+    )
     by_participant: dict[str, list[str]] = {}
     for folder in folders:
         by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
@@ -609,6 +614,7 @@ def process(
         _process_batch(
             data_dir,
             [f for p in sorted(batch) for f in by_participant.get(p, [])],
+            folder_segments,
             known_by_folder,
             tzs,
             devices,
@@ -624,6 +630,7 @@ def process(
 def _process_batch(
     data_dir: DataDir,
     folders: list[str],
+    folder_segments: Counter[str],
     known_by_folder: dict[str, dict[str, tuple[int, int, int]]],
     tzs: dict[str, str],
     devices: dict[tuple[str, str], tuple[str | None, str | None]],
@@ -637,8 +644,18 @@ def _process_batch(
     failures (decoding retries itself: a failed folder's segments were never marked done)."""
     rows = _Rows()
     retry = [f for f in failed if f["task"] != "decode"]
-    tasks = [(data_dir, f, known_by_folder.get(f, {})) for f in folders]
-    outcomes = runner.map(_decode_task, tasks, folders, decode_bar)
+    # largest folders first (most segments), so that no long task starts last and keeps one
+    # worker busy while the others wait for the next stage
+    order = sorted(range(len(folders)), key=lambda i: -folder_segments[folders[i]])
+    ordered = runner.map(
+        _decode_task,
+        [(data_dir, folders[i], known_by_folder.get(folders[i], {})) for i in order],
+        [folders[i] for i in order],
+        decode_bar,
+    )
+    outcomes: list[Any] = [None] * len(folders)
+    for i, outcome in zip(order, ordered, strict=True):
+        outcomes[i] = outcome
     for folder, outcome in zip(folders, outcomes, strict=True):
         rows.attempted.add(("decode", folder))
         if isinstance(outcome, TaskFailure):
