@@ -100,11 +100,12 @@ def _render(cache: Path, participants: int, days: int, seed: int, workers: int) 
 
 def _one(mode: str, data: str, workers: int) -> None:
     """Child process: process ``data`` one way and print a JSON line of figures."""
-    from glutewake.parallel import TaskRunner
+    from glutewake.parallel import TaskRunner, keep_freed_memory
     from glutewake.pipeline import process
 
     data_dir = DataDir(Path(data))
     if mode == "serial":
+        keep_freed_memory()  # as `glutewake process` does when it runs the tasks itself
         runner = TaskRunner(workers=1)
     elif mode == "pool":
         runner = TaskRunner(workers=workers)

@@ -90,16 +90,18 @@ def test_unreachable_scheduler_is_a_clear_error(
     assert len(err.strip().splitlines()) == 1
 
 
-def _malloc_env() -> str | None:
+def _malloc_env() -> tuple[str | None, str | None]:
     import os
 
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    return os.environ.get("MALLOC_MMAP_MAX_"), os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
-def test_local_cluster_workers_keep_the_adaptive_malloc(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Dask's nanny would set MALLOC_TRIM_THRESHOLD_, which makes every large array cost fresh
-    # page faults; the local cluster glutewake starts leaves it unset. (A nanny also sets it in
-    # the parent's own environment, as an earlier cluster in this test process did.)
+def test_local_cluster_workers_start_keeping_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dask's nanny alone would set MALLOC_TRIM_THRESHOLD_, which makes every large array cost
+    # fresh page faults; the local cluster glutewake starts also switches mmap off, so freed
+    # memory is reused. (A nanny also sets these in the parent's own environment, as an
+    # earlier cluster in this test process did.)
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
     with TaskRunner(workers=1, scheduler="local") as runner:
-        assert runner.map(_malloc_env, [()], ["env"]) == [None]
+        assert runner.map(_malloc_env, [()], ["env"]) == [("0", str(2**31 - 1))]

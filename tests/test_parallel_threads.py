@@ -1,6 +1,11 @@
-"""Tasks run with single-threaded BLAS, however they are run (OpenBLAS's idle threads spin)."""
+"""How task processes are set up: one BLAS thread (OpenBLAS's idle threads spin), and freed
+memory kept for reuse."""
 
 from __future__ import annotations
+
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -25,3 +30,32 @@ def test_tasks_see_one_blas_thread_and_the_caller_keeps_its_own(workers: int) ->
         assert seen == [[1], [1], [1]]
         mine = {int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"}
         assert mine == {2}
+
+
+_KEPT_MB = """
+import os, sys
+import numpy as np
+from glutewake.parallel import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+def rss_mb():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+a = np.ones(25_000_000)  # 200 MB
+held = rss_mb()
+del a
+print(held - rss_mb())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")
+def test_freed_memory_is_kept_for_reuse_instead_of_returned() -> None:
+    def released_mb(mode: str) -> float:
+        out = subprocess.run(
+            [sys.executable, "-c", _KEPT_MB, mode], capture_output=True, text=True, check=True
+        )
+        return float(out.stdout.strip())
+
+    # returned to the kernel (and faulted in, zeroed, on the next allocation) by default
+    assert released_mb("default") > 150
+    assert released_mb("keep") < 5

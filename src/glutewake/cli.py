@@ -170,16 +170,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from glutewake.parallel import TaskError, TaskRunner
+    from glutewake.parallel import TaskError, TaskRunner, keep_freed_memory
     from glutewake.pipeline import process
 
     data_dir = _data_dir(args)
     if not data_dir.exists():
         raise CliError(f"data directory {data_dir.root} does not exist")
+    scheduler = args.scheduler or os.environ.get("GLUTEWAKE_SCHEDULER") or None
+    if args.workers <= 1 and scheduler is None:
+        keep_freed_memory()  # this process runs the tasks itself, and exits after them
     storage = args.storage or os.environ.get("GLUTEWAKE_STORAGE") or None
     if storage:
         data_dir = dataclasses.replace(data_dir, storage=storage)
-    scheduler = args.scheduler or os.environ.get("GLUTEWAKE_SCHEDULER") or None
     progress, bar = _progress_factory(_show_progress(args))
     try:
         with (
