@@ -14,6 +14,10 @@ For each: wall and CPU seconds, the speed-up over serial (goal >= 1.7 with 2 wor
 2-core machine), the peak resident memory of the largest worker (serial: the one process),
 participant-days per core-hour, and a check that the three catalogs hold the same rows.
 
+Before the runs, a machine probe times a fixed single-threaded numpy workload alone and as N
+copies at once: how much faster N processes can be than one on this machine at all (cores that
+share execution units or memory bandwidth make each copy slower when the others run).
+
 Run: ``python benchmarks/cohort_scale.py [--participants 20 --days 7 --workers 2]``.
 The rendered spool is cached (``--cache DIR``, default a folder in the system temp dir) so a
 second run skips the rendering. Exits non-zero if the catalogs differ.
