@@ -351,7 +351,8 @@ def test_line_search_on_long_blocks_finds_only_real_harmonics() -> None:
     sim = simulate_emg(duration_s=70, fs_hz=fs, n_channels=1, snr_db=10, seed=12)
     m = int(63 * fs)
     n_fft = emg_condition.scipy.fft.next_fast_len(m, real=True)
-    spec = emg_condition._rfft_tapered(sim.emg_uv[:m, None], emg_condition._taper(3000), n_fft)
+    spec = emg_condition._rfft_tapered([sim.emg_uv[:m, None]], emg_condition._taper(3000),
+                                       n_fft)
     family, lines = emg_condition._find_lines(spec, n_fft, fs, 20.0, None, 450.0)
     assert family == 50.0
     # the simulator's hum is 50 Hz and its 3rd harmonic (a line at the 450 Hz band edge, where
@@ -433,3 +434,74 @@ def test_percentiles_last_axis_equal_numpy() -> None:
     x = np.random.default_rng(32).normal(size=(4, 3, 841))
     q5, q25 = emg_onsets._percentiles_5_25_last(x)
     assert np.array_equal(np.stack([q5, q25]), np.percentile(x, [5.0, 25.0], axis=-1))
+
+
+def _small_blocks() -> emg_onsets.DetectionParams:
+    # 2 s detection blocks, 4 s conditioning blocks: many blocks in a short recording.
+    return emg_onsets.DetectionParams(subs_per_block=20, blocks_per_fft=2)
+
+
+@pytest.mark.parametrize("n_ch", [1, 2, 3])
+def test_fft_grouping_and_stacked_detection_change_nothing(
+    monkeypatch: pytest.MonkeyPatch, n_ch: int
+) -> None:
+    # Blocks conditioned together (one FFT call for all their rows) and hysteresis runs found
+    # for many blocks at once must give exactly what one block at a time gives.
+    fs = 1000.0
+    sim = simulate_emg(duration_s=41.3, fs_hz=fs, snr_db=6, n_channels=n_ch, seed=40,
+                       mains_hz=50.0)
+    p = _small_blocks()
+    grouped = detect_contractions(sim.emg_uv, fs, params=p)
+    streamed = detect_contractions_chunked(np.array_split(sim.emg_uv, 3), fs, params=p)
+    monkeypatch.setattr(emg_onsets, "FFT_ROWS", 1)
+    monkeypatch.setattr(emg_onsets, "DETECT_STACK", 1)
+    single = detect_contractions(sim.emg_uv, fs, params=p)
+    assert len(single) > 10 * n_ch
+    for res in (grouped, streamed):
+        for name in ("onset_idx", "offset_idx", "channel", "confidence", "peak_uv", "mean_uv",
+                     "time_to_peak_s", "noise_uv"):
+            assert np.array_equal(getattr(res, name), getattr(single, name)), name
+        assert res.mains_hz == single.mains_hz == 50.0
+
+
+@pytest.mark.parametrize("n_ch", [1, 2, 3])
+@pytest.mark.parametrize("notch", [0.0, 0.5])
+def test_condition_blocks_equal_one_block_at_a_time(n_ch: int, notch: float) -> None:
+    fs, margin = 1000.0, 300
+    rng = np.random.default_rng(41)
+    t = np.arange(6000) / fs
+    hum = 20.0 * np.sin(2 * np.pi * 50.02 * t)[:, None]
+    xs = [rng.normal(0.0, 5.0, (t.size, n_ch)) + hum * (i + 1) for i in range(5)]
+    p = emg_condition.ConditioningParams(notch_sigma_hz=notch)
+    together = emg_condition.condition_blocks_t(xs, fs, p, margin, rows=(200, 5800))
+    for x, (y, mains) in zip(xs, together, strict=True):
+        y1, mains1 = emg_condition.condition_block_t(x, fs, p, margin, rows=(200, 5800))
+        assert y.shape == (n_ch, 5600)
+        assert np.array_equal(y, y1)
+        assert mains == mains1 == 50.0
+    with pytest.raises(EmgInputError, match="same shape"):
+        emg_condition.condition_blocks_t([xs[0], xs[1][:-1]], fs, p, margin)
+
+
+def test_condition_grouped_blocks_equal_single(monkeypatch: pytest.MonkeyPatch) -> None:
+    from glutewake.signal import emg
+
+    fs = 1000.0
+    x = simulate_emg(duration_s=200, fs_hz=fs, snr_db=6, n_channels=2, seed=42).emg_uv
+    grouped = condition(x, fs)
+    monkeypatch.setattr(emg, "FFT_ROWS", 1)
+    assert np.array_equal(grouped, condition(x, fs))
+
+
+def test_hum_fit_leaves_its_input_untouched() -> None:
+    # The hum fit reads the windows of the band-passed block in place and tapers copies of
+    # the end windows only.
+    fs, margin = 2000.0, 3000
+    rng = np.random.default_rng(43)
+    y = rng.normal(0.0, 5.0, (2, 30000)).astype(np.float32)
+    before = y.copy()
+    hum = emg_condition._fit_lines(y, [50.0, 150.0], fs, margin, 30000 - margin,
+                                   emg_condition._taper(margin))
+    assert np.array_equal(y, before)
+    assert hum.shape == (2, 30000 - 2 * margin)
+    assert np.isfinite(hum).all()

@@ -20,6 +20,7 @@ lies above 90 Hz); spectral fatigue measures (median frequency) are not.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -29,9 +30,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from glutewake.signal.emg_classic import bonato_active, hodges_bui_active, merge_runs
 from glutewake.signal.emg_condition import (
+    FFT_ROWS,
     ConditioningParams,
     EmgInputError,
-    condition_block,
+    condition_blocks_t,
     mains_from_spectrum,
     validate_emg,
 )
@@ -91,19 +93,46 @@ def _condition_2d(
     n = x.shape[0]
     out = np.empty_like(x)
     mains: list[float | None] = []
-    for lo in range(0, n, block):
+    # Blocks of the same length are conditioned together, enough to fill the FFT's SIMD rows
+    # (each block's result is the same as alone).
+    n_group = max(1, FFT_ROWS // math.gcd(x.shape[1], FFT_ROWS))
+    starts = list(range(0, n, block))
+    full = [lo for lo in starts if lo + block <= n]
+    groups = [full[i : i + n_group] for i in range(0, len(full), n_group)]
+    groups += [[lo] for lo in starts if lo + block > n]  # the short last block, alone
+    for group in groups:
+        mains += _condition_group(x, fs_hz, p, group, block, margin, out)
+    return out, mains
+
+
+def _condition_group(
+    x: FloatArray,
+    fs_hz: float,
+    p: DetectionParams,
+    starts: list[int],
+    block: int,
+    margin: int,
+    out: FloatArray,
+) -> list[float | None]:
+    """Condition the blocks starting at ``starts`` (all of one length) into ``out``."""
+    n = x.shape[0]
+    x_pads = []
+    for lo in starts:
         hi = min(lo + block, n)
         seg_lo, seg_hi = max(lo - margin, 0), min(hi + margin, n)
-        x_pad = _pad_edges(
+        x_pads.append(_pad_edges(
             x[seg_lo:seg_hi],
             margin - (lo - seg_lo),
             margin - (seg_hi - hi),
             max(1, round(0.1 * fs_hz)),
-        )
-        y, m = condition_block(x_pad, fs_hz, p.conditioning, margin)
-        out[lo:hi] = y[margin : margin + hi - lo]
+        ))
+    mains = []
+    for lo, (y, m) in zip(starts, condition_blocks_t(x_pads, fs_hz, p.conditioning, margin),
+                          strict=True):
+        hi = min(lo + block, n)
+        out[lo:hi] = y.T[margin : margin + hi - lo]
         mains.append(m)
-    return out, mains
+    return mains
 
 
 def condition(

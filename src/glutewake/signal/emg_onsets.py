@@ -41,11 +41,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from glutewake.signal.emg_condition import (
+    FFT_ROWS,
     MIN_FS_HZ,
     ConditioningParams,
     EmgInputError,
     band_edges_hz,
-    condition_block_t,
+    condition_blocks_rows_t,
     validate_emg,
 )
 
@@ -62,6 +63,7 @@ RISE_GRID_S = (0.0, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15)
 _sum = np.add.reduce
 FLUSH_BATCH = 64  # contractions refined together (two problems each)
 THRESHOLD_STACK = 64  # blocks whose noise thresholds are computed together
+DETECT_STACK = 32  # blocks whose hysteresis runs are found together
 RAMP_CHUNK = 64  # problems per stacked refinement (larger stacks fall out of cache)
 BIG_NLL = 1e30  # marks grid points outside a problem's range (finite, for float32 BLAS)
 IntArray = NDArray[np.int64]
@@ -361,7 +363,6 @@ def _ramp_batch_core(
                 out[i] = v
         return out
     n_p = len(batch)
-    ys_list = [np.asarray(problems[i][0], dtype=np.float64) for i in batch]
     ns = ns_all[fits]
     cand_his = np.array([problems[i][2] for i in batch])
     his = his_all[fits]
@@ -369,15 +370,15 @@ def _ramp_batch_core(
     s0 = np.maximum(np.array([float(problems[i][1]) for i in batch]), 1e-30)
     n_t = int((his - los).max())
     width = int(ns.max())
-    # Zero-padded rows (one gather from the concatenation) and their cumulative sums.
-    flat = np.concatenate([*ys_list, np.zeros(1)])
-    starts = np.concatenate([[0], np.cumsum(ns)[:-1]])
-    col = np.arange(width)
-    inside = col[None, :] < ns[:, None]
-    ypad = flat[np.where(inside, starts[:, None] + col[None, :], flat.size - 1)]
+    # Zero-padded rows (one extra zero column) and their cumulative sums.
+    ypad = np.zeros((n_p, width + 1))
+    for row, i in enumerate(batch):
+        y_i = problems[i][0]
+        ypad[row, : y_i.size] = y_i
     cs = np.zeros((n_p, width + 1))
-    np.cumsum(ypad, axis=1, out=cs[:, 1:])
+    np.cumsum(ypad[:, :width], axis=1, out=cs[:, 1:])
     rows = np.arange(n_p)[:, None]
+    row_base = rows * (width + 1)  # flat offsets for np.take (faster than 2-D fancy indexing)
     p_idx = np.arange(n_p)
     t0 = los[:, None] + np.arange(n_t)[None, :]  # (P, T)
     valid = t0 < his[:, None]
@@ -394,9 +395,7 @@ def _ramp_batch_core(
     # it (e.g. 250 Hz): those columns are zeros (their kernel weights are zero; unpadded they
     # read past the buffer, and garbage NaN made onsets invalid).
     shift = np.minimum(los[:, None] + np.arange(n_t + max(r_max, n_blk * blk))[None, :], width)
-    ys = np.zeros((n_p, width + 1), dtype=np.float32)
-    ys[:, :width] = ypad
-    ys = ys[rows, shift]
+    ys = np.take(ypad, row_base + shift).astype(np.float32)
     st = ys.strides
     # The ramp sums run over whole blocks of ``blk`` bins (a third of the longest rise): rise
     # time R needs the first ceil(R / blk) blocks, the rest up to r_max is plateau (from the
@@ -409,22 +408,26 @@ def _ramp_batch_core(
     hank_t = hank.transpose(0, 2, 1)  # (P, blk, rows): BLAS reads it transposed, no copy
     # cs[t0 + c] for every candidate t0 and offset c as slices of one gather (candidates past
     # a problem's range read other values, but they never win: BIG_NLL below).
-    cs_sh = cs[rows, np.minimum(los[:, None] + np.arange(n_t + r_max + 1)[None, :], width)]
+    cs_sh = np.take(cs, row_base + np.minimum(los[:, None] + np.arange(n_t + r_max + 1)[None, :],
+                                              width))
     pre = t0 * np.log(s0)[:, None] + cs_sh[:, :n_t] / s0[:, None]
     pre += np.where(valid, 0.0, BIG_NLL)  # candidates past the range never win
-    tail_n = ns[:, None] - t0 - r_max
+    tail_n = (ns[:, None] - t0 - r_max).astype(np.float64)
     cs_end = cs_sh[:, r_max : r_max + n_t]
     tail_cs = cs[p_idx, ns][:, None] - cs_end
     # Plateau from the end of block c to r_max, c = 0..n_blk. The grids below are laid out
     # (P, R, T), the long axis last: numpy broadcasts over a short last axis ~10x slower.
-    bounds = np.minimum(np.arange(n_blk + 1) * blk, r_max)
-    cs_win = np.lib.stride_tricks.sliding_window_view(cs_sh, n_t, axis=1)  # (P, k, T)
-    mid_cs = cs_end[:, None, :] - cs_win[:, bounds, :]  # (P, C, T)
+    bounds = np.minimum(np.arange(n_blk + 1) * blk, r_max).tolist()
+    mid_cs = np.empty((n_p, len(bounds), n_t))  # (P, C, T)
+    for c, b in enumerate(bounds):
+        np.subtract(cs_end, cs_sh[:, b : b + n_t], out=mid_cs[:, c, :])
     n_r = r_all.size
     done = np.zeros(n_p, dtype=bool)
     flat_best = np.zeros(n_p, dtype=np.int64)
     first_r = [int(np.searchsorted(nb_r, b, side="right")) for b in range(n_blk)]
     frac_f32 = frac.T.ravel().astype(np.float32)
+    kern = np.zeros((n_p, n_r, n_blk * blk), dtype=np.float32)  # zero past r_max
+    prod = np.empty((n_p, n_r, n_t), dtype=np.float32)
     passes = []
     for it in range(2):
         v_pl = s0 + a2
@@ -432,18 +435,21 @@ def _ramp_batch_core(
         v = np.multiply.outer(a2.astype(np.float32), frac_f32)
         v += s0.astype(np.float32)[:, None]
         v = v.reshape(n_p, n_r, r_max)
-        kern = np.zeros((n_p, n_r, n_blk * blk), dtype=np.float32)
         np.divide(np.float32(1.0), v, out=kern[:, :, :r_max])
         np.log(v, out=v)
         log_sum = v.sum(axis=2)  # (P, R)
         base = pre + tail_n * np.log(v_pl)[:, None] + tail_cs / v_pl[:, None]
-        mids = (mid_cs / v_pl[:, None, None] + base[:, None, :]).astype(np.float32)
-        cur = mids[:, nb_r, :]  # (P, R, T)
+        mids64 = np.divide(mid_cs, v_pl[:, None, None])
+        mids64 += base[:, None, :]
+        mids = mids64.astype(np.float32)
+        cur = np.take(mids, nb_r, axis=1)  # (P, R, T)
         cur += log_sum[:, :, None]
         for b_i in range(n_blk):
             r0 = first_r[b_i]
-            cur[:, r0:, :] += np.matmul(kern[:, r0:, b_i * blk : (b_i + 1) * blk],
-                                        hank_t[:, :, b_i * blk : b_i * blk + n_t])
+            ramp = prod[:, r0:, :]
+            np.matmul(kern[:, r0:, b_i * blk : (b_i + 1) * blk],
+                      hank_t[:, :, b_i * blk : b_i * blk + n_t], out=ramp)
+            cur[:, r0:, :] += ramp
         passes.append(cur)
         fb = np.argmin(cur.reshape(n_p, -1), axis=1)
         flat_best[~done] = fb[~done]
@@ -466,7 +472,8 @@ def _ramp_batch_core(
         ref = nll[p_idx, jr, j]
         nll -= ref[:, None, None]
         nll *= np.float32(-kappa)
-        w_t = np.exp(nll).sum(axis=1, dtype=np.float64)
+        np.exp(nll, out=nll)
+        w_t = nll.sum(axis=1, dtype=np.float64)
         best = np.rint((w_t * t0).sum(axis=1) / w_t.sum(axis=1)).astype(np.int64)
     for row, i in enumerate(batch):
         out[i] = int(best[row])
@@ -580,14 +587,16 @@ def _pad_edges(seg: FloatArray, left: int, right: int, period: int) -> FloatArra
 def _bin_mean_t(x: NDArray[np.float32], d: int) -> FloatArray:
     """Means of ``d`` consecutive samples of channels-first ``(ch, n * d)`` data, as
     ``(ch, n)`` float64."""
-    if d > 1:
-        # Strided adds: a sum over a short last axis is ~10x slower in numpy.
-        acc = x[:, 0::d].copy()
-        for i in range(1, d):
-            acc += x[:, i::d]
-        acc *= np.float32(1.0 / d)
-        x = acc
-    return np.asarray(x, dtype=np.float64)
+    if d == 1:
+        return np.asarray(x, dtype=np.float64)
+    # Strided adds (a sum over a short last axis is ~10x slower in numpy), summed in the
+    # order x0 + x1 + x2 + ...; the float32 scaling is written straight into float64.
+    acc = np.add(x[:, 0::d], x[:, 1::d])
+    for i in range(2, d):
+        acc += x[:, i::d]
+    out = np.empty(acc.shape, dtype=np.float64)
+    np.multiply(acc, np.float32(1.0 / d), out=out)
+    return out
 
 
 def _tkeo_abs_t(
@@ -597,11 +606,10 @@ def _tkeo_abs_t(
     out = np.empty_like(y)
     k = lag
     core = out[:, k:-k]
+    np.multiply(y[:, : -2 * k], y[:, 2 * k :], out=core)
     if y2 is None:
-        np.multiply(y[:, k:-k], y[:, k:-k], out=core)
-    else:
-        core[...] = y2[:, k:-k]
-    core -= y[:, : -2 * k] * y[:, 2 * k :]
+        y2 = y * y
+    np.subtract(y2[:, k:-k], core, out=core)
     np.abs(core, out=core)
     out[:, :k] = out[:, k : k + 1]
     out[:, -k:] = out[:, -k - 1 : -k]
@@ -737,7 +745,7 @@ class ContractionStream:
     def _close_whole(self, x: FloatArray) -> Contractions:
         """:meth:`close` on a whole validated recording that is not modified meanwhile (no
         copy of it is kept)."""
-        self._feed(x, copy=False)
+        self._feed(x, copy=False, validated=True)
         return self.close()
 
     @property
@@ -749,12 +757,14 @@ class ContractionStream:
         vals, counts = np.unique(found, return_counts=True)
         return float(vals[np.argmax(counts)])
 
-    def _feed(self, chunk_uv: object, copy: bool = True) -> None:
+    def _feed(self, chunk_uv: object, copy: bool = True, validated: bool = False) -> None:
         if self._closed:
             raise EmgInputError("stream is closed")
         if np.size(chunk_uv) == 0:  # type: ignore[arg-type]
             return
-        x = validate_emg(chunk_uv, self._fs)
+        # ``validated``: a float64 (n, ch) array already checked (one pass over an hour saved).
+        x = chunk_uv if validated else validate_emg(chunk_uv, self._fs)
+        assert isinstance(x, np.ndarray)
         if copy and np.may_share_memory(x, chunk_uv):
             x = x.copy()  # the caller may reuse its buffer for the next chunk
         if self._n_ch is None:
@@ -770,53 +780,83 @@ class ContractionStream:
 
     # ---------------------------------------------------------------- blocks
     def _condition_next(self, final: bool) -> bool:
-        """Condition the next group of ``blocks_per_fft`` blocks (one FFT per channel)."""
-        k = self._next_block
-        lo = k * self._B
+        """Condition the next conditioning blocks (``blocks_per_fft`` detection blocks each;
+        one FFT per channel), as many together as fill the FFT's SIMD rows (``FFT_ROWS``,
+        e.g. two blocks of two channels) when they are all ready: never waiting for data,
+        so the delay and the memory are those of one block at a time."""
         g_len = self._G * self._B
-        if lo >= self._n_in or (not final and lo + g_len + self._M > self._n_in):
+        n_ch = self._n_ch or 1
+        n_group = max(1, FFT_ROWS // math.gcd(n_ch, FFT_ROWS))
+        group: list[tuple[int, int, int, int]] = []  # (first block, lo, hi, n_core)
+        k = self._next_block
+        while len(group) < n_group:
+            lo = k * self._B
+            if lo >= self._n_in or (not final and lo + g_len + self._M > self._n_in):
+                break
+            hi = min(lo + g_len, self._n_in)
+            n_core = -(-(hi - lo) // self._d) * self._d
+            if group and n_core != group[0][3]:
+                break  # one FFT call needs blocks of one length
+            group.append((k, lo, hi, n_core))
+            k += self._G
+        if not group:
             return False
-        hi = min(lo + g_len, self._n_in)
-        n_core = -(-(hi - lo) // self._d) * self._d
-        seg_lo = max(lo - self._M, 0)
-        seg_hi = min(hi + self._M, self._n_in)
-        seg = self._raw_segment(seg_lo, seg_hi)
-        pad_l = self._M - (lo - seg_lo)
-        pad_r = self._M + n_core - (seg_hi - lo)
+        n_core = group[0][3]
+        x_pads = []
+        for _, lo, hi, _ in group:
+            seg_lo = max(lo - self._M, 0)
+            seg_hi = min(hi + self._M, self._n_in)
+            seg = self._raw_segment(seg_lo, seg_hi)
+            pad_l = self._M - (lo - seg_lo)
+            pad_r = self._M + n_core - (seg_hi - lo)
+            x_pads.append(_pad_edges(seg, pad_l, pad_r, self._period))
         # Only the core and the half-windows of the envelopes around it are needed downstream.
         e = self._Eb
-        y, mains = condition_block_t(
-            _pad_edges(seg, pad_l, pad_r, self._period),
-            self._fs,
-            self._p.conditioning,
-            self._M,
+        y_rows, mains = condition_blocks_rows_t(
+            x_pads, self._fs, self._p.conditioning, self._M,
             rows=((self._Mb - e) * self._d, self._M + n_core + e * self._d),
         )
+        self._store_blocks([k for k, _, _, _ in group], y_rows, mains, n_core)
+        keep_from = group[-1][2] - self._M
+        while self._raw and self._raw_lo + self._raw[0].shape[0] <= keep_from:
+            self._raw_lo += self._raw.pop(0).shape[0]
+        return True
+
+    def _store_blocks(
+        self, ks: list[int], y: NDArray[np.float32], mains: list[float | None], n_core: int
+    ) -> None:
+        """Bin-rate arrays of conditioned samples as detection blocks: ``y`` holds the rows
+        (channels) of the conditioning blocks starting at detection blocks ``ks``, each with
+        ``_Eb`` bins of context on both sides of ``n_core`` samples. Every step works row by
+        row, so the blocks are processed stacked (fewer, larger array operations)."""
+        e = self._Eb
+        n_ch = self._n_ch or 1
         y2 = y * y
         sq = _bin_mean_t(y2, self._d)
         tk = _bin_mean_t(_tkeo_abs_t(y, self._lag, y2), self._d) if self._p.tkeo else sq
         c_lo, c_hi = e, e + n_core // self._d
         env = _centered_mean_t(tk, self._h_det, c_lo, c_hi)
-        rms = np.sqrt(np.maximum(_centered_mean_t(sq, self._h_rms, c_lo, c_hi), 0.0))
+        rms = _centered_mean_t(sq, self._h_rms, c_lo, c_hi)
+        np.maximum(rms, 0.0, out=rms)
+        np.sqrt(rms, out=rms)
         sq_core = sq[:, c_lo:c_hi]
         sub_mean, sub_std = _sub_stats_t(env, self._nsub)
         sub_pw, _ = _sub_stats_t(sq_core, self._nsub)
         n_bins = c_hi - c_lo
         per_sub = self._Bb // self._nsub
-        for j in range(-(-n_bins // self._Bb)):
-            b0, b1 = j * self._Bb, (j + 1) * self._Bb
-            s0, s1 = j * per_sub, (j + 1) * per_sub
-            # Channels first (ch, bins): per-channel slices are contiguous.
-            self._blocks[k + j] = _Block(
-                (k + j) * self._Bb, env[:, b0:b1], sq_core[:, b0:b1], rms[:, b0:b1],
-                sub_mean[:, s0:s1], sub_std[:, s0:s1], sub_pw[:, s0:s1], mains,
-            )
-            self._mains.append(mains)
-            self._next_block += 1
-        keep_from = hi - self._M
-        while self._raw and self._raw_lo + self._raw[0].shape[0] <= keep_from:
-            self._raw_lo += self._raw.pop(0).shape[0]
-        return True
+        for g, (k, mains_g) in enumerate(zip(ks, mains, strict=True)):
+            r0, r1 = g * n_ch, (g + 1) * n_ch
+            for j in range(-(-n_bins // self._Bb)):
+                b0, b1 = j * self._Bb, (j + 1) * self._Bb
+                s0, s1 = j * per_sub, (j + 1) * per_sub
+                # Channels first (ch, bins): per-channel slices are contiguous.
+                self._blocks[k + j] = _Block(
+                    (k + j) * self._Bb, env[r0:r1, b0:b1], sq_core[r0:r1, b0:b1],
+                    rms[r0:r1, b0:b1], sub_mean[r0:r1, s0:s1], sub_std[r0:r1, s0:s1],
+                    sub_pw[r0:r1, s0:s1], mains_g,
+                )
+                self._mains.append(mains_g)
+                self._next_block += 1
 
     def _raw_segment(self, lo: int, hi: int) -> FloatArray:
         """Raw samples ``lo..hi-1`` (held since they are still needed)."""
@@ -837,13 +877,8 @@ class ContractionStream:
         end = self._next_block if final else max(self._next_block - self._C, self._next_detect)
         # Thresholds depend only on the blocks held, which detection does not change.
         thresholds = self._thresholds_many(range(self._next_detect, end))
-        for th in thresholds:
-            self._detect_block(self._next_detect, th)
-            self._next_detect += 1
-            # Refining many contractions at once is cheaper (the result does not depend on it);
-            # the batch is bounded so its arrays stay small.
-            if len(self._todo) >= FLUSH_BATCH:
-                self._flush()
+        for g0 in range(0, len(thresholds), DETECT_STACK):
+            self._detect_blocks(self._next_detect, thresholds[g0 : g0 + DETECT_STACK])
         self._flush()
         if final:
             n_bins = -(-self._n_in // self._d)
@@ -955,31 +990,51 @@ class ContractionStream:
                     out[k] = (t_low[i], t_high[i], noise[i])
         return [out[k] if k in out else self._thresholds(k) for k in ks]
 
-    def _detect_block(
-        self, k: int, thresholds: tuple[FloatArray, FloatArray, FloatArray] | None = None
+    def _detect_blocks(
+        self, k0: int, thresholds: Sequence[tuple[FloatArray, FloatArray, FloatArray]]
     ) -> None:
-        blk = self._blocks[k]
-        t_low, t_high, noise_pw = thresholds if thresholds is not None else self._thresholds(k)
-        self._noise_pw.append(noise_pw)
-        self._noise_now = noise_pw
-        n = blk.env.shape[1]
-        block_end = blk.lo + n
+        """Hysteresis detection of the consecutive blocks ``k0, k0 + 1, ...`` (one
+        ``(T_low, T_high, noise_pw)`` triple each).
+
+        The runs above each block's ``T_low`` are found for all the blocks in one pass per
+        channel (a run crossing a block boundary is one run; a run still open at the end is
+        carried to the next call as ``open_run``); runs that also cross ``T_high`` are then
+        offered to the merge rules block by block, in the order the run ends, with the noise
+        of the block in which each run ends; at every block end a pending contraction is
+        finalised when nothing can merge with it any more. So the result does not depend on
+        how many blocks one call covers (the earlier block-by-block loop gave the same)."""
+        if not thresholds:
+            return
+        n_blk = len(thresholds)
+        blks = [self._blocks[k0 + i] for i in range(n_blk)]
+        lens = np.array([b.env.shape[1] for b in blks])
+        lo0 = blks[0].lo
+        blk_end = (lo0 + np.cumsum(lens)).tolist()  # global end bin of each block
+        env = np.concatenate([b.env for b in blks], axis=1) if n_blk > 1 else blks[0].env
+        t_low = np.stack([t[0] for t in thresholds], axis=1)  # (ch, blocks)
+        t_high = np.stack([t[1] for t in thresholds], axis=1)
+        n = env.shape[1]
+        runs_ch = []
+        same_len = bool((lens == lens[0]).all())
         for ch, st in enumerate(self._state):
-            e = blk.env[ch]
-            low = e > t_low[ch]
-            high_idx = np.flatnonzero(e > t_high[ch])
+            e = env[ch]
+            if same_len:
+                e_b = e.reshape(n_blk, -1)
+                low = (e_b > t_low[ch][:, None]).ravel()
+                high_idx = np.flatnonzero(e_b > t_high[ch][:, None])
+            else:
+                low = e > np.repeat(t_low[ch], lens)
+                high_idx = np.flatnonzero(e > np.repeat(t_high[ch], lens))
             carry = st.open_run
-            ext = np.empty(n + 1, dtype=np.int8)
+            ext = np.empty(n + 2, dtype=np.int8)
             ext[0] = carry is not None
-            ext[1:] = low
+            ext[1:-1] = low
+            ext[-1] = 0
             d = np.diff(ext)
             starts = np.flatnonzero(d == 1)
-            ends = np.flatnonzero(d == -1)
-            if low[-1]:
-                ends = np.r_[ends, n]
+            ends = np.flatnonzero(d == -1)  # first bin after each run (n: still open)
             if carry is not None:
                 starts = np.r_[0, starts]
-            n_runs = starts.size
             if high_idx.size:
                 pos = np.searchsorted(high_idx, starts)
                 fh = high_idx[np.minimum(pos, high_idx.size - 1)]
@@ -988,38 +1043,55 @@ class ContractionStream:
                 lh = high_idx[np.maximum(pos_l, 0)]
                 lh = np.where((pos_l >= 0) & (lh >= starts), lh, -1)
             else:
-                fh = lh = np.full(n_runs, -1)
-            sel = fh >= 0
-            if n_runs:
-                sel[0] |= carry is not None
-                sel[-1] |= bool(low[-1])
-            st.open_run = None
-            # Python ints from here: indexing numpy arrays element by element costs more.
-            lo_b = blk.lo
-            open_end = bool(low[-1])
-            idx = np.flatnonzero(sel)
-            for i, s_i, e_i, fh_i, lh_i in zip(idx.tolist(), starts[idx].tolist(),
-                                             ends[idx].tolist(), fh[idx].tolist(),
-                                             lh[idx].tolist(), strict=True):
-                s_g = lo_b + s_i
-                first_h = lo_b + fh_i if fh_i >= 0 else -1
-                last_h = lo_b + lh_i if lh_i >= 0 else -1
-                if i == 0 and carry is not None:
-                    s_g = carry.start
-                    if carry.first_high >= 0:
-                        first_h = carry.first_high
-                    if last_h < 0:
-                        last_h = carry.last_high
-                run = _Run(s_g, lo_b + e_i, first_h, last_h)
-                if i == n_runs - 1 and open_end:
-                    st.open_run = run
+                fh = lh = np.full(starts.size, -1)
+            # Global bins as Python ints (cheaper element access below).
+            st_l = (starts + lo0).tolist()
+            en_l = (ends + lo0).tolist()
+            fh_l = np.where(fh >= 0, fh + lo0, -1).tolist()
+            lh_l = np.where(lh >= 0, lh + lo0, -1).tolist()
+            if carry is not None:
+                # The first run continues the open run of the previous call.
+                st_l[0] = carry.start
+                if carry.first_high >= 0:
+                    fh_l[0] = carry.first_high
+                if lh_l[0] < 0:
+                    lh_l[0] = carry.last_high
+            runs_ch.append((st_l, en_l, fh_l, lh_l, bool(low[-1])))
+        ptr = [0] * len(self._state)
+        for i, th in enumerate(thresholds):
+            noise_pw = th[2]
+            self._noise_pw.append(noise_pw)
+            self._noise_now = noise_pw
+            block_end = blk_end[i]
+            last = i == n_blk - 1
+            for ch, st in enumerate(self._state):
+                st_l, en_l, fh_l, lh_l, open_end = runs_ch[ch]
+                j = ptr[ch]
+                n_runs = len(st_l)
+                # Runs that end (their first bin below T_low) within this block.
+                while j < n_runs and en_l[j] < block_end:
+                    if fh_l[j] >= 0:
+                        self._offer(ch, _Run(st_l[j], en_l[j], fh_l[j], lh_l[j]))
+                    j += 1
+                ptr[ch] = j
+                # A run still above T_low at the block's end stays open.
+                if j < n_runs and st_l[j] < block_end:
+                    if last and open_end:
+                        st.open_run = _Run(st_l[j], block_end, fh_l[j], lh_l[j])
+                    else:
+                        st.open_run = _Run(st_l[j], block_end, -1, -1)
                 else:
-                    self._offer(ch, run)
-            if st.pending is not None:
-                nxt = st.open_run.start if st.open_run is not None else block_end
-                if nxt - st.pending.end >= self._gap_max:
-                    self._finalize(ch, st.pending, nxt)
-                    st.pending = None
+                    st.open_run = None
+                if st.pending is not None:
+                    nxt = st.open_run.start if st.open_run is not None else block_end
+                    if nxt - st.pending.end >= self._gap_max:
+                        self._finalize(ch, st.pending, nxt)
+                        st.pending = None
+            self._next_detect += 1
+            # Refining many contractions at once is cheaper (the result does not depend on it);
+            # the batch is bounded so its arrays stay small.
+            if len(self._todo) >= FLUSH_BATCH:
+                self._flush()
 
     def _offer(self, ch: int, run: _Run) -> None:
         st = self._state[ch]
