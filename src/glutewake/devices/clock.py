@@ -70,6 +70,12 @@ class ClockModel:
             np.add(part, self._correction(part), out=out[i : i + _CHUNK])
         return out
 
+    def to_host_us_into(self, device_us: NDArray[np.int64], out: NDArray[np.int64]) -> None:
+        """:meth:`to_host_us` of a 1-D int64 array, written into ``out`` (same length)."""
+        for i in range(0, device_us.size, _CHUNK):
+            part = device_us[i : i + _CHUNK]
+            np.add(part, self._correction(part), out=out[i : i + _CHUNK])
+
     def _correction(self, d: NDArray[np.int64]) -> NDArray[np.int64]:
         rel = (d - self.ref_device_us).astype(np.float64)
         return np.rint(self.offset_us + self.drift_ppm * 1e-6 * rel).astype(np.int64)

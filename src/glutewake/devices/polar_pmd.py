@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
-from glutewake.devices._timing import map_to_host
+from glutewake.devices._timing import HostClock, fit_host_clock
 from glutewake.devices.base import (
     DecodeError,
     DecodeResult,
@@ -108,37 +108,114 @@ class _StreamState:
     factor: float = 1.0
 
 
+_Settings = tuple[float, int, int, float, int | None]  # fs_hz, resolution, channels, factor, mtu
+
+
 @dataclass
 class _Collected:
-    rec_idx: list[int] = field(default_factory=list)
+    """A stream's data records as runs: record indices, each run with its session and settings."""
+
+    rec_idx: list[NDArray[np.int64]] = field(default_factory=list)
     session: list[int] = field(default_factory=list)
-    payload: list[bytes] = field(default_factory=list)
-    host_us: list[int] = field(default_factory=list)
-    settings: list[tuple[float, int, int, float, int | None]] = field(default_factory=list)
+    settings: list[_Settings] = field(default_factory=list)
 
 
-#: frames timed per pass of :func:`_vendor_times` (temporaries stay in cache)
-_FRAMES_PER_PASS = 1024
+@dataclass
+class _Records:
+    """The records being replayed, their payloads joined once into one buffer."""
+
+    records: RawRecords
+    buf: NDArray[np.uint8]  # every payload back to back, then 16 zero bytes
+    starts: NDArray[np.int64]
+    lens: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, records: RawRecords) -> _Records:
+        lens = np.fromiter(map(len, records.payload), dtype=np.int64)
+        # the padding joined in, not appended after: one copy of the payloads, not two
+        buf = np.frombuffer(b"".join([*records.payload, bytes(16)]), dtype=np.uint8)
+        return cls(records, buf, np.cumsum(lens) - lens, lens)
+
+    def byte_at(self, rec: NDArray[np.int64], offset: int) -> NDArray[np.int64]:
+        """Byte ``offset`` of each record's payload, -1 where the payload is shorter."""
+        b = self.buf[self.starts[rec] + offset].astype(np.int64)
+        b[self.lens[rec] <= offset] = -1
+        return b
 
 
-def _vendor_times(
+class _RecordFrames(Sequence[bytes]):
+    """Payloads of some records as a sequence of bytes, fetched only when asked for."""
+
+    def __init__(self, payload: list[bytes], rec: NDArray[np.int64]) -> None:
+        self._payload = payload
+        self._rec = rec
+
+    def __len__(self) -> int:
+        return int(self._rec.size)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
+        if isinstance(i, slice):
+            return [bytes(self._payload[k]) for k in self._rec[i].tolist()]
+        return bytes(self._payload[int(self._rec[i])])
+
+
+#: frames timed per pass of :func:`_sample_times_us` (small temporaries: see pmd_codec's)
+_FRAMES_PER_PASS = 256
+
+
+def _sample_times_us(
     ts: NDArray[np.int64],
     prev: NDArray[np.int64],
     n: NDArray[np.int64],
     spread: NDArray[np.bool_],
     fs: float,
+    clock: HostClock,
 ) -> NDArray[np.int64]:
-    """Sample times of many frames at once by the vendor rule (see ``sample_timestamps``):
-    ``spread`` frames over (previous, frame], the others back from the frame at 1/fs."""
+    """UTC µs of every sample of many frames: device times by the vendor rule (see
+    :func:`_vendor_times_span`), to Unix µs, then through the host clock, a pass of frames at
+    a time so no day-long temporary is made (fresh pages cost more than the arithmetic)."""
     total = int(n.sum())
     out = np.empty(total, dtype=np.int64)
     ends = np.cumsum(n)
+    several = len(clock.models) > 1
     for f0 in range(0, n.size, _FRAMES_PER_PASS):
         f1 = min(n.size, f0 + _FRAMES_PER_PASS)
         r0 = int(ends[f0 - 1]) if f0 else 0
-        out[r0 : int(ends[f1 - 1])] = _vendor_times_span(
-            ts[f0:f1], prev[f0:f1], n[f0:f1], spread[f0:f1], fs
-        )
+        dev_us = _vendor_times_span(ts[f0:f1], prev[f0:f1], n[f0:f1], spread[f0:f1], fs)
+        np.floor_divide(dev_us, 1000, out=dev_us)
+        dev_us += PMD_EPOCH_UNIX_US
+        seg = np.repeat(clock.segment[f0:f1], n[f0:f1]) if several else None
+        clock.map_into(dev_us, seg, out[r0 : int(ends[f1 - 1])])
+    return out
+
+
+def _vendor_times_at(
+    ts: NDArray[np.int64],
+    prev: NDArray[np.int64],
+    n: NDArray[np.int64],
+    spread: NDArray[np.bool_],
+    fs: float,
+    within: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """The vendor-rule time of sample ``within[f]`` of each frame ``f`` (the same numbers
+    :func:`_vendor_times_span` gives that sample)."""
+    out = np.empty(n.size, dtype=np.int64)
+    sp = spread
+    if sp.any():
+        out[sp] = prev[sp] + _round_half_even((within[sp] + 1) * (ts[sp] - prev[sp]), n[sp])
+    rt = ~sp
+    if rt.any():
+        back = n[rt] - 1 - within[rt]
+        if float(fs).is_integer() and fs > 0:
+            out[rt] = ts[rt] - _round_half_even(back * 1_000_000_000, np.full(back.size, int(fs)))
+        else:
+            out[rt] = ts[rt] - np.rint(back * (1e9 / fs if fs > 0 else 0.0)).astype(np.int64)
     return out
 
 
@@ -149,27 +226,47 @@ def _vendor_times_span(
     spread: NDArray[np.bool_],
     fs: float,
 ) -> NDArray[np.int64]:
-    total = int(n.sum())
-    fr = np.repeat(np.arange(n.size, dtype=np.int64), n)
-    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-    out = np.empty(total, dtype=np.int64)
+    """Sample times of consecutive frames by the vendor rule (see ``sample_timestamps``):
+    ``spread`` frames over (previous, frame], the others back from the frame at 1/fs."""
     if spread.all():  # the usual case: no masks
-        num = (within + 1) * np.repeat(ts - prev, n)
-        return np.repeat(prev, n) + _round_half_even(num, np.repeat(n, n))
-    sp = spread[fr]
-    if sp.any():
-        f = fr[sp]
-        num = (within[sp] + 1) * (ts[f] - prev[f])
-        out[sp] = prev[f] + _round_half_even(num, n[f])
-    rt = ~sp
-    if rt.any():
-        f = fr[rt]
-        back = n[f] - 1 - within[rt]
-        if float(fs).is_integer() and fs > 0:
-            out[rt] = ts[f] - _round_half_even(back * 1_000_000_000, np.full(back.size, int(fs)))
-        else:
-            out[rt] = ts[f] - np.rint(back * (1e9 / fs if fs > 0 else 0.0)).astype(np.int64)
+        return _spread_times(ts, prev, n)
+    # time every frame as spread (the others as a zero-length spread ending at the frame, so
+    # every row is in range), then redo the rows of the frames that are not
+    out = _spread_times(ts, np.where(spread, prev, ts), n)
+    rt = np.flatnonzero(~spread)
+    first = np.cumsum(n) - n
+    f = np.repeat(rt, n[rt])
+    within = np.arange(f.size, dtype=np.int64) - np.repeat(np.cumsum(n[rt]) - n[rt], n[rt])
+    back = n[f] - 1 - within
+    if float(fs).is_integer() and fs > 0:
+        t = ts[f] - _round_half_even(back * 1_000_000_000, np.full(back.size, int(fs)))
+    else:
+        t = ts[f] - np.rint(back * (1e9 / fs if fs > 0 else 0.0)).astype(np.int64)
+    out[first[f] + within] = t
     return out
+
+
+def _spread_times(
+    ts: NDArray[np.int64], prev: NDArray[np.int64], n: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Sample ``k`` (1..n) of each frame at ``prev + round_half_even(k * (ts - prev) / n)``."""
+    total = int(n.sum())
+    step = ts - prev
+    if int(n.max()) < (1 << 20) and int(np.abs(step * n).max()) < (1 << 52):
+        # (k * step) / n in doubles: the product is exact and the quotient is within half an
+        # ulp, which cannot cross a half-integer (they lie >= 1/(2n) away), so rint (half to
+        # even) gives exactly _round_half_even, in a third of the integer passes
+        q = np.arange(1, total + 1, dtype=np.float64)
+        q -= np.repeat((np.cumsum(n) - n).astype(np.float64), n)
+        q *= np.repeat(step.astype(np.float64), n)
+        q /= np.repeat(n.astype(np.float64), n)
+        np.rint(q, out=q)
+        t = q.astype(np.int64)
+        t += np.repeat(prev, n)
+        return t
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    num = (within + 1) * np.repeat(step, n)
+    return np.repeat(prev, n) + _round_half_even(num, np.repeat(n, n))
 
 
 def _round_half_even(num: NDArray[np.int64], den: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -278,30 +375,25 @@ class PolarPmdProfile(DeviceProfile):
         def add_data(j0: int, j1: int) -> None:
             """Data notifications ``j0 .. j1 - 1`` (one connection, no control in between)."""
             nonlocal next_session
-            payloads = records.payload[j0:j1]
-            mts = [d[0] & 0x3F if d else -1 for d in payloads]
-            groups: dict[int, Sequence[int]]
-            if mts.count(mts[0]) == len(mts):
-                groups = {mts[0]: range(len(mts))}
+            mts = rec_mt[j0:j1]
+            groups: list[tuple[int, NDArray[np.int64]]]
+            if mts[0] == mts[-1] and bool((mts == mts[0]).all()):
+                groups = [(int(mts[0]), np.arange(j0, j1, dtype=np.int64))]
             else:
-                lists: dict[int, list[int]] = {}
-                for k, m in enumerate(mts):
-                    lists.setdefault(m, []).append(k)
-                groups = dict(lists)
-            for mt, ks in groups.items():  # streams in order of their first frame
+                u, first = np.unique(mts, return_index=True)
+                groups = [
+                    (int(u[g]), np.flatnonzero(mts == u[g]) + j0)
+                    for g in np.argsort(first, kind="stable").tolist()
+                ]
+            for mt, ks in groups:  # streams in order of their first frame
                 if mt not in cur_sess:
                     cur_sess[mt] = next_session
                     next_session += 1
                 st = states.get(mt) or cfg_states.get(mt) or _StreamState()
                 col = collected.setdefault(mt, _Collected())
-                k_n = len(ks)
-                col.rec_idx.extend(j0 + k for k in ks)
-                col.session.extend([cur_sess[mt]] * k_n)
-                col.payload.extend(bytes(payloads[k]) for k in ks)
-                col.host_us.extend(t_list[j0 + k] for k in ks)
-                col.settings.extend(
-                    [(st.fs_hz, st.resolution_bits, st.channels, st.factor, att_mtu)] * k_n
-                )
+                col.rec_idx.append(ks)
+                col.session.append(cur_sess[mt])
+                col.settings.append((st.fs_hz, st.resolution_bits, st.channels, st.factor, att_mtu))
 
         def handle(i: int) -> None:
             """One record that is not a data notification continuing a run."""
@@ -358,10 +450,13 @@ class PolarPmdProfile(DeviceProfile):
         # data notifications between two control records (or connection changes) are
         # collected in bulk; everything else is replayed one record at a time
         n_rec = len(records)
-        t_list = records.t_us.tolist()
-        is_data = (records.kind == RecordKind.NOTIFY) & np.array(
-            [u.lower() == PMD_DATA_UUID for u in records.char_uuid], dtype=bool
-        ).reshape(-1)
+        joined = _Records.of(records)
+        rec_mt = joined.byte_at(np.arange(n_rec, dtype=np.int64), 0)
+        rec_mt[rec_mt >= 0] &= 0x3F
+        uuid_is_data = {u: u.lower() == PMD_DATA_UUID for u in set(records.char_uuid)}
+        is_data = (records.kind == RecordKind.NOTIFY) & np.fromiter(
+            map(uuid_is_data.__getitem__, records.char_uuid), dtype=bool, count=n_rec
+        )
         new_conn = np.ones(n_rec, dtype=bool)
         new_conn[1:] = records.conn_id[1:] != records.conn_id[:-1]
         events = [*np.flatnonzero(~is_data | new_conn).tolist(), n_rec]
@@ -370,7 +465,7 @@ class PolarPmdProfile(DeviceProfile):
             if events[e] + 1 < events[e + 1]:
                 add_data(events[e] + 1, events[e + 1])
         for mt, col in collected.items():
-            self._decode_stream(mt, col, session_end, res)
+            self._decode_stream(mt, col, joined, session_end, res)
         for stream, errs in cp_errors.items():
             res.qc.setdefault(stream, {})["control_point_errors"] = errs
         return res
@@ -414,22 +509,34 @@ class PolarPmdProfile(DeviceProfile):
         self,
         mt: int,
         col: _Collected,
+        joined: _Records,
         session_end: dict[int, str],
         res: DecodeResult,
     ) -> None:
         stream = STREAM_NAMES.get(mt, f"type{mt}")
-        n_in = len(col.payload)
-        # group by (frame type, settings) so each group is one vectorized batch
-        groups: dict[tuple[int, int, int, float, int | None], list[int]] = {}
-        keys = [
-            (fr[9] if len(fr) > 9 else -1, *st[1:])
-            for fr, st in zip(col.payload, col.settings, strict=True)
-        ]
-        if keys and keys.count(keys[0]) == len(keys):  # one frame type and setting: one batch
-            groups[keys[0]] = list(range(len(keys)))
-        else:
-            for k, key in enumerate(keys):
-                groups.setdefault(key, []).append(k)
+        rec = col.rec_idx[0] if len(col.rec_idx) == 1 else np.concatenate(col.rec_idx)
+        run_n = [r.size for r in col.rec_idx]
+        n_in = int(rec.size)
+        sess_all = np.repeat(np.asarray(col.session, dtype=np.int64), run_n)
+        fs_all = np.repeat(np.array([st[0] for st in col.settings], dtype=np.float64), run_n)
+        # group by (frame type, settings) so each group is one vectorized batch; groups in
+        # order of their first frame
+        key_ids: dict[tuple[int, int, float, int | None], int] = {}
+        run_key = [key_ids.setdefault(st[1:], len(key_ids)) for st in col.settings]
+        key_of = list(key_ids)
+        code = (joined.byte_at(rec, 9) + 1) * len(key_ids) + np.repeat(
+            np.asarray(run_key, dtype=np.int64), run_n
+        )
+        groups: dict[tuple[int, int, int, float, int | None], NDArray[np.int64]] = {}
+        if n_in and code[0] == code[-1] and bool((code == code[0]).all()):
+            c0 = int(code[0])
+            groups[(c0 // len(key_ids) - 1, *key_of[c0 % len(key_ids)])] = np.arange(n_in)
+        elif n_in:
+            u, first = np.unique(code, return_index=True)
+            for g in np.argsort(first, kind="stable").tolist():
+                cg = int(u[g])
+                key = (cg // len(key_ids) - 1, *key_of[cg % len(key_ids)])
+                groups[key] = np.flatnonzero(code == cg)
         f_ok = np.zeros(n_in, dtype=bool)
         f_rows = np.zeros(n_in, dtype=np.int64)
         f_start = np.zeros(n_in, dtype=np.int64)
@@ -437,7 +544,7 @@ class PolarPmdProfile(DeviceProfile):
         f_ch = np.zeros(n_in, dtype=np.int64)
         group_out: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
         for (ft, resb, ch, factor, mtu), idx in groups.items():
-            frames = [col.payload[k] for k in idx]
+            frames = _RecordFrames(joined.records.payload, rec[idx])
             try:
                 lay = LAYOUTS.get((mt, ft))
                 use_ch = (
@@ -455,14 +562,15 @@ class PolarPmdProfile(DeviceProfile):
                     factor=factor,
                     att_mtu=mtu,
                     keep_raw=False,  # replay needs the values only
+                    joined=(joined.buf, joined.starts[rec[idx]], joined.lens[rec[idx]]),
                 )
             except DecodeError as err:
-                for k in idx:
-                    self._record_error(res, col, k, err)
+                for k in idx.tolist():
+                    self._record_error(res, joined, int(rec[k]), err)
                 continue
             for j, bad in batch.errors:
-                self._record_error(res, col, idx[j], bad)
-            kk = np.asarray(idx, dtype=np.int64)[batch.frame_index]
+                self._record_error(res, joined, int(rec[idx[j]]), bad)
+            kk = idx[batch.frame_index]
             f_ok[kk] = True
             f_rows[kk] = batch.frame_rows
             f_ts[kk] = batch.frame_timestamp_ns
@@ -484,7 +592,10 @@ class PolarPmdProfile(DeviceProfile):
         chans = int(np.bincount(f_ch[f_ok]).argmax())
         for k in np.flatnonzero(f_ok & (f_ch != chans)).tolist():
             self._record_error(
-                res, col, k, DecodeError(DEVICE, stream, f"{f_ch[k]} channels, stream has {chans}")
+                res,
+                joined,
+                int(rec[k]),
+                DecodeError(DEVICE, stream, f"{f_ch[k]} channels, stream has {chans}"),
             )
         f_ok &= f_ch == chans
         offset = 0
@@ -495,7 +606,7 @@ class PolarPmdProfile(DeviceProfile):
         parts = [v for _, _, v in group_out if v.shape[1] == chans]
         all_vals = parts[0] if len(parts) == 1 else np.concatenate(parts)
         kept = np.flatnonzero(f_ok)
-        sess = np.asarray(col.session, dtype=np.int64)[kept]
+        sess = sess_all[kept]
         ts = f_ts[kept]
         same = np.zeros(kept.size, dtype=bool)
         same[1:] = sess[1:] == sess[:-1]
@@ -505,7 +616,7 @@ class PolarPmdProfile(DeviceProfile):
         qc["duplicates"] = int(dup.sum())
         kept, sess, ts = kept[~dup], sess[~dup], ts[~dup]
         n = f_rows[kept]
-        fs = self._nominal_fs(col, kept, f_ts, f_rows, sess)
+        fs = self._nominal_fs(fs_all, kept, f_ts, f_rows, sess)
         nominal_ns = 1e9 / fs if fs > 0 else 0.0
         same = np.zeros(kept.size, dtype=bool)
         same[1:] = sess[1:] == sess[:-1]
@@ -524,8 +635,8 @@ class PolarPmdProfile(DeviceProfile):
             for k in kept[untimed].tolist():
                 self._record_error(
                     res,
-                    col,
-                    k,
+                    joined,
+                    int(rec[k]),
                     TimestampError(
                         DEVICE, stream, "no previous frame and no sample rate to time it"
                     ),
@@ -545,28 +656,27 @@ class PolarPmdProfile(DeviceProfile):
             spread &= same
         if kept.size == 0:
             return
-        tss = _vendor_times(ts, prev, n, spread, fs)
         total = int(n.sum())
         first_rows = np.cumsum(n) - n
         last_rows = first_rows + n - 1
         miss = np.zeros(kept.size, dtype=np.int64)
         if nominal_ns > 0 and kept.size > 1:
-            hole = (
-                np.rint((tss[first_rows[1:]] - tss[last_rows[:-1]]) / nominal_ns).astype(np.int64)
-                - 1
-            )
+            first_t = _vendor_times_at(ts, prev, n, spread, fs, np.zeros_like(n))
+            last_t = _vendor_times_at(ts, prev, n, spread, fs, n - 1)
+            hole = np.rint((first_t[1:] - last_t[:-1]) / nominal_ns).astype(np.int64) - 1
             miss[1:] = np.where(~spread[1:], np.maximum(hole, 0), 0)
-        dev_us = tss
-        np.floor_divide(dev_us, 1000, out=dev_us)
-        dev_us += PMD_EPOCH_UNIX_US
         pkt_dev_us = ts // 1000 + PMD_EPOCH_UNIX_US
-        pkt_host_us = np.asarray(col.host_us, dtype=np.int64)[kept]
-        t_us, clock_qc = map_to_host(pkt_dev_us, pkt_host_us, dev_us, None, packet_rows=n)
-        qc.update(clock_qc)
-        seq_step = np.ones(total, dtype=np.int64)
-        seq_step[first_rows] += miss
-        seq_step[0] = 0
-        seq = np.cumsum(seq_step, out=seq_step)
+        pkt_host_us = joined.records.t_us[rec[kept]].astype(np.int64, copy=False)
+        clock = fit_host_clock(pkt_dev_us, pkt_host_us)
+        qc.update(clock.qc)
+        t_us = _sample_times_us(ts, prev, n, spread, fs, clock)
+        if miss.any():
+            seq_step = np.ones(total, dtype=np.int64)
+            seq_step[first_rows] += miss
+            seq_step[0] = 0
+            seq = np.cumsum(seq_step, out=seq_step)
+        else:  # no frame lost: the same numbers without a day-long temporary
+            seq = np.arange(total, dtype=np.int64)
         src = f_start[kept]
         if src[0] == 0 and np.array_equal(src, first_rows) and all_vals.shape[0] == total:
             values = all_vals  # every frame kept, in order: no gather needed
@@ -600,14 +710,18 @@ class PolarPmdProfile(DeviceProfile):
 
     @staticmethod
     def _nominal_fs(
-        col: _Collected,
+        fs_all: NDArray[np.float64],
         kept: NDArray[np.int64],
         f_ts: NDArray[np.int64],
         f_rows: NDArray[np.int64],
         sess: NDArray[np.int64],
     ) -> float:
-        fss = [col.settings[k][0] for k in kept.tolist() if col.settings[k][0] > 0]
-        if fss:
+        fs_k = fs_all[kept]
+        fs_k = fs_k[fs_k > 0]
+        if fs_k.size and fs_k.min() == fs_k.max():  # the usual case: one rate
+            return float(fs_k[0])
+        if fs_k.size:
+            fss = fs_k.tolist()  # the most frequent; a tie goes to the first in set order
             return float(max(set(fss), key=fss.count))
         # no settings seen: estimate from consecutive frames of a session
         ts = f_ts[kept]
@@ -618,8 +732,11 @@ class PolarPmdProfile(DeviceProfile):
         return float(1e9 / np.median(per))
 
     @staticmethod
-    def _record_error(res: DecodeResult, col: _Collected, k: int, err: DecodeError) -> None:
-        res.errors.append(PacketError(col.host_us[k], PMD_DATA_UUID, col.payload[k], str(err)))
+    def _record_error(res: DecodeResult, joined: _Records, i: int, err: DecodeError) -> None:
+        """Report record ``i`` (an index into the replayed records) as undecodable."""
+        t_us = int(joined.records.t_us[i])
+        payload = bytes(joined.records.payload[i])
+        res.errors.append(PacketError(t_us, PMD_DATA_UUID, payload, str(err)))
 
 
 PROFILE = PolarPmdProfile()
