@@ -135,27 +135,42 @@ class Store:
         if fs.exists(f"{root}/{rel}"):
             fs.rm_file(f"{root}/{rel}")
 
-    def write_bytes(self, rel: str, data: bytes) -> None:
+    def write_bytes(self, rel: str, data: bytes | memoryview) -> None:
         """Write a whole file so that readers see the old file or the new one, never a part."""
         if not self.local:
             fs, root = _filesystem(self.location)
             fs.pipe_file(f"{root}/{rel}", data)
             return
+        with self._durable_local(rel) as fh:
+            fh.write(data)
+
+    @contextlib.contextmanager
+    def _durable_local(self, rel: str) -> Iterator[io.BufferedWriter]:
+        """A local file written as ``*.tmp``, fsynced, then renamed over ``rel``."""
         final = Path(self.location) / rel
         final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = final.with_name(final.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, final)
 
     def write_parquet(self, rel: str, table: pa.Table, **options: Any) -> None:
         """Write an Arrow table as Parquet (``pyarrow.parquet.write_table`` options), atomically
         (see :meth:`write_bytes`)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, **options)
-        self.write_bytes(rel, buffer.getvalue())
+        if self.local:  # straight into the file: no second copy of it in memory
+            with self._durable_local(rel) as fh:
+                pq.write_table(table, fh, **options)
+            return
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **options)
+        self.write_bytes(rel, memoryview(sink.getvalue()))
