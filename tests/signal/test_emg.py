@@ -297,10 +297,11 @@ def test_refinement_batching_matches_one_contraction_at_a_time(
     batched = detect_contractions(sim.emg_uv, fs)
 
     def one_at_a_time(
-        problems: list[tuple[np.ndarray, float, int, int]], rise: list[int], plateau: int,
-        kappa: float,
+        problems: list[emg_onsets.RampProblem], rise: list[int], plateau: int, kappa: float,
     ) -> list[int]:
-        return [ramp_onset(y, s0, hi, rise, plateau, kappa, lo) for y, s0, hi, lo in problems]
+        # Each problem alone (the fine stage of the coarse-to-fine search passes its bounded
+        # candidate range as a fifth entry, which ramp_onset does not take).
+        return [emg_onsets._ramp_batch_core([p], rise, plateau, kappa)[0] for p in problems]
 
     monkeypatch.setattr(emg_onsets, "_ramp_onsets_batch", one_at_a_time)
     single = detect_contractions(sim.emg_uv, fs)
@@ -505,3 +506,49 @@ def test_hum_fit_leaves_its_input_untouched() -> None:
     assert np.array_equal(y, before)
     assert hum.shape == (2, 30000 - 2 * margin)
     assert np.isfinite(hum).all()
+
+
+def test_coarse_to_fine_refinement_matches_full_search() -> None:
+    # Noise, then a linear amplitude ramp of 10-60 ms to a plateau at 3-20 dB, in 2 ms bins:
+    # the coarse-to-fine search must land where the search over every candidate does.
+    rng = np.random.default_rng(11)
+    rise = [0, 2, 5, 10, 18, 25, 38, 50, 75]
+    problems = []
+    truth = []
+    for _ in range(60):
+        n = int(rng.integers(300, 420))
+        t0 = int(rng.integers(150, 230))
+        r = int(rng.integers(5, 31))
+        a2 = 10 ** (rng.uniform(3, 20) / 10)
+        v = 1.0 + a2 * np.clip((np.arange(n) - t0 + 0.5) / r, 0, 1) ** 2
+        # Sum of 4 exponentials / 4: the Gamma shape of a 2 ms bin power at 2 kHz.
+        y = rng.gamma(4.0, v / 4.0)
+        problems.append((y, 1.0, t0 + r + 10, max(t0 - 200 + int(rng.integers(0, 40)), 0)))
+        truth.append(t0)
+    full = emg_onsets._ramp_onsets_batch(problems, rise, 150, 0.86)
+    fast = emg_onsets._ramp_onsets_coarse_fine(problems, rise, 150, 0.86, 8)
+    diff = np.abs(np.asarray(full) - np.asarray(fast))
+    assert diff.max() <= 2
+    assert np.mean(diff == 0) >= 0.9
+    # Both searches are near the truth (the test data are sane, not only equal).
+    assert np.median(np.abs(np.asarray(fast) - np.asarray(truth))) <= 8
+    # Without a posterior (kappa 0: the maximum) the full range is searched: identical.
+    assert (emg_onsets._ramp_onsets_coarse_fine(problems, rise, 150, 0.0, 8)
+            == emg_onsets._ramp_onsets_batch(problems, rise, 150, 0.0))
+
+
+def test_coarse_to_fine_detection_close_to_full_search() -> None:
+    # The default detector (coarse-to-fine refinement) against every candidate searched at the
+    # full rate (refine_coarse_s=0): the same contractions, onsets/offsets within a bin or two.
+    fs = 2000.0
+    sim = simulate_emg(duration_s=60, fs_hz=fs, snr_db=6, n_channels=2, seed=31)
+    fast = detect_contractions(sim.emg_uv, fs)
+    full = detect_contractions(sim.emg_uv, fs, params={"refine_coarse_s": 0.0})
+    assert len(fast) > 30
+    assert len(fast) == len(full)
+    assert np.array_equal(fast.channel, full.channel)
+    bin_n = round(0.002 * fs)
+    d_on = np.abs(fast.onset_idx - full.onset_idx)
+    d_off = np.abs(fast.offset_idx - full.offset_idx)
+    assert max(d_on.max(), d_off.max()) <= 2 * bin_n
+    assert np.mean(np.r_[d_on, d_off] == 0) >= 0.9

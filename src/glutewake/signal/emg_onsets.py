@@ -15,7 +15,8 @@ fields; ``docs/emg.md`` has the full description):
    them stays above ``merge_power_ratio`` (1.5) times the noise power.
 5. Likelihood refinement of each onset (and, on the reversed signal, each offset) with
    :func:`ramp_onset`: a noise -> linear-amplitude-ramp -> plateau model of the bin powers,
-   posterior mean of the ramp start over a grid of starts and rise times (0-150 ms). The
+   posterior mean of the ramp start over a grid of starts and rise times (0-150 ms), searched
+   coarse-to-fine (16 ms bins first, then the 2 ms grid around the coarse posterior). The
    contractions completed in up to five blocks are refined together as one stacked
    computation, with the same result as one at a time (``ContractionStream._flush``).
 6. Contractions shorter than ``min_duration_s`` (100 ms) after refinement are dropped (ECG QRS
@@ -58,13 +59,18 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+# (y, noise power, cand_hi, cand_lo[, search_hi]): one ramp-onset problem (see _ramp_batch_core)
+RampProblem = tuple[FloatArray, float, int, int] | tuple[FloatArray, float, int, int, int]
 
 RISE_GRID_S = (0.0, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15)
 _sum = np.add.reduce
-FLUSH_BATCH = 64  # contractions refined together (two problems each)
+FLUSH_BATCH = 256  # contractions refined together (two problems each)
 THRESHOLD_STACK = 64  # blocks whose noise thresholds are computed together
 DETECT_STACK = 32  # blocks whose hysteresis runs are found together
-RAMP_CHUNK = 64  # problems per stacked refinement (larger stacks fall out of cache)
+RAMP_CHUNK = 64  # fewest problems per stacked refinement
+RAMP_CELLS = 64 * 256  # problems x candidates per stacked refinement (see _ramp_batch_core)
+COARSE_SD = 4.0  # the fine search covers the coarse posterior mean +- this many SDs
+COARSE_PAD = 2.0  # ... plus this many coarse bins
 BIG_NLL = 1e30  # marks grid points outside a problem's range (finite, for float32 BLAS)
 IntArray = NDArray[np.int64]
 
@@ -111,6 +117,10 @@ class DetectionParams:
     refine_pre_s : float
         How far before the coarse onset the refinement looks (0.4 s: at 3 dB the coarse
         onset of a weak burst can be 200-400 ms late; 0.2 s left those late).
+    refine_coarse_s : float
+        Bin length of the refinement's coarse search (coarse-to-fine: the full-rate search
+        then covers only the coarse posterior's mean +- 4 SD + 2 coarse bins); 0 searches every
+        candidate at the full rate. Used when it spans at least 2 bins.
     """
 
     conditioning: ConditioningParams = field(default_factory=ConditioningParams)
@@ -132,6 +142,7 @@ class DetectionParams:
     refine: bool = True
     tkeo: bool = True
     refine_pre_s: float = 0.4
+    refine_coarse_s: float = 0.016
 
 
 @dataclass(frozen=True)
@@ -306,7 +317,7 @@ def _ramp_fits(n: int, cand_hi: int, cand_lo: int, r_top: int) -> bool:
 
 
 def _ramp_onsets_batch(
-    problems: Sequence[tuple[FloatArray, float, int, int]],
+    problems: Sequence[RampProblem],
     rise_bins: Sequence[int],
     plateau_bins: int,
     kappa: float,
@@ -316,10 +327,11 @@ def _ramp_onsets_batch(
 
 
 def _ramp_batch_core(
-    problems: Sequence[tuple[FloatArray, float, int, int]],
+    problems: Sequence[RampProblem],
     rise_bins: Sequence[int],
     plateau_bins: int,
     kappa: float,
+    spread: list[float] | None = None,
 ) -> list[int]:
     """:func:`ramp_onset` for many ``(y, noise_pw, cand_hi, cand_lo)`` problems at once.
 
@@ -333,34 +345,51 @@ def _ramp_batch_core(
     differences that matter) and only over the bins where the ramp differs from the plateau
     (rise times up to a third of the longest use a short window; the plateau after the ramp
     comes from cumulative sums).
+
+    With ``spread`` (a list) the posterior SD of ``t0`` in bins is written into it (``inf``
+    where it was not computed: no ``kappa`` or a one-problem path). A fifth entry of a problem
+    bounds its candidates from above instead of ``cand_hi`` (which still sets where the first
+    plateau estimate starts).
     """
     out = [0] * len(problems)
+    if spread is not None:
+        spread[:] = [math.inf] * len(problems)
     r_all = np.asarray(sorted(set(rise_bins)), dtype=np.int64)
     r_max = max(int(r_all[-1]), 1)
     if not problems:
         return out
     # The test of _ramp_fits, for all problems at once.
     ns_all = np.array([p[0].size for p in problems])
-    his_all = np.minimum(np.array([p[2] for p in problems]) + 1, ns_all - 2)
+    # A fifth entry, where given, bounds the candidates (coarse-to-fine) while ``cand_hi``
+    # still sets where the first plateau estimate starts.
+    his_all = np.minimum(np.array([p[4] if len(p) > 4 else p[2] for p in problems]) + 1,
+                         ns_all - 2)
     los_all = np.minimum(np.maximum(np.array([p[3] for p in problems]), 0), his_all - 1)
     fits = (his_all - los_all >= 1) & (r_all[-1] <= ns_all - his_all - 1) & (r_all[-1] >= 1)
     for i in np.flatnonzero(~fits).tolist():
-        y, s0_i, cand_hi, cand_lo = problems[i]
-        out[i] = _ramp_onset_single(y, s0_i, cand_hi, rise_bins, plateau_bins, kappa, cand_lo)
+        prob = problems[i]
+        out[i] = _ramp_onset_single(prob[0], prob[1], prob[2], rise_bins, plateau_bins, kappa,
+                                    prob[3])
     batch = np.flatnonzero(fits).tolist()
     if not batch:
         return out
-    if len(batch) > RAMP_CHUNK:
-        # Stacks of a few dozen problems keep the (problems, rise times, candidates) arrays in
-        # cache; sorted by candidate range, each stack pads little (same results).
-        spans = (his_all - los_all)[fits]
+    spans = (his_all - los_all)[fits]
+    # Stacks of about RAMP_CELLS candidates keep the (problems, rise times, candidates) arrays
+    # in cache (64 problems of the full 0.4 s look-back; more of the short coarse-to-fine
+    # ranges); sorted by candidate range, each stack pads little (same results).
+    chunk = min(max(RAMP_CELLS // max(int(spans.mean()), 1), RAMP_CHUNK), 16 * RAMP_CHUNK)
+    if len(batch) > chunk:
         order = np.argsort(spans, kind="stable")
-        n_chunks = -(-len(batch) // RAMP_CHUNK)
+        n_chunks = -(-len(batch) // chunk)
         for part in np.array_split(order, n_chunks):
             idx = [batch[i] for i in part.tolist()]
-            sub = _ramp_batch_core([problems[i] for i in idx], rise_bins, plateau_bins, kappa)
-            for i, v in zip(idx, sub, strict=True):
+            sub_sd: list[float] | None = [] if spread is not None else None
+            sub = _ramp_batch_core([problems[i] for i in idx], rise_bins, plateau_bins, kappa,
+                                   sub_sd)
+            for k_i, (i, v) in enumerate(zip(idx, sub, strict=True)):
                 out[i] = v
+                if spread is not None and sub_sd is not None:
+                    spread[i] = sub_sd[k_i]
         return out
     n_p = len(batch)
     ns = ns_all[fits]
@@ -474,10 +503,67 @@ def _ramp_batch_core(
         nll *= np.float32(-kappa)
         np.exp(nll, out=nll)
         w_t = nll.sum(axis=1, dtype=np.float64)
-        best = np.rint((w_t * t0).sum(axis=1) / w_t.sum(axis=1)).astype(np.int64)
+        w_sum = w_t.sum(axis=1)
+        mean_t0 = (w_t * t0).sum(axis=1) / w_sum
+        best = np.rint(mean_t0).astype(np.int64)
+        if spread is not None:
+            var = (w_t * (t0 - mean_t0[:, None]) ** 2).sum(axis=1) / w_sum
+            for row, i in enumerate(batch):
+                spread[i] = float(np.sqrt(var[row]))
     for row, i in enumerate(batch):
         out[i] = int(best[row])
     return out
+
+
+def _ramp_onsets_coarse_fine(
+    problems: Sequence[tuple[FloatArray, float, int, int]],
+    rise_bins: Sequence[int],
+    plateau_bins: int,
+    kappa: float,
+    factor: int,
+    n_sd: float = COARSE_SD,
+    pad: float = COARSE_PAD,
+) -> list[int]:
+    """:func:`ramp_onset` for many problems, searched coarse-to-fine.
+
+    The same model is first solved on bins ``factor`` times longer (means of ``factor`` bins:
+    the same powers, a Gamma shape ``factor`` times larger) over the whole candidate range,
+    which gives the posterior mean and SD of the ramp start at the coarse rate. The full-rate
+    search then runs only over the candidates within ``n_sd`` SDs (and at least two coarse
+    bins) of that mean, where practically all the posterior weight lies; the data after the
+    original ``cand_hi`` still give the first plateau estimate. Without a posterior spread
+    (``kappa = 0``, or a problem too short at the coarse rate) the full range is searched.
+    """
+    if factor < 2 or kappa <= 0 or not problems:
+        return _ramp_onsets_batch(problems, rise_bins, plateau_bins, kappa)
+    rise_c = sorted({round(r / factor) for r in rise_bins})
+    # Coarse bins of all problems at once (per-problem reductions over a short axis cost more
+    # than the coarse search itself): rows zero-padded, ``factor`` strided adds.
+    n_c = [p[0].size // factor for p in problems]
+    width = max(n_c) * factor
+    rows = np.zeros((len(problems), width))
+    for row, (y, _, _, _) in enumerate(problems):
+        m = n_c[row] * factor
+        rows[row, :m] = y[:m]
+    y_cs = rows[:, 0::factor].copy()
+    for k in range(1, factor):
+        y_cs += rows[:, k::factor]
+    y_cs *= 1.0 / factor
+    coarse: list[RampProblem] = [(y_cs[row, : n_c[row]], s0, hi // factor, lo // factor)
+                                 for row, (_, s0, hi, lo) in enumerate(problems)]
+    sd: list[float] = []
+    t_c = _ramp_batch_core(coarse, rise_c, max(plateau_bins // factor, 3), kappa * factor, sd)
+    fine: list[RampProblem] = []
+    for (y, s0, hi, lo), t, s in zip(problems, t_c, sd, strict=True):
+        if not math.isfinite(s):
+            fine.append((y, s0, hi, lo))
+            continue
+        centre = t * factor + 0.5 * (factor - 1)
+        half = n_sd * s * factor + pad * factor
+        # cand_hi still sets where the first plateau estimate starts (see _ramp_batch_core).
+        fine.append((y, s0, hi, max(lo, math.floor(centre - half)),
+                     min(hi, math.ceil(centre + half))))
+    return _ramp_onsets_batch(fine, rise_bins, plateau_bins, kappa)
 
 
 @dataclass
@@ -703,6 +789,7 @@ class ContractionStream:
         band = band_edges_hz(fs_hz, p.conditioning.band_hz)
         self._kappa = (band[1] - band[0]) * d / fs_hz
         self._rise_bins = sorted({round(r * bfs) for r in RISE_GRID_S})
+        self._coarse = round(p.refine_coarse_s * bfs)
         # Raw chunks still needed (joined only where a block needs them: appending to one
         # array would copy everything held on every push).
         self._raw: list[FloatArray] = []
@@ -810,11 +897,13 @@ class ContractionStream:
             pad_l = self._M - (lo - seg_lo)
             pad_r = self._M + n_core - (seg_hi - lo)
             x_pads.append(_pad_edges(seg, pad_l, pad_r, self._period))
+            del seg
         # Only the core and the half-windows of the envelopes around it are needed downstream.
+        # The raw segments are handed over (consume): freed before the transforms allocate.
         e = self._Eb
         y_rows, mains = condition_blocks_rows_t(
             x_pads, self._fs, self._p.conditioning, self._M,
-            rows=((self._Mb - e) * self._d, self._M + n_core + e * self._d),
+            rows=((self._Mb - e) * self._d, self._M + n_core + e * self._d), consume=True,
         )
         self._store_blocks([k for k, _, _, _ in group], y_rows, mains, n_core)
         keep_from = group[-1][2] - self._M
@@ -1322,7 +1411,8 @@ class ContractionStream:
             cand_lo = max(0, coarse_rel - self._look_back)
             problems.append((y, noise, cand_hi, cand_lo))
             where.append((len(out) - 1, a, reverse))
-        t0s = _ramp_onsets_batch(problems, self._rise_bins, self._span, self._kappa)
+        t0s = _ramp_onsets_coarse_fine(problems, self._rise_bins, self._span, self._kappa,
+                                       self._coarse)
         for (i, a, reverse), t0 in zip(where, t0s, strict=True):
             out[i] = a + t0 if not reverse else a - 1 - t0
         return out
