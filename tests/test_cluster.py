@@ -96,6 +96,12 @@ def _malloc_env() -> tuple[str | None, str | None]:
     return os.environ.get("MALLOC_MMAP_MAX_"), os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
+def _worker_profiler() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
 def test_local_cluster_workers_start_keeping_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     # Dask's nanny alone would set MALLOC_TRIM_THRESHOLD_, which makes every large array cost
     # fresh page faults; the local cluster glutewake starts also switches mmap off, so freed
@@ -105,3 +111,5 @@ def test_local_cluster_workers_start_keeping_freed_memory(monkeypatch: pytest.Mo
     monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
     with TaskRunner(workers=1, scheduler="local") as runner:
         assert runner.map(_malloc_env, [()], ["env"]) == [("0", str(2**31 - 1))]
+        # and without the statistical profiler, which takes the GIL every 10 ms
+        assert runner.map(_worker_profiler, [()], ["profiler"]) == [False]

@@ -207,7 +207,14 @@ class TaskRunner:
             # Remote clusters: see docs/cluster.md.
             environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
             environ.update(MALLOC_ENV)
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            settings = {
+                "distributed.nanny.pre-spawn-environ": environ,
+                # the workers' statistical profiler samples the task thread every 10 ms and
+                # holds the GIL to do it: about a tenth of a worker's time outside the tasks
+                # in a py-spy profile of these runs (the dashboard's profile page goes empty)
+                "distributed.worker.profile.enabled": False,
+            }
+            with dask.config.set(settings):
                 # one single-threaded worker process per core asked for: the tasks are
                 # numpy-bound and each holds a participant-day in memory
                 self._cluster = LocalCluster(
