@@ -191,8 +191,9 @@ def _probe(workers: int) -> float:
             json.loads(proc.communicate()[0].strip().splitlines()[-1])["wall_s"] for proc in procs
         ]
 
-    alone = min(timed(1)[0] for _ in range(2))
-    together = max(timed(workers))
+    # best of three each: a moment of other load on this shared machine must not decide it
+    alone = min(timed(1)[0] for _ in range(3))
+    together = min(max(timed(workers)) for _ in range(3))
     ceiling = workers * alone / together
     print(
         f"machine probe: a fixed numpy workload takes {alone:.2f} s alone and {together:.2f} s "

@@ -96,10 +96,13 @@ def _malloc_env() -> tuple[str | None, str | None]:
     return os.environ.get("MALLOC_MMAP_MAX_"), os.environ.get("MALLOC_TRIM_THRESHOLD_")
 
 
-def _worker_profiler() -> bool:
+def _worker_settings() -> tuple[bool, str]:
     import dask
 
-    return bool(dask.config.get("distributed.worker.profile.enabled"))
+    return (
+        bool(dask.config.get("distributed.worker.profile.enabled")),
+        str(dask.config.get("distributed.admin.tick.interval")),
+    )
 
 
 def test_local_cluster_workers_start_keeping_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -111,5 +114,5 @@ def test_local_cluster_workers_start_keeping_freed_memory(monkeypatch: pytest.Mo
     monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
     with TaskRunner(workers=1, scheduler="local") as runner:
         assert runner.map(_malloc_env, [()], ["env"]) == [("0", str(2**31 - 1))]
-        # and without the statistical profiler, which takes the GIL every 10 ms
-        assert runner.map(_worker_profiler, [()], ["profiler"]) == [False]
+        # and without the statistical profiler (the GIL every 10 ms) or 50 loop checks a second
+        assert runner.map(_worker_settings, [()], ["settings"]) == [(False, "200ms")]

@@ -213,6 +213,12 @@ class TaskRunner:
                 # holds the GIL to do it: about a tenth of a worker's time outside the tasks
                 # in a py-spy profile of these runs (the dashboard's profile page goes empty)
                 "distributed.worker.profile.enabled": False,
+                # five servers (scheduler, two nannies, two workers per 2-core machine) each
+                # checked their event loop 50 times a second and polled psutil twice: on two
+                # cores that took 5 % of the run's CPU from the tasks (11.0 -> 6.9 CPU-s in the
+                # coordinator for the cohort benchmark)
+                "distributed.admin.tick.interval": "200ms",
+                "distributed.admin.system-monitor.interval": "2s",
             }
             with dask.config.set(settings):
                 # one single-threaded worker process per core asked for: the tasks are
