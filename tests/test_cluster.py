@@ -90,10 +90,11 @@ def test_unreachable_scheduler_is_a_clear_error(
     assert len(err.strip().splitlines()) == 1
 
 
-def _malloc_env() -> tuple[str | None, str | None]:
+def _malloc_env() -> tuple[str | None, ...]:
     import os
 
-    return os.environ.get("MALLOC_MMAP_MAX_"), os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    names = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX")
+    return tuple(os.environ.get(name) for name in names)
 
 
 def _worker_settings() -> tuple[bool, str]:
@@ -112,7 +113,8 @@ def test_local_cluster_workers_start_keeping_freed_memory(monkeypatch: pytest.Mo
     # earlier cluster in this test process did.)
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.delenv("MALLOC_MMAP_MAX_", raising=False)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     with TaskRunner(workers=1, scheduler="local") as runner:
-        assert runner.map(_malloc_env, [()], ["env"]) == [("0", str(2**31 - 1))]
+        assert runner.map(_malloc_env, [()], ["env"]) == [("0", str(2**31 - 1), "1")]
         # and without the statistical profiler (the GIL every 10 ms) or 50 loop checks a second
         assert runner.map(_worker_settings, [()], ["settings"]) == [(False, "200ms")]
