@@ -80,7 +80,7 @@ def write_recording(
         if hi <= lo:
             continue
         day = dt.date(1970, 1, 1) + dt.timedelta(days=int(days[lo]))
-        columns = {
+        columns: dict[str, np.ndarray] = {
             "t_us": t_us[lo:hi],
             "sample_seq": sample_seq[lo:hi],
             **{
