@@ -65,18 +65,22 @@ def _single_threaded_blas() -> Any:
 #: 60 % fewer page faults, 9 % less CPU, 15 % more peak memory (the heap keeps its peak).
 #: One arena: a Dask worker runs its tasks in a second thread, and glibc's per-thread arenas
 #: (64 MiB heaps, released when empty) would fault the memory in again regardless.
-MALLOC_ENV = {
-    "MALLOC_MMAP_MAX_": "0",
-    "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1),
-    "MALLOC_ARENA_MAX": "1",
-}
+#: Each setting: (mallopt parameter, environment variable, value).
+_MALLOC_SETTINGS = (
+    (-4, "MALLOC_MMAP_MAX_", 0),  # M_MMAP_MAX
+    (-1, "MALLOC_TRIM_THRESHOLD_", 2**31 - 1),  # M_TRIM_THRESHOLD
+    (-8, "MALLOC_ARENA_MAX", 1),  # M_ARENA_MAX
+)
+#: the same settings as environment variables, read by glibc when a process starts
+MALLOC_ENV = {name: str(value) for _, name, value in _MALLOC_SETTINGS}
 
 
 def keep_freed_memory() -> bool:
     """Apply :data:`MALLOC_ENV` to this process, now (glibc only; False elsewhere).
 
     For processes that exist to run tasks (the CLI's serial ``process``, pool and Dask workers,
-    on their first task): their memory then stays at its peak until they exit.
+    on their first task): their memory then stays at its peak until they exit. A thread that
+    already has an arena keeps it; the environment set before a process starts covers those.
     """
     import ctypes
     import ctypes.util
@@ -88,13 +92,7 @@ def keep_freed_memory() -> bool:
         mallopt = None
     if mallopt is None:
         return False
-    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
-    # a thread that already has an arena keeps it; the environment (:data:`MALLOC_ENV`) set
-    # before a process starts covers those too
-    return all(
-        bool(mallopt(option, value))
-        for option, value in ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1), (m_arena_max, 1))
-    )
+    return all(bool(mallopt(option, value)) for option, _, value in _MALLOC_SETTINGS)
 
 
 def _pool_worker_init() -> None:

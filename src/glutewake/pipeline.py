@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,6 @@ from glutewake.devices import RecordKind, get_profile
 from glutewake.devices.base import Gap, RawRecords, StreamSamples
 from glutewake.ingest import samples as sample_store
 from glutewake.ingest.spool import (
-    SEGMENT_SUFFIX,
     SpoolError,
     SpoolInfo,
     concat_records,
@@ -181,17 +179,17 @@ def _select_conn(
 def _decode_folder(
     data_dir: DataDir,
     folder: str,
+    segments: list[str],
     known: dict[str, tuple[int, int, int]],
     rows: _Rows,
     summary: ProcessSummary,
 ) -> None:
     """Decode the connections touched by new segments of one device spool folder.
 
-    ``folder`` and the segment paths are relative to the data directory's store (the strings
-    ``spool_files.path`` records).
+    ``folder`` and its finished ``segments`` (in record order) are relative to the data
+    directory's store (the strings ``spool_files.path`` records).
     """
     store = data_dir.store
-    segments = store.spool_segments(folder)
     sizes = {seg: store.size(seg) for seg in segments}
     new = [s for s in segments if s not in known or known[s][0] != sizes[s]]
     if not new:
@@ -599,9 +597,8 @@ def process(
     for seg, entry in known.items():
         known_by_folder.setdefault(seg.rsplit("/", 1)[0], {})[seg] = entry
     folders = data_dir.store.spool_folders()
-    folder_segments = Counter(
-        seg.rsplit("/", 1)[0] for seg in data_dir.store.glob(f"spool/*/*/seg-*{SEGMENT_SUFFIX}")
-    )
+    # listed once here, not again by each decode task
+    segments = data_dir.store.spool_segments()
     by_participant: dict[str, list[str]] = {}
     for folder in folders:
         by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
@@ -614,7 +611,7 @@ def process(
         _process_batch(
             data_dir,
             [f for p in sorted(batch) for f in by_participant.get(p, [])],
-            folder_segments,
+            segments,
             known_by_folder,
             tzs,
             devices,
@@ -630,7 +627,7 @@ def process(
 def _process_batch(
     data_dir: DataDir,
     folders: list[str],
-    folder_segments: Counter[str],
+    segments: dict[str, list[str]],
     known_by_folder: dict[str, dict[str, tuple[int, int, int]]],
     tzs: dict[str, str],
     devices: dict[tuple[str, str], tuple[str | None, str | None]],
@@ -646,16 +643,10 @@ def _process_batch(
     retry = [f for f in failed if f["task"] != "decode"]
     # largest folders first (most segments), so that no long task starts last and keeps one
     # worker busy while the others wait for the next stage
-    order = sorted(range(len(folders)), key=lambda i: -folder_segments[folders[i]])
-    ordered = runner.map(
-        _decode_task,
-        [(data_dir, folders[i], known_by_folder.get(folders[i], {})) for i in order],
-        [folders[i] for i in order],
-        decode_bar,
-    )
-    outcomes: list[Any] = [None] * len(folders)
-    for i, outcome in zip(order, ordered, strict=True):
-        outcomes[i] = outcome
+    by_size = sorted(folders, key=lambda f: -len(segments.get(f, [])))
+    tasks = [(data_dir, f, segments.get(f, []), known_by_folder.get(f, {})) for f in by_size]
+    decoded = dict(zip(by_size, runner.map(_decode_task, tasks, by_size, decode_bar), strict=True))
+    outcomes = [decoded[f] for f in folders]  # merged in folder order, however they ran
     for folder, outcome in zip(folders, outcomes, strict=True):
         rows.attempted.add(("decode", folder))
         if isinstance(outcome, TaskFailure):
@@ -718,11 +709,11 @@ def _record_failure(
 
 
 def _decode_task(
-    data_dir: DataDir, folder: str, known: dict[str, tuple[int, int, int]]
+    data_dir: DataDir, folder: str, segments: list[str], known: dict[str, tuple[int, int, int]]
 ) -> tuple[_Rows, ProcessSummary]:
     """One device folder's new connections, decoded (a pure task: it returns its rows)."""
     rows, summary = _Rows(), ProcessSummary()
-    _decode_folder(data_dir, folder, known, rows, summary)
+    _decode_folder(data_dir, folder, segments, known, rows, summary)
     return rows, summary
 
 

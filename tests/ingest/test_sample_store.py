@@ -124,3 +124,24 @@ def test_files_written_by_earlier_versions_still_read(data_dir: DataDir) -> None
     assert block is not None
     np.testing.assert_array_equal(block.t_us, t[10:20])
     np.testing.assert_array_equal(block.values[:, 0], x[10:20])
+
+
+def test_a_corrupt_sample_file_is_named_in_the_error(data_dir: DataDir) -> None:
+    t = T0_US + np.arange(1000, dtype=np.int64) * 100_000
+    _write(data_dir, "dev-c1", t, ("x", "y", "z"))
+    [path] = list(data_dir.samples.rglob("*.parquet"))
+    path.write_bytes(path.read_bytes()[:-100])  # truncated: footer gone
+    with pytest.raises(sample_store.SampleFileError, match=r"dev-c1\.parquet: not a readable"):
+        sample_store.read_samples(
+            data_dir, stream="acc", participant_id="P01", start_us=T0_US, end_us=T0_US + DAY_US
+        )
+
+
+def test_a_sample_file_without_time_column_is_named_in_the_error(data_dir: DataDir) -> None:
+    rel = data_dir.samples / "stream=acc/participant_id=P01/date=2026-04-06/odd-c1.parquet"
+    rel.parent.mkdir(parents=True)
+    pl.DataFrame({"x": [1.0, 2.0]}).write_parquet(rel)
+    with pytest.raises(sample_store.SampleFileError, match=r"odd-c1\.parquet: .*no t_us column"):
+        sample_store.read_samples(
+            data_dir, stream="acc", participant_id="P01", start_us=T0_US, end_us=T0_US + DAY_US
+        )

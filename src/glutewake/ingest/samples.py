@@ -40,6 +40,10 @@ PARQUET_OPTIONS: dict[str, object] = {
 }
 
 
+class SampleFileError(RuntimeError):
+    """A file in the sample store cannot be read as samples (names the file and why)."""
+
+
 @dataclass(frozen=True)
 class SampleBlock:
     """Samples of one stream read back from the store, sorted by time."""
@@ -157,20 +161,25 @@ def _read_window(
 ) -> tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]] | None:
     """``(t_us, {channel: values})`` of one sample file's rows in ``[start_us, end_us)``,
     reading only the row groups whose time statistics overlap the window."""
-    with store.open_parquet(rel) as parquet:
-        meta = parquet.metadata
-        names = parquet.schema_arrow.names
-        t_col = names.index("t_us")
-        groups = []
-        for g in range(meta.num_row_groups):
-            stats = meta.row_group(g).column(t_col).statistics
-            unknown = stats is None or not stats.has_min_max
-            if unknown or (stats.max >= start_us and stats.min < end_us):
-                groups.append(g)
-        if not groups:
-            return None
-        channels = [n for n in names if n not in ("t_us", "sample_seq")]
-        table = parquet.read_row_groups(groups, columns=["t_us", *channels], use_threads=False)
+    try:
+        with store.open_parquet(rel) as parquet:
+            meta = parquet.metadata
+            names = parquet.schema_arrow.names
+            if "t_us" not in names:
+                raise SampleFileError(f"{rel}: sample file has no t_us column (has {names})")
+            t_col = names.index("t_us")
+            groups = []
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(t_col).statistics
+                unknown = stats is None or not stats.has_min_max
+                if unknown or (stats.max >= start_us and stats.min < end_us):
+                    groups.append(g)
+            if not groups:
+                return None
+            channels = [n for n in names if n not in ("t_us", "sample_seq")]
+            table = parquet.read_row_groups(groups, columns=["t_us", *channels], use_threads=False)
+    except (OSError, pa.ArrowException) as exc:
+        raise SampleFileError(f"{rel}: not a readable Parquet sample file ({exc})") from exc
     t = table.column("t_us").to_numpy().astype(np.int64, copy=False)
     inside = (t >= start_us) & (t < end_us)
     if not inside.any():

@@ -76,17 +76,17 @@ class Store:
         fs, root = _filesystem(self.location)
         return int(fs.size(f"{root}/{rel}"))
 
-    def read_table(self, rel: str, filters: list[tuple[str, str, Any]] | None = None) -> pa.Table:
-        """A Parquet file as an Arrow table; ``filters`` prune row groups by their statistics."""
+    def read_table(self, rel: str) -> pa.Table:
+        """A Parquet file as an Arrow table."""
         import pyarrow.parquet as pq
 
         # one thread per read: the process job already runs one task per core, and Arrow's
         # thread pool on top of that costs more CPU than it saves
         if self.local:
-            return pq.read_table(Path(self.location) / rel, filters=filters, use_threads=False)
+            return pq.read_table(Path(self.location) / rel, use_threads=False)
         fs, root = _filesystem(self.location)
         with fs.open(f"{root}/{rel}", "rb") as fh:
-            return pq.read_table(fh, filters=filters, use_threads=False)
+            return pq.read_table(fh, use_threads=False)
 
     @contextlib.contextmanager
     def open_parquet(self, rel: str) -> Iterator[pq.ParquetFile]:
@@ -105,11 +105,15 @@ class Store:
         """Every device spool folder (``spool/participant_id=*/device=*``), relative."""
         return self.glob("spool/participant_id=*/device=*")
 
-    def spool_segments(self, folder: str) -> list[str]:
-        """The finished segments of a device spool folder, in record order (relative paths)."""
+    def spool_segments(self) -> dict[str, list[str]]:
+        """The finished segments of every device spool folder, in record order (relative
+        paths), by folder: one listing of the whole tree."""
         from glutewake.ingest.spool import SEGMENT_SUFFIX
 
-        return self.glob(f"{folder}/seg-*{SEGMENT_SUFFIX}")
+        by_folder: dict[str, list[str]] = {}
+        for seg in self.glob(f"spool/participant_id=*/device=*/seg-*{SEGMENT_SUFFIX}"):
+            by_folder.setdefault(seg.rsplit("/", 1)[0], []).append(seg)
+        return by_folder
 
     def read_spool_segment(self, rel: str) -> tuple[Any, Any, Any]:
         """One spool segment: ``(SpoolInfo, RawRecords, record numbers)``.
