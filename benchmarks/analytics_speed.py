@@ -29,9 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from glutewake.analytics import api
-from glutewake.analytics.catalog import open_read, query_frame
-from glutewake.datadir import DataDir
 from glutewake.simulate.cohort import CohortParams, build_cohort
+from glutewake.store.catalog import open_read, query_frame
+from glutewake.store.datadir import DataDir
 
 DAILY_TARGET_MS = 50.0
 PHASE_TARGET_MS = 2000.0

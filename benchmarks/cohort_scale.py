@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from glutewake.datadir import DataDir
+from glutewake.store.datadir import DataDir
 
 FIRST_DAY = dt.date(2026, 4, 6)
 TIME_ZONES = ("Europe/Berlin", "America/New_York", "Europe/London", "America/Chicago")
@@ -104,8 +104,8 @@ def _render(cache: Path, participants: int, days: int, seed: int, workers: int) 
 
 def _one(mode: str, data: str, workers: int) -> None:
     """Child process: process ``data`` one way and print a JSON line of figures."""
-    from glutewake.parallel import TaskRunner, keep_freed_memory
     from glutewake.pipeline import process
+    from glutewake.pipeline.parallel import TaskRunner, keep_freed_memory
 
     data_dir = DataDir(Path(data))
     if mode == "serial":
@@ -204,8 +204,8 @@ def _probe(workers: int) -> float:
 
 
 def _rows(data_dir: DataDir) -> dict[str, list[tuple[object, ...]]]:
-    from glutewake.analytics.catalog import open_read
     from glutewake.pipeline import catalog_columns
+    from glutewake.store.catalog import open_read
 
     out = {}
     with open_read(data_dir) as con:

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from glutewake.datadir import DataDir
 from glutewake.ingest.ble_bumble_backend import BumbleBleakClient, BumbleBleakScanner, BumbleRadio
 from glutewake.ingest.collector import (
     Backends,
@@ -29,6 +28,7 @@ from glutewake.ingest.collector import (
     run_collection,
 )
 from glutewake.ingest.simulated import start_virtual_peripherals
+from glutewake.store.datadir import DataDir
 
 CONFIG = {"glutewake-open": {"emg": {"fs_hz": 2000, "channels": 4}, "acc": {"fs_hz": 100}}}
 

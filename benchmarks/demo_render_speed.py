@@ -28,10 +28,10 @@ import numpy as np
 
 from glutewake.devices import polar_pmd
 from glutewake.devices.base import StreamSamples, VirtualDevice
-from glutewake.ingest.spool import SpoolInfo, concat_records, list_segments, read_segment
 from glutewake.simulate import spooling
 from glutewake.simulate.posture import simulate_thigh_days
 from glutewake.simulate.spooling import spool_virtual_session
+from glutewake.store.spool import SpoolInfo, concat_records, list_segments, read_segment
 
 FS_HZ = 52.0
 CONFIG = {"acc": {"sample_rate_hz": 52, "range_g": 8, "resolution_bits": 16}}

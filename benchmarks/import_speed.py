@@ -82,16 +82,16 @@ def child_read_csv(path: Path) -> dict[str, float]:
 
 
 def child_import(path: Path, data: Path, derive: bool) -> dict[str, float]:
-    from glutewake.analytics.bookkeeping import add_participant
-    from glutewake.datadir import DataDir
-    from glutewake.ingest.importers import run_import
+    from glutewake.pipeline import import_files as run_import
+    from glutewake.store.bookkeeping import add_participant
+    from glutewake.store.datadir import DataDir
 
     shutil.rmtree(data, ignore_errors=True)
     data_dir = DataDir(data).create()
     if derive:
         add_participant(data_dir, "B01", "Europe/Berlin")
     # load the modules an import touches first: the figure is the import, not Python's imports
-    import glutewake.emg_sessions
+    import glutewake.pipeline.emg_sessions
     import glutewake.signal.activation  # noqa: F401
 
     cpu, t = _cpu_s(), time.perf_counter()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from glutewake.datadir import DataDir
 from glutewake.simulate.study import DEFAULT_PARTICIPANTS, StudyTruth, build_study, register_study
+from glutewake.store.datadir import DataDir
 
 STUDY_DAY = dt.date(2026, 3, 27)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from distributed import LocalCluster
 
-from glutewake.datadir import DataDir
-from glutewake.parallel import TaskFailure, TaskRunner
 from glutewake.pipeline import process
+from glutewake.pipeline.parallel import TaskFailure, TaskRunner
+from glutewake.store.datadir import DataDir
 from tests.test_pipeline import _table_rows
 
 TABLES = (
@@ -76,8 +76,8 @@ def test_dask_failures_come_back_named_and_in_order(cluster: LocalCluster) -> No
 def test_unreachable_scheduler_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from glutewake import parallel
     from glutewake.cli import main
+    from glutewake.pipeline import parallel
 
     monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 1.0)
     data = DataDir(tmp_path / "d").create()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from glutewake.analytics.bookkeeping import add_participant
-from glutewake.datadir import DataDir
+from glutewake.store.bookkeeping import add_participant
+from glutewake.store.datadir import DataDir
 
 # the simulated collector runs over the in-process bumble link, which occasionally stalls (see
 # tests/ingest/test_collector.py); a stalled attempt times out, and CI's

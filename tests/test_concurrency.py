@@ -9,9 +9,9 @@ import threading
 import time
 from pathlib import Path
 
-from glutewake.analytics.catalog import open_read
-from glutewake.datadir import DataDir
-from glutewake.ingest.spool import list_segments, read_segment, spool_folders, write_segment
+from glutewake.store.catalog import open_read
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import list_segments, read_segment, spool_folders, write_segment
 
 
 def test_read_only_queries_succeed_during_collection_and_processing(

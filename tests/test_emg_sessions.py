@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glutewake.emg_sessions import detect_by_span
+from glutewake.pipeline.emg_sessions import detect_by_span
 from glutewake.signal.emg import DetectionParams, detect_contractions
 from glutewake.simulate.emg import emg_carrier
 

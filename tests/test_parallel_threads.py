@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from glutewake.parallel import TaskRunner
+from glutewake.pipeline.parallel import TaskRunner
 
 
 def blas_threads(_: int) -> list[int]:
@@ -35,7 +35,7 @@ def test_tasks_see_one_blas_thread_and_the_caller_keeps_its_own(workers: int) ->
 _KEPT_MB = """
 import os, sys
 import numpy as np
-from glutewake.parallel import keep_freed_memory
+from glutewake.pipeline.parallel import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def rss_mb():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from glutewake.analytics.catalog import open_read, query_frame
-from glutewake.datadir import DataDir
 from glutewake.pipeline import process
+from glutewake.store.catalog import open_read, query_frame
+from glutewake.store.datadir import DataDir
 from tests.conftest import STUDY_DAY as DAY
 
 COUNTED = (
@@ -176,8 +176,8 @@ def test_battery_readings_become_qc_rows_once(
     import numpy as np
 
     from glutewake.devices.base import RawRecords, RecordKind
-    from glutewake.ingest.spool import list_segments, read_segment, spool_folders, write_segment
     from glutewake.ingest.status import BATTERY_LEVEL_UUID
+    from glutewake.store.spool import list_segments, read_segment, spool_folders, write_segment
 
     source, _ = small_study
     data_dir = DataDir(tmp_path / "battery")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glutewake.analytics.catalog import open_read, query_frame
-from glutewake.datadir import DataDir
-from glutewake.ingest.spool import list_segments, read_segment, spool_folders
 from glutewake.pipeline import process
 from glutewake.simulate.sample_data import SAMPLE_DAY, load_sample_data, sample_data_path
+from glutewake.store.catalog import open_read, query_frame
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import list_segments, read_segment, spool_folders
 
 
 def test_sample_data_is_bundled_small_and_device_native() -> None:

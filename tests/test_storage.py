@@ -10,11 +10,11 @@ import fsspec
 import pytest
 from distributed import LocalCluster
 
-from glutewake.analytics.catalog import open_read
-from glutewake.datadir import DataDir
-from glutewake.ingest.storage import StorageError, Store
-from glutewake.parallel import TaskRunner
 from glutewake.pipeline import process
+from glutewake.pipeline.parallel import TaskRunner
+from glutewake.store.catalog import open_read
+from glutewake.store.datadir import DataDir
+from glutewake.store.storage import StorageError, Store
 from tests.test_cluster import TABLES
 from tests.test_pipeline import _table_rows
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from glutewake import emg_sessions, pipeline
-from glutewake.analytics.catalog import open_read
 from glutewake.cli import main
-from glutewake.datadir import DataDir
-from glutewake.parallel import TaskError, TaskFailure, TaskRunner
-from glutewake.pipeline import process
+from glutewake.pipeline import emg_sessions, process
+from glutewake.pipeline import sitting as pipeline
+from glutewake.pipeline.parallel import TaskError, TaskFailure, TaskRunner
+from glutewake.store.catalog import open_read
+from glutewake.store.datadir import DataDir
 from tests.test_pipeline import _table_rows
 
 
@@ -206,7 +206,7 @@ def test_a_dead_worker_is_replaced_and_its_task_retried(tmp_path: Path) -> None:
 
 
 def test_run_tasks_raises_the_task_s_own_error() -> None:
-    from glutewake.parallel import run_tasks
+    from glutewake.pipeline.parallel import run_tasks
 
     with pytest.raises(ValueError, match="bad value 2"):
         run_tasks(_always_fails, [(2,)], 1, lambda n: None)

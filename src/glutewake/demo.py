@@ -15,12 +15,12 @@ from pathlib import Path
 
 import polars as pl
 
-from glutewake.analytics.catalog import open_read, query_frame
 from glutewake.analytics.report import write_daily_report
-from glutewake.datadir import DataDir
 from glutewake.pipeline import ProgressHook, process
 from glutewake.simulate.sample_data import load_sample_data, sample_data_path
 from glutewake.simulate.study import build_study, register_study
+from glutewake.store.catalog import open_read, query_frame
+from glutewake.store.datadir import DataDir
 
 
 class DemoError(RuntimeError):

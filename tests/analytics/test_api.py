@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 
 from glutewake.analytics import api
-from glutewake.analytics.bookkeeping import log_symptoms, set_phase, upsert_participant
-from glutewake.analytics.catalog import open_read, open_write
 from glutewake.analytics.daily_sitting import daily_sitting
-from glutewake.datadir import DataDir
+from glutewake.store.bookkeeping import log_symptoms, set_phase, upsert_participant
+from glutewake.store.catalog import open_read, open_write
+from glutewake.store.datadir import DataDir
 
 TZ = "Europe/Berlin"
 DST_DAY = dt.date(2026, 3, 29)  # clocks go forward: a 23-hour local day

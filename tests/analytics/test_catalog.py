@@ -11,20 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from glutewake.analytics.bookkeeping import (
+from glutewake.store.bookkeeping import (
     BookkeepingError,
     log_symptoms,
     set_phase,
     upsert_participant,
 )
-from glutewake.analytics.catalog import (
+from glutewake.store.catalog import (
     SCHEMA_VERSION,
     CatalogBusyError,
     CatalogMissingError,
     open_read,
     open_write,
 )
-from glutewake.datadir import DataDir
+from glutewake.store.datadir import DataDir
 
 
 def test_read_without_catalog_is_a_clear_error(tmp_path: Path) -> None:
@@ -70,8 +70,8 @@ def test_bookkeeping_round_trip_and_errors(tmp_path: Path) -> None:
 HOLD_WRITE = textwrap.dedent(
     """
     import sys, time
-    from glutewake.datadir import DataDir
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store.datadir import DataDir
+    from glutewake.store.catalog import open_write
     with open_write(DataDir(sys.argv[1])) as con:
         print("holding", flush=True)
         time.sleep(float(sys.argv[2]))
@@ -122,7 +122,7 @@ def test_reader_gives_up_with_a_clear_error(tmp_path: Path) -> None:
 def test_reading_an_older_catalog_migrates_it_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from glutewake.analytics import catalog
+    from glutewake.store import catalog
 
     d = DataDir(tmp_path)
     with monkeypatch.context() as m:  # an older glutewake that knew only migration 1

@@ -12,8 +12,8 @@ import pytest
 
 from glutewake.analytics import api
 from glutewake.analytics.export import DEFAULT_TABLES, ExportError, export_tables
-from glutewake.datadir import DataDir
 from glutewake.simulate.cohort import CohortParams, build_cohort
+from glutewake.store.datadir import DataDir
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from glutewake.analytics import commands
-from glutewake.analytics.bookkeeping import log_symptoms, set_phase, upsert_participant
-from glutewake.analytics.catalog import open_write
 from glutewake.analytics.progress import (
     HORIZON_MAX_WEEKS,
     HORIZON_MIN_WEEKS,
@@ -26,8 +23,11 @@ from glutewake.analytics.progress import (
     write_progress_report,
 )
 from glutewake.analytics.report import ReportError
-from glutewake.datadir import DataDir
+from glutewake.cli import reports as commands
 from glutewake.simulate.cohort import CohortParams, build_cohort
+from glutewake.store.bookkeeping import log_symptoms, set_phase, upsert_participant
+from glutewake.store.catalog import open_write
+from glutewake.store.datadir import DataDir
 from tests.analytics.test_api import add_daily, add_session, worn_days
 from tests.analytics.test_report import assert_self_contained
 

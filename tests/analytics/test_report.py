@@ -13,9 +13,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from glutewake.analytics import commands
-from glutewake.analytics.bookkeeping import log_symptoms, set_phase, upsert_participant
-from glutewake.analytics.catalog import open_write
 from glutewake.analytics.daily_sitting import local_dates, sitting_bout_table
 from glutewake.analytics.report import (
     ReportError,
@@ -24,7 +21,10 @@ from glutewake.analytics.report import (
     render_daily_html,
     write_daily_report,
 )
-from glutewake.datadir import DataDir
+from glutewake.cli import reports as commands
+from glutewake.store.bookkeeping import log_symptoms, set_phase, upsert_participant
+from glutewake.store.catalog import open_write
+from glutewake.store.datadir import DataDir
 from tests.analytics.test_api import add_daily, add_session, insert, worn_days
 
 TZ = "Europe/Berlin"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from glutewake.analytics.report import POSTURE_COLOURS, write_daily_report
-from glutewake.datadir import DataDir
+from glutewake.store.datadir import DataDir
 from tests.analytics.test_report import DST_DAY, assert_self_contained, study  # noqa: F401
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from glutewake.analytics.catalog import SCHEMA_VERSION, open_read, open_write, table_columns
-from glutewake.datadir import DataDir
+from glutewake.store.catalog import SCHEMA_VERSION, open_read, open_write, table_columns
+from glutewake.store.datadir import DataDir
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
 

@@ -19,6 +19,7 @@ from glutewake.devices.errors import (
     TruncatedPacketError,
     UnknownMeasurementTypeError,
 )
+from glutewake.devices.open_virtual import GlutewakeOpenVirtualDevice
 
 from ._sim import Spool, run_session
 
@@ -122,7 +123,7 @@ def test_bad_packets(data: bytes, mtu: int | None, exc: type, words: str) -> Non
 
 
 def test_virtual_device_commands() -> None:
-    dev = go.GlutewakeOpenVirtualDevice(_emg(5))
+    dev = GlutewakeOpenVirtualDevice(_emg(5))
     assert go.OpenConfig.decode(dev.read_value(go.CONFIG_UUID)).emg_channels == (
         "glute_max_r",
         "biceps_femoris_r",
@@ -151,13 +152,13 @@ def test_virtual_device_commands() -> None:
 
 @pytest.mark.parametrize("mtu", [23, 60, 185, 247, 512])
 def test_packets_respect_mtu(mtu: int) -> None:
-    dev = go.GlutewakeOpenVirtualDevice(_emg(2), att_mtu=mtu)
+    dev = GlutewakeOpenVirtualDevice(_emg(2), att_mtu=mtu)
     dev.handle_write(go.COMMAND_UUID, go.encode_start(), T0)
     pk = dev.poll(T0 + 1_000_000)
     assert pk and max(len(p) for _, p in pk) <= mtu - 3
 
 
-def _session(dev: go.GlutewakeOpenVirtualDevice, cfg: dict, dur_s: float, **kw: object) -> Spool:
+def _session(dev: GlutewakeOpenVirtualDevice, cfg: dict, dur_s: float, **kw: object) -> Spool:
     writes = [(w.char_uuid, w.data) for w in go.PROFILE.start_writes(cfg)]
     sp = run_session(
         dev, writes, T0 - 300_000, T0 + int(dur_s * 1e6), poll_us=10_000, att_mtu=247, **kw
@@ -168,7 +169,7 @@ def _session(dev: go.GlutewakeOpenVirtualDevice, cfg: dict, dur_s: float, **kw: 
 
 def test_demo_path_emg_and_acc_true_values_and_times() -> None:
     emg, acc = _emg(120), _acc(120)
-    dev = go.GlutewakeOpenVirtualDevice(emg, acc, clock_drift_ppm=-25.0, emg_uv_per_lsb=0.25)
+    dev = GlutewakeOpenVirtualDevice(emg, acc, clock_drift_ppm=-25.0, emg_uv_per_lsb=0.25)
     cfg = {**CFG, "acc": {"fs_hz": 50}}
     res = go.PROFILE.decode_records(_session(dev, cfg, 120).records(), cfg)
     assert res.errors == [] and res.gaps == []
@@ -204,7 +205,7 @@ def _mutate(recs: RawRecords, order: list[int]) -> RawRecords:
 
 def test_loss_duplicates_and_reorder_from_sequence_numbers() -> None:
     emg = _emg(20)
-    dev = go.GlutewakeOpenVirtualDevice(emg)
+    dev = GlutewakeOpenVirtualDevice(emg)
     recs = _session(dev, CFG, 20).records()
     data_idx = [i for i, u in enumerate(recs.char_uuid) if u == go.EMG_DATA_UUID]
     order = list(range(len(recs)))
@@ -238,7 +239,7 @@ def test_sequence_wraps_at_65536() -> None:
 
 
 def test_bad_packet_kept_and_decoding_continues() -> None:
-    dev = go.GlutewakeOpenVirtualDevice(_emg(5))
+    dev = GlutewakeOpenVirtualDevice(_emg(5))
     recs = _session(dev, CFG, 5).records()
     payload = list(recs.payload)
     k = [i for i, u in enumerate(recs.char_uuid) if u == go.EMG_DATA_UUID][10]

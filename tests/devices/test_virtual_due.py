@@ -12,7 +12,7 @@ import pytest
 
 from glutewake.devices import ganglion, glutewake_open, metawear, movesense, polar_pmd
 from glutewake.devices.base import DeviceProfile, RecordKind, StreamSamples, VirtualDevice
-from glutewake.ingest.spool import SpoolInfo, SpoolWriter, list_segments, read_segment
+from glutewake.devices.open_virtual import GlutewakeOpenVirtualDevice
 from glutewake.simulate.spooling import (
     LinkModel,
     Outage,
@@ -20,6 +20,7 @@ from glutewake.simulate.spooling import (
     _SegmentWriter,
     spool_virtual_session,
 )
+from glutewake.store.spool import SpoolInfo, SpoolWriter, list_segments, read_segment
 
 T0 = 1_780_000_000_000_000
 
@@ -40,7 +41,7 @@ def _polar() -> tuple[VirtualDevice, list[tuple[str, bytes]]]:
 
 
 def _open() -> tuple[VirtualDevice, list[tuple[str, bytes]]]:
-    dev = glutewake_open.GlutewakeOpenVirtualDevice(
+    dev = GlutewakeOpenVirtualDevice(
         _sig("emg", 1000, 2, 5, 50.0), _sig("acc", 50, 3, 5, 0.5)
     )
     w = glutewake_open.PROFILE.start_writes(
@@ -182,7 +183,7 @@ def test_spooler_writes_what_stepping_through_the_spool_writer_writes(
         profile = glutewake_open.PROFILE
 
         def make() -> VirtualDevice:
-            return glutewake_open.GlutewakeOpenVirtualDevice(
+            return GlutewakeOpenVirtualDevice(
                 _sig("emg", 1000, 2, 40, 50.0), _sig("acc", 50, 3, 40, 0.5)
             )
 

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from glutewake.datadir import DataDir
 from glutewake.devices.base import (
     DeviceProfile,
     RawRecords,
@@ -19,6 +18,7 @@ from glutewake.devices.base import (
     StreamSamples,
     VirtualDevice,
 )
+from glutewake.devices.open_virtual import GlutewakeOpenVirtualDevice
 from glutewake.ingest.ble_bumble_backend import (
     BumbleBleakClient,
     BumbleBleakScanner,
@@ -35,7 +35,8 @@ from glutewake.ingest.collector import (
 )
 from glutewake.ingest.peripheral import FaultPlan, VirtualPeripheral
 from glutewake.ingest.simulated import _READABLE
-from glutewake.ingest.spool import concat_records, list_segments, read_segment, spool_folders
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import concat_records, list_segments, read_segment, spool_folders
 
 # These tests run in CI's own BLE step (.ci/run). The rare "link stall" they used to hit was a
 # virtual peripheral whose stop never returned (see tests/ingest/test_collector_stop.py); the
@@ -177,7 +178,7 @@ async def test_glutewake_open_emg_with_device_stop_and_faults(tmp_path: Path) ->
     truth = ramp_signal(
         "emg", utc_now_us(), 30_000, 1000.0, 0.5, ("glute_max_r", "biceps_femoris_r"), "uV"
     )
-    device = gw_open.GlutewakeOpenVirtualDevice(truth)
+    device = GlutewakeOpenVirtualDevice(truth)
     # duplicates are left out here: see test_glutewake_open_duplicated_start_packet below
     faults = FaultPlan(stops=(1.0,), drop_p=0.08, seed=5)
     per, sup, records = await run_device(
@@ -218,7 +219,7 @@ async def test_glutewake_open_emg_with_device_stop_and_faults(tmp_path: Path) ->
 def test_glutewake_open_duplicated_start_packet_decodes_once() -> None:
     config = {"emg": {"fs_hz": 1000, "channels": ["a", "b"]}}
     truth = ramp_signal("emg", 1_800_000_000_000_000, 2000, 1000.0, 0.5, ("a", "b"), "uV")
-    device = gw_open.GlutewakeOpenVirtualDevice(truth)
+    device = GlutewakeOpenVirtualDevice(truth)
     [(cmd_uuid, start)] = [(w.char_uuid, w.data) for w in gw_open.PROFILE.start_writes(config)]
     t0 = int(truth.t_us[0])
     rows: list[tuple[int, int, str, bytes]] = [

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glutewake.datadir import DataDir
 from glutewake.devices.base import RawRecords, RecordKind
 from glutewake.ingest.ble_bumble_backend import BumbleBleakClient, BumbleBleakScanner, BumbleRadio
 from glutewake.ingest.collector import (
@@ -26,7 +25,8 @@ from glutewake.ingest.collector import (
     run_collection,
 )
 from glutewake.ingest.peripheral import FaultPlan, VirtualPeripheral
-from glutewake.ingest.spool import concat_records, list_segments, read_segment, spool_folders
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import concat_records, list_segments, read_segment, spool_folders
 from tests.ingest.test_ble_toy_profile import CONTROL, DATA, PROFILE, ToyVirtualDevice
 
 # These tests run in CI's own BLE step (.ci/run). The rare "link stall" they used to hit was a

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glutewake.datadir import DataDir
 from glutewake.devices.base import RawRecords, RecordKind
 from glutewake.ingest.ble_bumble_backend import BumbleRadio
 from glutewake.ingest.collector import EXIT_OK, DeviceSpec, DeviceSupervisor, run_collection
@@ -26,6 +25,7 @@ from glutewake.ingest.peripheral import (
     parse_faults,
 )
 from glutewake.ingest.status import battery_levels, stream_status
+from glutewake.store.datadir import DataDir
 from tests.ingest.test_ble_toy_profile import PROFILE, ToyVirtualDevice
 from tests.ingest.test_collector import BUMBLE, CFG, FAST, spool_records
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glutewake.datadir import DataDir
 from glutewake.devices.base import RecordKind
-from glutewake.ingest.spool import list_segments, read_segment, spool_folders
 from glutewake.ingest.status import read_spool, stream_status
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import list_segments, read_segment, spool_folders
 
 gw_open = pytest.importorskip("glutewake.devices.glutewake_open")
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.ble_link
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
-from glutewake.datadir import DataDir
+from glutewake.store.datadir import DataDir
 from glutewake.ingest.collector import CollectorSettings, collect
 
 code = collect(

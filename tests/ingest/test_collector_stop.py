@@ -88,7 +88,7 @@ def _run_script(
 def test_a_stuck_teardown_step_still_lets_collect_exit(tmp_path: Path) -> None:
     script = """
         import asyncio, sys
-        from glutewake.datadir import DataDir
+        from glutewake.store.datadir import DataDir
         from glutewake.ingest import ble_bumble_backend, collector, peripheral
 
         ble_bumble_backend.STOP_STEP_S = 0.5

@@ -10,17 +10,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from glutewake.analytics.bookkeeping import add_participant
-from glutewake.analytics.catalog import open_read
-from glutewake.datadir import DataDir
-from glutewake.ingest import samples as sample_store
+from glutewake.cli.import_command import add_import_command
 from glutewake.ingest.importers import (
     FORMATS,
     ImportFileError,
-    add_import_command,
     detect_format,
-    run_import,
 )
+from glutewake.pipeline import import_files as run_import
+from glutewake.store import samples as sample_store
+from glutewake.store.bookkeeping import add_participant
+from glutewake.store.catalog import open_read
+from glutewake.store.datadir import DataDir
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 T0_US = int(T0.timestamp() * 1_000_000)
@@ -433,7 +433,7 @@ def test_hour_repeated_when_clocks_go_back_is_read_in_order(
 def test_thigh_data_with_a_clock_jump_back_still_gives_daily_sitting(
     data_dir: DataDir, tmp_path: Path
 ) -> None:
-    from glutewake.analytics.bookkeeping import add_participant
+    from glutewake.store.bookkeeping import add_participant
 
     add_participant(data_dir, "P01", "UTC")
     n = 100 * 600  # 10 min at 100 Hz

@@ -11,10 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from glutewake.analytics.catalog import open_read
-from glutewake.datadir import DataDir
-from glutewake.ingest import samples as sample_store
-from glutewake.ingest.importers import detect_format, run_import
+from glutewake.ingest.importers import detect_format
+from glutewake.pipeline import import_files as run_import
+from glutewake.store import samples as sample_store
+from glutewake.store.catalog import open_read
+from glutewake.store.datadir import DataDir
 
 BERLIN = ZoneInfo("Europe/Berlin")
 LOCAL0 = dt.datetime(2026, 3, 2, 9, 0, 0)  # local wall clock in Berlin (UTC+1)
@@ -393,8 +394,8 @@ def test_spool_segment_reimport_decodes_it(data_dir: DataDir, tmp_path: Path) ->
     from glutewake.devices import get_profile
     from glutewake.devices.base import RawRecords, RecordKind, StreamSamples
     from glutewake.devices.polar_pmd import PolarVirtualDevice
-    from glutewake.ingest.spool import SpoolInfo, list_segments, read_segment, write_segment
     from glutewake.simulate.spooling import spool_virtual_session
+    from glutewake.store.spool import SpoolInfo, list_segments, read_segment, write_segment
 
     fs_hz, n = 52.0, 52 * 20
     t_us = T0_US + np.round(np.arange(n) * 1e6 / fs_hz).astype(np.int64)

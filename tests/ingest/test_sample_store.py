@@ -9,8 +9,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from glutewake.datadir import DataDir
-from glutewake.ingest import samples as sample_store
+from glutewake.store import samples as sample_store
+from glutewake.store.datadir import DataDir
 
 DAY_US = 86_400_000_000
 #: 2026-04-06 20:00 UTC

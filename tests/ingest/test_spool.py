@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from glutewake.devices.base import RecordKind
-from glutewake.ingest.spool import (
+from glutewake.store.spool import (
     JOURNAL_NAME,
     SpoolError,
     SpoolInfo,

@@ -48,7 +48,7 @@ async def test_status_of_a_collected_spool(tmp_path: Path) -> None:
 
 def test_read_spool_merges_segments_and_journal_once(tmp_path: Path) -> None:
     from glutewake.devices.base import RecordKind
-    from glutewake.ingest.spool import SpoolInfo, SpoolWriter
+    from glutewake.store.spool import SpoolInfo, SpoolWriter
 
     info = SpoolInfo("P01", "dev", "toy", CFG, {})
     writer = SpoolWriter(tmp_path, info)

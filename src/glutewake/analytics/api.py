@@ -1,10 +1,10 @@
 """Researchers' Python access to the catalog: polars DataFrames per participant or cohort.
 
-Every function takes a *source* - a :class:`~glutewake.datadir.DataDir`, a data directory path,
-or an open DuckDB connection to the catalog - and optional filters: ``participant`` (one id, a
+Every function takes a *source* - a :class:`~glutewake.store.datadir.DataDir`, a data directory
+path, or an open DuckDB connection to the catalog - and optional filters: ``participant`` (one id, a
 list of ids, or ``None`` for the whole cohort) and an inclusive local-date range
 ``start``/``end``. Given a path or data directory, the catalog is opened read-only for the call
-(with the bounded retry of :func:`~glutewake.analytics.catalog.open_read`); given a connection,
+(with the bounded retry of :func:`~glutewake.store.catalog.open_read`); given a connection,
 it is used as it is, which is what a notebook running many queries wants.
 
 >>> from glutewake.analytics import api
@@ -18,10 +18,11 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from glutewake.analytics.catalog import open_read, query_frame
-from glutewake.datadir import DataDir
+from glutewake.store.catalog import open_read, query_frame
+from glutewake.store.datadir import DataDir
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
     Source: TypeAlias = DataDir | str | os.PathLike[str] | duckdb.DuckDBPyConnection
 
 __all__ = [
+    "RELATIONS",
     "ApiError",
     "Participants",
+    "Relation",
     "UnknownParticipantError",
     "baseline_sitting",
     "connection",
@@ -46,6 +49,7 @@ __all__ = [
     "participants",
     "phase_progress",
     "phases",
+    "read",
     "sitting_bouts",
     "weekly_progress",
 ]
@@ -161,174 +165,160 @@ def filtered(
         return query_frame(con, f"{sql}{where} ORDER BY {order}", params)
 
 
-def daily_summary(
+@dataclass(frozen=True)
+class Relation:
+    """One queryable relation of the catalog: how to select it, filter it and sort it."""
+
+    sql: str
+    #: the local-date column ``start``/``end`` filter on (None: the relation is not dated)
+    date_col: str | None = "local_date"
+    order: str = "participant_id, local_date"
+
+
+#: name -> relation; every reader of this module is :func:`read` over one of these
+RELATIONS: dict[str, Relation] = {
+    "daily_summary": Relation("SELECT * FROM daily_summary"),
+    "daily_qc": Relation("SELECT * FROM daily_qc"),
+    "sitting_bouts": Relation(
+        "SELECT * FROM (SELECT b.participant_id, b.local_date, b.start_time, b.end_time, "
+        "timezone(p.tz, b.start_time) AS start_local, timezone(p.tz, b.end_time) AS end_local, "
+        "b.duration_min, b.glutewake_version, b.params FROM sitting_bouts b "
+        "JOIN participants p USING (participant_id))",
+        order="participant_id, local_date, start_time",
+    ),
+    "exercise_sessions": Relation(
+        "SELECT * FROM exercise_sessions", order="participant_id, local_date, start_time"
+    ),
+    "contractions": Relation(
+        "SELECT * FROM (SELECT c.*, s.local_date, s.exercise, s.phase FROM contractions c "
+        "JOIN exercise_sessions s ON s.session_id = c.session_id)",
+        order="participant_id, local_date, session_id, onset_time",
+    ),
+    "weekly_progress": Relation(
+        "SELECT * FROM weekly_progress", date_col="week_start", order="participant_id, week_start"
+    ),
+    "phase_progress": Relation(
+        "SELECT * FROM phase_progress", date_col="start_date", order="participant_id, start_date"
+    ),
+    "baseline_sitting": Relation(
+        "SELECT * FROM baseline_sitting", date_col=None, order="participant_id"
+    ),
+    "phases": Relation("SELECT * FROM phases", date_col=None, order="participant_id, start_date"),
+    "participants": Relation("SELECT * FROM participants", date_col=None, order="participant_id"),
+}
+
+
+def read(
     source: Source,
+    name: str,
     participant: Participants = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
 ) -> pl.DataFrame:
-    """The ``daily_summary`` view: one row per participant and local day with any data.
+    """One relation of :data:`RELATIONS`, filtered by participant and local-date range.
 
     Parameters
     ----------
     source : DataDir, path or duckdb connection
         Where the catalog is.
+    name : str
+        A key of :data:`RELATIONS` (``daily_summary``, ``sitting_bouts``, ...).
     participant : str or list of str, optional
         One participant, several, or ``None`` for the cohort.
     start, end : datetime.date, optional
-        Inclusive range of local dates.
+        Inclusive range of local dates (weeks by their Monday, phase periods by their start);
+        refused for relations that are not dated.
 
     Returns
     -------
     polars.DataFrame
-        The view's columns (see ``docs/schema.md``), sorted by participant and day.
+        The relation's columns (see ``docs/schema.md``), sorted by participant and time.
 
     Raises
     ------
     UnknownParticipantError
         For a participant id that is not in the catalog.
     ApiError
-        For an ``end`` before ``start`` or arguments of the wrong type.
+        For an unknown relation, an ``end`` before ``start`` or arguments of the wrong type.
+
+    Examples
+    --------
+    >>> read("study-data", "sitting_bouts", "P01", start=dt.date(2026, 3, 1))  # doctest: +SKIP
     """
-    return filtered(source, "SELECT * FROM daily_summary", participant, start, end)
-
-
-def daily_qc(
-    source: Source,
-    participant: Participants = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> pl.DataFrame:
-    """The ``daily_qc`` view (wear time, data gaps, battery) per participant and local day."""
-    return filtered(source, "SELECT * FROM daily_qc", participant, start, end)
-
-
-def sitting_bouts(
-    source: Source,
-    participant: Participants = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> pl.DataFrame:
-    """Sitting bouts with their local start and end times (``start_local``, ``end_local``)."""
-    sql = (
-        "SELECT * FROM (SELECT b.participant_id, b.local_date, b.start_time, b.end_time, "
-        "timezone(p.tz, b.start_time) AS start_local, timezone(p.tz, b.end_time) AS end_local, "
-        "b.duration_min, b.glutewake_version, b.params FROM sitting_bouts b "
-        "JOIN participants p USING (participant_id))"
-    )
-    return filtered(
-        source, sql, participant, start, end, order="participant_id, local_date, start_time"
-    )
-
-
-def exercise_sessions(
-    source: Source,
-    participant: Participants = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> pl.DataFrame:
-    """Exercise sessions (one row each) with their activation measures."""
+    relation = RELATIONS.get(name)
+    if relation is None:
+        raise ApiError(f"unknown relation {name!r}; expected one of {', '.join(RELATIONS)}")
+    if relation.date_col is None and (start is not None or end is not None):
+        raise ApiError(f"{name} has no dates: start/end do not apply")
     return filtered(
         source,
-        "SELECT * FROM exercise_sessions",
+        relation.sql,
         participant,
         start,
         end,
-        order="participant_id, local_date, start_time",
+        date_col=relation.date_col,
+        order=relation.order,
     )
 
 
-def contractions(
-    source: Source,
-    participant: Participants = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> pl.DataFrame:
-    """Contractions with their session's ``local_date``, ``exercise`` and ``phase``."""
-    sql = (
-        "SELECT * FROM (SELECT c.*, s.local_date, s.exercise, s.phase FROM contractions c "
-        "JOIN exercise_sessions s ON s.session_id = c.session_id)"
-    )
-    return filtered(
-        source,
-        sql,
-        participant,
-        start,
-        end,
-        order="participant_id, local_date, session_id, onset_time",
-    )
+class _Reader(Protocol):
+    def __call__(
+        self,
+        source: Source,
+        participant: Participants = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> pl.DataFrame: ...
 
 
-def weekly_progress(
-    source: Source,
-    participant: Participants = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> pl.DataFrame:
-    """The ``weekly_progress`` view; ``start``/``end`` select weeks by their Monday."""
-    return filtered(
-        source,
-        "SELECT * FROM weekly_progress",
-        participant,
-        start,
-        end,
-        date_col="week_start",
-        order="participant_id, week_start",
-    )
+class _UndatedReader(Protocol):
+    def __call__(self, source: Source, participant: Participants = None) -> pl.DataFrame: ...
 
 
-def phase_progress(
-    source: Source,
-    participant: Participants = None,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-) -> pl.DataFrame:
-    """The ``phase_progress`` view; ``start``/``end`` select periods by their start date."""
-    return filtered(
-        source,
-        "SELECT * FROM phase_progress",
-        participant,
-        start,
-        end,
-        date_col="start_date",
-        order="participant_id, start_date",
-    )
+def _reader(name: str, doc: str) -> _Reader:
+    def reader(
+        source: Source,
+        participant: Participants = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> pl.DataFrame:
+        return read(source, name, participant, start, end)
+
+    reader.__name__ = reader.__qualname__ = name
+    reader.__doc__ = f"{doc}\n\n:func:`read` of ``{name}``: same arguments, results and errors."
+    return reader
 
 
-def baseline_sitting(source: Source, participant: Participants = None) -> pl.DataFrame:
-    """The ``baseline_sitting`` view: each participant's baseline week means and goals."""
-    return filtered(
-        source,
-        "SELECT * FROM baseline_sitting",
-        participant,
-        None,
-        None,
-        date_col=None,
-        order="participant_id",
-    )
+def _undated_reader(name: str, doc: str) -> _UndatedReader:
+    def reader(source: Source, participant: Participants = None) -> pl.DataFrame:
+        return read(source, name, participant)
+
+    reader.__name__ = reader.__qualname__ = name
+    reader.__doc__ = f"{doc}\n\n:func:`read` of ``{name}`` (not dated)."
+    return reader
 
 
-def phases(source: Source, participant: Participants = None) -> pl.DataFrame:
-    """Phase history (``participant_id, phase, start_date, note``)."""
-    return filtered(
-        source,
-        "SELECT * FROM phases",
-        participant,
-        None,
-        None,
-        date_col=None,
-        order="participant_id, start_date",
-    )
-
-
-def participants(source: Source, participant: Participants = None) -> pl.DataFrame:
-    """Participants with their time zone, baseline week and goals."""
-    return filtered(
-        source,
-        "SELECT * FROM participants",
-        participant,
-        None,
-        None,
-        date_col=None,
-        order="participant_id",
-    )
+daily_summary = _reader(
+    "daily_summary", "The ``daily_summary`` view: one row per participant and local day."
+)
+daily_qc = _reader("daily_qc", "The ``daily_qc`` view (wear time, data gaps, battery) per day.")
+sitting_bouts = _reader(
+    "sitting_bouts", "Sitting bouts with local start and end (``start_local``, ``end_local``)."
+)
+exercise_sessions = _reader("exercise_sessions", "Exercise sessions with activation measures.")
+contractions = _reader(
+    "contractions", "Contractions with their session's ``local_date``, ``exercise`` and ``phase``."
+)
+weekly_progress = _reader(
+    "weekly_progress", "The ``weekly_progress`` view; ``start``/``end`` select weeks by Monday."
+)
+phase_progress = _reader(
+    "phase_progress", "The ``phase_progress`` view; ``start``/``end`` select by period start."
+)
+baseline_sitting = _undated_reader(
+    "baseline_sitting", "The ``baseline_sitting`` view: baseline week means and goals."
+)
+phases = _undated_reader("phases", "Phase history (``participant_id, phase, start_date, note``).")
+participants = _undated_reader(
+    "participants", "Participants with their time zone, baseline week and goals."
+)

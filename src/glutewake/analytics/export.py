@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-    from glutewake.datadir import DataDir
+    from glutewake.store.datadir import DataDir
 
 __all__ = ["DEFAULT_TABLES", "EXPORTABLE", "ExportError", "export_tables"]
 

@@ -43,7 +43,7 @@ from glutewake.analytics.report import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from glutewake.datadir import DataDir
+    from glutewake.store.datadir import DataDir
 
 __all__ = [
     "Criterion",

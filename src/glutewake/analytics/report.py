@@ -28,14 +28,14 @@ import numpy as np
 import polars as pl
 
 from glutewake import __version__
-from glutewake.analytics.catalog import open_read, query_frame
+from glutewake.store.catalog import open_read, query_frame
 
 if TYPE_CHECKING:
     import duckdb
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from glutewake.datadir import DataDir
+    from glutewake.store.datadir import DataDir
 
 __all__ = [
     "DayData",

@@ -10,6 +10,8 @@ Profiles are registered by name and imported on first use, so importing this pac
 from __future__ import annotations
 
 import importlib
+import logging
+from collections.abc import Iterable, Sequence
 
 from glutewake.devices.base import (
     DecodeError,
@@ -23,6 +25,9 @@ from glutewake.devices.base import (
     StreamSamples,
     VirtualDevice,
 )
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
 
 #: registry name -> "module:attribute" of the profile instance
 PROFILES: dict[str, str] = {
@@ -53,6 +58,47 @@ def get_profile(name: str) -> DeviceProfile:
     return profile
 
 
+def available_profiles() -> list[DeviceProfile]:
+    """Every registered profile whose module can be imported (others are skipped, logged)."""
+    profiles: list[DeviceProfile] = []
+    for name in PROFILES:
+        try:
+            profiles.append(get_profile(name))
+        except (ImportError, AttributeError) as exc:
+            log.debug("profile %s unavailable: %s", name, exc)
+    return profiles
+
+
+def match_profile(
+    name: str | None,
+    service_uuids: Iterable[str] = (),
+    profiles: Sequence[DeviceProfile] | None = None,
+) -> DeviceProfile | None:
+    """The profile that recognises an advertisement, by name prefix first, then service UUID.
+
+    Examples
+    --------
+    >>> from glutewake.devices.base import DeviceProfile
+    >>> class P(DeviceProfile):
+    ...     name = "demo"; name_prefixes = ("Demo",); service_uuids = ("abcd",)
+    ...     start_writes = stop_writes = required_mtu = decode_records = None
+    >>> match_profile("Demo 12", (), [P()]).name
+    'demo'
+    >>> match_profile("Other", ["ABCD"], [P()]).name
+    'demo'
+    """
+    candidates = list(available_profiles() if profiles is None else profiles)
+    if name:
+        for profile in candidates:
+            if any(name.startswith(prefix) for prefix in profile.name_prefixes):
+                return profile
+    advertised = {u.lower() for u in service_uuids}
+    for profile in candidates:
+        if advertised & {u.lower() for u in profile.service_uuids}:
+            return profile
+    return None
+
+
 __all__ = [
     "PROFILES",
     "DecodeError",
@@ -65,5 +111,7 @@ __all__ = [
     "RecordKind",
     "StreamSamples",
     "VirtualDevice",
+    "available_profiles",
     "get_profile",
+    "match_profile",
 ]

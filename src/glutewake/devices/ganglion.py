@@ -36,19 +36,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from glutewake.devices import base
 from glutewake.devices._bits import pack_fields, unpack_fields
-from glutewake.devices.base import (
-    DecodeError,
-    DecodeResult,
-    DeviceProfile,
-    Gap,
-    GattWrite,
-    PacketError,
-    RawRecords,
-    RecordKind,
-    StreamSamples,
-    VirtualDevice,
-)
 from glutewake.devices.clock import fit_clock
 from glutewake.devices.errors import (
     PayloadLengthError,
@@ -211,7 +200,7 @@ def next_packet_id(packet_id: int, *, bits: int = 19) -> int:
     return pos + 1 + (100 if bits == 19 else 0)
 
 
-class GanglionProfile(DeviceProfile):
+class GanglionProfile(base.DeviceProfile):
     """OpenBCI Ganglion EMG streaming.
 
     Config: ``{"emg": {"channels": ["glute_max_r", "biceps_femoris_r", "ch3", "ch4"]}}``
@@ -223,15 +212,15 @@ class GanglionProfile(DeviceProfile):
     service_uuids = (SERVICE_UUID,)
     notify_uuids = (RECEIVE_UUID,)
 
-    def start_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def start_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """``b``: start streaming."""
         self._labels(config)
-        return [GattWrite(SEND_UUID, CMD_START)]
+        return [base.GattWrite(SEND_UUID, CMD_START)]
 
-    def stop_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def stop_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """``s``: stop streaming."""
         self._labels(config)
-        return [GattWrite(SEND_UUID, CMD_STOP)]
+        return [base.GattWrite(SEND_UUID, CMD_STOP)]
 
     def required_mtu(self, config: dict[str, Any]) -> int:
         """20-byte packets fit the default MTU."""
@@ -248,7 +237,7 @@ class GanglionProfile(DeviceProfile):
             raise ValueError("ganglion: exactly 4 channel labels")
         return labels
 
-    def decode_records(self, records: RawRecords, config: dict[str, Any]) -> DecodeResult:
+    def decode_records(self, records: base.RawRecords, config: dict[str, Any]) -> base.DecodeResult:
         """Rebuild samples along the delta chain; dropped ids become gaps and break the chain.
 
         The packet's position in the board's cycle (raw, then 100 delta packets) tells how many
@@ -258,7 +247,7 @@ class GanglionProfile(DeviceProfile):
         offset from a lost delta (EMG processing high-passes it away).
         """
         labels = self._labels(config)
-        res = DecodeResult()
+        res = base.DecodeResult()
         qc: dict[str, Any] = {
             "packets": 0,
             "packets_lost": 0,
@@ -289,7 +278,7 @@ class GanglionProfile(DeviceProfile):
                 last, prev_pos, stopped = None, None, False
             kind = int(records.kind[i])
             uuid = records.char_uuid[i].lower()
-            if kind == RecordKind.WRITE and uuid == SEND_UUID:
+            if kind == base.RecordKind.WRITE and uuid == SEND_UUID:
                 # a restart begins a new cycle (raw packet first) and a new stretch of samples;
                 # the chain itself is kept in case the board ignores a repeated start
                 if records.payload[i] == CMD_STOP:
@@ -301,7 +290,7 @@ class GanglionProfile(DeviceProfile):
                     prev_pos = None
                     seg += 1
                 continue
-            if kind != RecordKind.NOTIFY or uuid != RECEIVE_UUID:
+            if kind != base.RecordKind.NOTIFY or uuid != RECEIVE_UUID:
                 continue
             data = records.payload[i]
             t = int(records.t_us[i])
@@ -338,8 +327,8 @@ class GanglionProfile(DeviceProfile):
                     s2 = s1 - p.values[1]
                     new = np.stack([s1, s2])
                     last = s2
-            except DecodeError as err:
-                res.errors.append(PacketError(t, RECEIVE_UUID, bytes(data), str(err)))
+            except base.DecodeError as err:
+                res.errors.append(base.PacketError(t, RECEIVE_UUID, bytes(data), str(err)))
                 continue
             if lost_at and lost_at[-1][0] == -1:
                 lost_at[-1] = (counter, lost_at[-1][1])
@@ -378,9 +367,9 @@ class GanglionProfile(DeviceProfile):
         for first_idx, reason in lost_at:
             k = int(np.searchsorted(sidx, first_idx))
             if 0 < k < sidx.size:
-                res.gaps.append(Gap("emg", int(t_us[k - 1]), int(t_us[k]), reason))
+                res.gaps.append(base.Gap("emg", int(t_us[k - 1]), int(t_us[k]), reason))
         values = v.astype(np.float64) * UV_PER_COUNT
-        res.streams["emg"] = StreamSamples("emg", t_us, values, labels, "uV", FS_HZ, sidx)
+        res.streams["emg"] = base.StreamSamples("emg", t_us, values, labels, "uV", FS_HZ, sidx)
         qc["samples"] = int(v.shape[0])
         return res
 
@@ -388,7 +377,7 @@ class GanglionProfile(DeviceProfile):
 PROFILE = GanglionProfile()
 
 
-class GanglionVirtualDevice(VirtualDevice):
+class GanglionVirtualDevice(base.VirtualDevice):
     """A Ganglion (firmware 2) streaming a known 4-channel EMG signal (µV, 200 Hz, true ``t_us``).
 
     After ``b`` it sends what the firmware sends: a raw packet, then 100 19-bit delta packets
@@ -399,7 +388,7 @@ class GanglionVirtualDevice(VirtualDevice):
     no clock of its own to report: its sampling instants are the signal's ``t_us``.
     """
 
-    def __init__(self, emg: StreamSamples) -> None:
+    def __init__(self, emg: base.StreamSamples) -> None:
         if emg.values.shape[1] != N_CHANNELS:
             raise ValueError("GanglionVirtualDevice: 4 channels")
         self.emg = emg

@@ -30,18 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from glutewake.devices import base
 from glutewake.devices._timing import map_to_host
-from glutewake.devices.base import (
-    DecodeError,
-    DecodeResult,
-    DeviceProfile,
-    Gap,
-    GattWrite,
-    PacketError,
-    RawRecords,
-    RecordKind,
-    StreamSamples,
-)
 from glutewake.devices.errors import (
     ControlPointError,
     MtuTruncatedError,
@@ -147,7 +137,7 @@ def decode_packet(data: bytes, *, att_mtu: int | None = None) -> OpenPacket:
     n = len(data)
     stream = STREAM_BY_ID.get(data[0], f"stream{data[0]}") if n else "data"
     if n < HEADER_BYTES:
-        err: DecodeError = TruncatedPacketError(
+        err: base.DecodeError = TruncatedPacketError(
             DEVICE, stream, f"packet of {n} bytes is shorter than the 14-byte header"
         )
         raise _mtu(err, n, att_mtu)
@@ -172,7 +162,7 @@ def decode_packet(data: bytes, *, att_mtu: int | None = None) -> OpenPacket:
     return OpenPacket(sid, flags, seq, t_dev, raw)
 
 
-def _mtu(err: DecodeError, n: int, att_mtu: int | None) -> DecodeError:
+def _mtu(err: base.DecodeError, n: int, att_mtu: int | None) -> base.DecodeError:
     if att_mtu is not None and n == att_mtu - 3:
         return MtuTruncatedError(
             err.device, err.stream, f"notification cut at ATT MTU {att_mtu}: {err.problem}"
@@ -346,7 +336,7 @@ class _Pkts:
     raw_bytes: list[bytes] = field(default_factory=list)
 
 
-class GlutewakeOpenProfile(DeviceProfile):
+class GlutewakeOpenProfile(base.DeviceProfile):
     """The glutewake-open profile.
 
     Config: ``{"emg": {"fs_hz": 1000, "channels": ["glute_max_r", "biceps_femoris_r"],
@@ -359,7 +349,7 @@ class GlutewakeOpenProfile(DeviceProfile):
     service_uuids = (SERVICE_UUID,)
     notify_uuids = (EMG_DATA_UUID, ACC_DATA_UUID, COMMAND_UUID)
 
-    def start_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def start_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """One START command for the configured streams.
 
         >>> PROFILE.start_writes({"emg": {"fs_hz": 1000, "channels": 2}})[0].data.hex()
@@ -372,12 +362,12 @@ class GlutewakeOpenProfile(DeviceProfile):
             emg_fs_hz=int(config.get("emg", {}).get("fs_hz", 0)),
             acc_fs_hz=int(config.get("acc", {}).get("fs_hz", 0)),
         )
-        return [GattWrite(COMMAND_UUID, data)]
+        return [base.GattWrite(COMMAND_UUID, data)]
 
-    def stop_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def stop_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """One STOP command for the configured streams."""
         self._check(config)
-        return [GattWrite(COMMAND_UUID, encode_stop(emg="emg" in config, acc="acc" in config))]
+        return [base.GattWrite(COMMAND_UUID, encode_stop(emg="emg" in config, acc="acc" in config))]
 
     def required_mtu(self, config: dict[str, Any]) -> int:
         """MTU at which a packet carries >= 10 ms of every stream (<= 100 packets/s each).
@@ -404,14 +394,14 @@ class GlutewakeOpenProfile(DeviceProfile):
                 f"glutewake-open: unknown stream(s) {sorted(unknown)} (known: emg, acc)"
             )
 
-    def decode_records(self, records: RawRecords, config: dict[str, Any]) -> DecodeResult:
+    def decode_records(self, records: base.RawRecords, config: dict[str, Any]) -> base.DecodeResult:
         """Replay spooled records into EMG (µV) and ACC (g) streams.
 
         Sessions (a connection, or a START) are decoded separately: within one, sequence
         numbers are unwrapped, duplicates dropped, late packets put back in order, and holes
         become ``packet_loss`` gaps; ``qc`` counts packets, lost, duplicates and reordered.
         """
-        res = DecodeResult()
+        res = base.DecodeResult()
         cfg = _config_from_dict(config)
         per: dict[str, _Pkts] = {"emg": _Pkts(), "acc": _Pkts()}
         session = 0
@@ -428,26 +418,28 @@ class GlutewakeOpenProfile(DeviceProfile):
                 conn = cid
                 session += 1
                 att_mtu = None
-            if kind == RecordKind.CONNECT:
+            if kind == base.RecordKind.CONNECT:
                 att_mtu = int.from_bytes(data[:2], "little") if len(data) >= 2 else None
-            elif kind == RecordKind.READ and uuid == CONFIG_UUID:
+            elif kind == base.RecordKind.READ and uuid == CONFIG_UUID:
                 try:
                     cfg = OpenConfig.decode(data)
                 except ControlPointError as err:
-                    res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+                    res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
             elif (
-                kind == RecordKind.WRITE and uuid == COMMAND_UUID and data[:1] == bytes((OP_START,))
+                kind == base.RecordKind.WRITE
+                and uuid == COMMAND_UUID
+                and data[:1] == bytes((OP_START,))
             ):
                 session += 1
-            elif kind == RecordKind.NOTIFY and uuid == COMMAND_UUID:
+            elif kind == base.RecordKind.NOTIFY and uuid == COMMAND_UUID:
                 try:
                     op, status = parse_response(data)
                 except ControlPointError as err:
-                    res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+                    res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
                     continue
                 if status != STATUS_OK:
                     cmd_errors.append(f"op {op}: {STATUS_NAMES.get(status, status)}")
-            elif kind == RecordKind.NOTIFY and uuid in (EMG_DATA_UUID, ACC_DATA_UUID):
+            elif kind == base.RecordKind.NOTIFY and uuid in (EMG_DATA_UUID, ACC_DATA_UUID):
                 try:
                     p = decode_packet(data, att_mtu=att_mtu)
                     want = "emg" if uuid == EMG_DATA_UUID else "acc"
@@ -455,8 +447,8 @@ class GlutewakeOpenProfile(DeviceProfile):
                         raise UnknownMeasurementTypeError(
                             DEVICE, want, f"stream id {p.stream_id} on the {want} characteristic"
                         )
-                except DecodeError as err:
-                    res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+                except base.DecodeError as err:
+                    res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
                     continue
                 pk = per[p.stream]
                 if p.flags & FLAG_START and pk.session and pk.session[-1] == session and pk.pkt:
@@ -477,7 +469,7 @@ class GlutewakeOpenProfile(DeviceProfile):
             res.qc.setdefault("command", {})["errors"] = cmd_errors
         return res
 
-    def _decode_stream(self, stream: str, pk: _Pkts, res: DecodeResult) -> None:
+    def _decode_stream(self, stream: str, pk: _Pkts, res: base.DecodeResult) -> None:
         cfg = pk.cfg[-1]
         fs = float(cfg.emg_fs_hz if stream == "emg" else cfg.acc_fs_hz)
         scale = cfg.emg_uv_per_lsb if stream == "emg" else cfg.acc_g_per_lsb
@@ -519,7 +511,7 @@ class GlutewakeOpenProfile(DeviceProfile):
             for k, p in zip(keep.tolist(), pkts, strict=True):
                 if p.raw.shape[1] != nch:
                     res.errors.append(
-                        PacketError(
+                        base.PacketError(
                             pk.host_us[k],
                             DATA_UUIDS[stream],
                             b"",
@@ -557,9 +549,9 @@ class GlutewakeOpenProfile(DeviceProfile):
         for j in np.flatnonzero(gap_samples > 0).tolist():
             reason = "packet_loss" if sess_k[j] == sess_k[j - 1] else "disconnect"
             res.gaps.append(
-                Gap(stream, int(t_us[first_rows[j] - 1]), int(t_us[first_rows[j]]), reason)
+                base.Gap(stream, int(t_us[first_rows[j] - 1]), int(t_us[first_rows[j]]), reason)
             )
-        res.streams[stream] = StreamSamples(
+        res.streams[stream] = base.StreamSamples(
             stream=stream,
             t_us=t_us,
             values=raw.astype(np.float64) * scale,
@@ -598,8 +590,6 @@ def channel_labels(config: dict[str, Any]) -> Sequence[str]:
     return _config_from_dict(config).emg_channels
 
 
-from glutewake.devices.open_virtual import GlutewakeOpenVirtualDevice  # noqa: E402
-
 __all__ = [
     "ACC_DATA_UUID",
     "BATTERY_LEVEL_UUID",
@@ -610,7 +600,6 @@ __all__ = [
     "PROFILE",
     "SERVICE_UUID",
     "GlutewakeOpenProfile",
-    "GlutewakeOpenVirtualDevice",
     "OpenConfig",
     "OpenPacket",
     "decode_packet",

@@ -21,18 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from glutewake.devices.base import (
-    DecodeError,
-    DecodeResult,
-    DeviceProfile,
-    Gap,
-    GattWrite,
-    PacketError,
-    RawRecords,
-    RecordKind,
-    StreamSamples,
-    VirtualDevice,
-)
+from glutewake.devices import base
 from glutewake.devices.clock import fit_clock
 from glutewake.devices.errors import (
     PayloadLengthError,
@@ -204,7 +193,7 @@ class _Sess:
     raws: list[NDArray[np.int64]] = field(default_factory=list)
 
 
-class MetaWearProfile(DeviceProfile):
+class MetaWearProfile(base.DeviceProfile):
     """MetaWear accelerometer streaming.
 
     Config: ``{"acc": {"sample_rate_hz": 100, "range_g": 16, "chip": "bmi160", "packed": True}}``
@@ -218,7 +207,7 @@ class MetaWearProfile(DeviceProfile):
     #: silence, in packet intervals, taken as lost packets
     loss_factor = 5.0
 
-    def start_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def start_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """Configure, subscribe, enable, start.
 
         >>> [w.data.hex() for w in PROFILE.start_writes({"acc": {"sample_rate_hz": 100,
@@ -233,9 +222,9 @@ class MetaWearProfile(DeviceProfile):
             bytes((MODULE_ACC, REG_INTERRUPT_ENABLE, 0x01, 0x00)),
             bytes((MODULE_ACC, REG_POWER, 0x01)),
         ]
-        return [GattWrite(COMMAND_UUID, d) for d in cmds]
+        return [base.GattWrite(COMMAND_UUID, d) for d in cmds]
 
-    def stop_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def stop_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """Stop, disable, unsubscribe.
 
         >>> [w.data.hex() for w in PROFILE.stop_writes({"acc": {}})]
@@ -247,17 +236,17 @@ class MetaWearProfile(DeviceProfile):
             bytes((MODULE_ACC, REG_INTERRUPT_ENABLE, 0x00, 0x01)),
             bytes((MODULE_ACC, c.data_register, 0x00)),
         ]
-        return [GattWrite(COMMAND_UUID, d) for d in cmds]
+        return [base.GattWrite(COMMAND_UUID, d) for d in cmds]
 
     def required_mtu(self, config: dict[str, Any]) -> int:
         """20-byte notifications fit the default MTU (23)."""
         _cfg(config)
         return 23
 
-    def decode_records(self, records: RawRecords, config: dict[str, Any]) -> DecodeResult:
+    def decode_records(self, records: base.RawRecords, config: dict[str, Any]) -> base.DecodeResult:
         """Replay records: sessions start at each connection and each start command."""
         c = _cfg(config)
-        res = DecodeResult()
+        res = base.DecodeResult()
         scale = 1.0 / lsb_per_g(c.range_g)
         fs = c.fs_hz
         sessions: list[_Sess] = []
@@ -271,7 +260,7 @@ class MetaWearProfile(DeviceProfile):
             if cid != conn:
                 conn = cid
                 sessions.append(_Sess())
-            if kind == RecordKind.WRITE and uuid == COMMAND_UUID:
+            if kind == base.RecordKind.WRITE and uuid == COMMAND_UUID:
                 if bytes(data[:3]) == bytes((MODULE_ACC, REG_POWER, 0x01)):
                     sessions.append(_Sess())
                 elif len(data) == 4 and data[:2] == bytes((MODULE_ACC, REG_CONFIG)):
@@ -280,7 +269,7 @@ class MetaWearProfile(DeviceProfile):
                     inv = {v: k for k, v in table.items()}
                     if rb in inv:
                         scale = 1.0 / lsb_per_g(inv[rb])
-            elif kind == RecordKind.NOTIFY and uuid == NOTIFY_UUID:
+            elif kind == base.RecordKind.NOTIFY and uuid == NOTIFY_UUID:
                 if (
                     data[:1] != bytes((MODULE_ACC,))
                     or len(data) < 2
@@ -292,12 +281,12 @@ class MetaWearProfile(DeviceProfile):
                     )
                 ):
                     if data[:1] == bytes((MODULE_ACC,)) or not data:
-                        res.errors.append(PacketError(t, uuid, bytes(data), self._why(data)))
+                        res.errors.append(base.PacketError(t, uuid, bytes(data), self._why(data)))
                     continue  # other modules' traffic (battery, settings) is not ours
                 try:
                     raw = decode_raw(data)
-                except DecodeError as err:
-                    res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+                except base.DecodeError as err:
+                    res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
                     continue
                 if not sessions:
                     sessions.append(_Sess())
@@ -328,9 +317,9 @@ class MetaWearProfile(DeviceProfile):
             qc["packets_lost"] += int(np.sum(np.ceil(extra / np.maximum(rows, 1))))
             for j in np.flatnonzero(extra > 0).tolist():
                 a = int(np.searchsorted(idx, first_idx[j])) - 1
-                res.gaps.append(Gap("acc", int(t_us[a]), int(t_us[a + 1]), "packet_loss"))
+                res.gaps.append(base.Gap("acc", int(t_us[a]), int(t_us[a + 1]), "packet_loss"))
             if t_parts:
-                res.gaps.append(Gap("acc", int(t_parts[-1][-1]), int(t_us[0]), "disconnect"))
+                res.gaps.append(base.Gap("acc", int(t_parts[-1][-1]), int(t_us[0]), "disconnect"))
                 seq0 = (
                     int(s_parts[-1][-1])
                     + 1
@@ -342,7 +331,7 @@ class MetaWearProfile(DeviceProfile):
             drift.append(m.drift_ppm)
             qc["clock_offset_us"] = float(m.offset_us)
         if t_parts:
-            res.streams["acc"] = StreamSamples(
+            res.streams["acc"] = base.StreamSamples(
                 "acc",
                 np.concatenate(t_parts),
                 np.concatenate(v_parts),
@@ -393,7 +382,7 @@ class MetaWearProfile(DeviceProfile):
     def _why(data: bytes) -> str:
         try:
             decode_raw(data)
-        except DecodeError as err:
+        except base.DecodeError as err:
             return str(err)
         return f"{DEVICE} acc: unexpected notification"  # pragma: no cover
 
@@ -401,7 +390,7 @@ class MetaWearProfile(DeviceProfile):
 PROFILE = MetaWearProfile()
 
 
-class MetaWearVirtualDevice(VirtualDevice):
+class MetaWearVirtualDevice(base.VirtualDevice):
     """A MetaMotion answering the accelerometer commands and streaming a known signal.
 
     MetaWear notifications carry no device time, so the model has no clock parameters: its
@@ -417,7 +406,7 @@ class MetaWearVirtualDevice(VirtualDevice):
     """
 
     def __init__(
-        self, acc: StreamSamples, *, chip: str = "bmi160", battery_percent: int = 70
+        self, acc: base.StreamSamples, *, chip: str = "bmi160", battery_percent: int = 70
     ) -> None:
         self.acc = acc
         self.chip = chip

@@ -28,19 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from glutewake.devices import base
 from glutewake.devices._timing import map_to_host
-from glutewake.devices.base import (
-    DecodeError,
-    DecodeResult,
-    DeviceProfile,
-    Gap,
-    GattWrite,
-    PacketError,
-    RawRecords,
-    RecordKind,
-    StreamSamples,
-    VirtualDevice,
-)
 from glutewake.devices.errors import (
     ControlPointError,
     PayloadLengthError,
@@ -224,7 +213,7 @@ class _Acc:
     data: list[MeasData] = field(default_factory=list)
 
 
-class MovesenseProfile(DeviceProfile):
+class MovesenseProfile(base.DeviceProfile):
     """Movesense GATT sensor-data protocol.
 
     Config: ``{"imu9": {"sample_rate_hz": 52}}`` (or ``acc`` / ``imu6``); the decoded streams are
@@ -236,20 +225,20 @@ class MovesenseProfile(DeviceProfile):
     service_uuids = (SERVICE_UUID,)
     notify_uuids = (NOTIFY_UUID,)
 
-    def start_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def start_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """One SUBSCRIBE per measurement.
 
         >>> PROFILE.start_writes({"acc": {"sample_rate_hz": 52}})[0].data
         b'\\x01a/Meas/Acc/52'
         """
         return [
-            GattWrite(WRITE_UUID, encode_subscribe(ref, resource_path(m, fs)))
+            base.GattWrite(WRITE_UUID, encode_subscribe(ref, resource_path(m, fs)))
             for m, fs, ref in _cfg(config)
         ]
 
-    def stop_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def stop_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """One UNSUBSCRIBE per measurement."""
-        return [GattWrite(WRITE_UUID, encode_unsubscribe(ref)) for _, _, ref in _cfg(config)]
+        return [base.GattWrite(WRITE_UUID, encode_unsubscribe(ref)) for _, _, ref in _cfg(config)]
 
     def required_mtu(self, config: dict[str, Any]) -> int:
         """MTU at which the largest notification is not cut: 8 samples x sensors x 12 bytes,
@@ -265,9 +254,9 @@ class MovesenseProfile(DeviceProfile):
             need = max(need, 3 + 2 + -(-payload // parts))
         return need
 
-    def decode_records(self, records: RawRecords, config: dict[str, Any]) -> DecodeResult:
+    def decode_records(self, records: base.RawRecords, config: dict[str, Any]) -> base.DecodeResult:
         """Replay: join two-part notifications, decode, unwrap the ms timestamps, clock-map."""
-        res = DecodeResult()
+        res = base.DecodeResult()
         by_ref = {ref: (m, fs) for m, fs, ref in _cfg(config)}
         acc: dict[str, _Acc] = {m: _Acc() for m, _, _ in _cfg(config)}
         # an IMU9 DATA waits here for a possible DATA_PART2: (host t, bytes, session, whole)
@@ -279,8 +268,8 @@ class MovesenseProfile(DeviceProfile):
         def add(m: str, t: int, sess: int, payload: bytes, data: bytes) -> None:
             try:
                 md = decode_payload(payload, m)
-            except DecodeError as err:
-                res.errors.append(PacketError(t, NOTIFY_UUID, data, str(err)))
+            except base.DecodeError as err:
+                res.errors.append(base.PacketError(t, NOTIFY_UUID, data, str(err)))
                 return
             acc[m].host_us.append(t)
             acc[m].session.append(sess)
@@ -295,7 +284,7 @@ class MovesenseProfile(DeviceProfile):
                 add(m, pt, psess, pdata[2:], pdata)
             else:
                 res.errors.append(
-                    PacketError(
+                    base.PacketError(
                         pt, NOTIFY_UUID, pdata, f"{DEVICE} {m}: first part without its second part"
                     )
                 )
@@ -313,13 +302,13 @@ class MovesenseProfile(DeviceProfile):
                     flush(r)
                 split_len.clear()
             if (
-                kind == RecordKind.WRITE
+                kind == base.RecordKind.WRITE
                 and uuid == WRITE_UUID
                 and data[:1] == bytes((CMD_SUBSCRIBE,))
             ):
                 session += 1
                 continue
-            if kind != RecordKind.NOTIFY or uuid != NOTIFY_UUID:
+            if kind != base.RecordKind.NOTIFY or uuid != NOTIFY_UUID:
                 continue
             try:
                 if len(data) < 2:
@@ -358,8 +347,8 @@ class MovesenseProfile(DeviceProfile):
                     raise UnknownMeasurementTypeError(
                         DEVICE, m, f"unknown response type 0x{rtype:02X}"
                     )
-            except DecodeError as err:
-                res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+            except base.DecodeError as err:
+                res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
                 continue
         for r in list(pending):
             flush(r)
@@ -369,7 +358,7 @@ class MovesenseProfile(DeviceProfile):
         return res
 
     @staticmethod
-    def _decode(m: str, fs: int, a: _Acc, res: DecodeResult) -> None:
+    def _decode(m: str, fs: int, a: _Acc, res: base.DecodeResult) -> None:
         rows = np.array([len(d) for d in a.data], dtype=np.int64)
         ts = np.array([d.timestamp_ms for d in a.data], dtype=np.int64)
         # unwrap the u32 ms counter (49.7 days)
@@ -401,14 +390,14 @@ class MovesenseProfile(DeviceProfile):
             lost += round(gap_n[j] / max(rows[j], 1)) if same else 0
             for sensor in MEASUREMENTS[m][1]:
                 res.gaps.append(
-                    Gap(sensor, int(t_us[first_rows[j] - 1]), int(t_us[first_rows[j]]), reason)
+                    base.Gap(sensor, int(t_us[first_rows[j] - 1]), int(t_us[first_rows[j]]), reason)
                 )
         for sensor in MEASUREMENTS[m][1]:
             vals = (
                 np.concatenate([d.samples[sensor] for d in a.data]).astype(np.float64)
                 * _UNIT_SCALE[sensor]
             )
-            res.streams[sensor] = StreamSamples(
+            res.streams[sensor] = base.StreamSamples(
                 sensor, t_us, vals, ("x", "y", "z"), _UNITS[sensor], float(fs), seq
             )
             res.qc[sensor] = {
@@ -436,7 +425,7 @@ class _Sub:
     next_idx: int
 
 
-class MovesenseVirtualDevice(VirtualDevice):
+class MovesenseVirtualDevice(base.VirtualDevice):
     """A Movesense sensor running the sensor-data app, streaming known signals.
 
     Parameters
@@ -454,7 +443,7 @@ class MovesenseVirtualDevice(VirtualDevice):
 
     def __init__(
         self,
-        signals: dict[str, StreamSamples],
+        signals: dict[str, base.StreamSamples],
         *,
         clock_offset_us: int | None = None,
         clock_drift_ppm: float = 0.0,

@@ -20,18 +20,8 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from glutewake.devices import base
 from glutewake.devices._timing import HostClock, fit_host_clock
-from glutewake.devices.base import (
-    DecodeError,
-    DecodeResult,
-    DeviceProfile,
-    Gap,
-    GattWrite,
-    PacketError,
-    RawRecords,
-    RecordKind,
-    StreamSamples,
-)
 from glutewake.devices.errors import ControlPointError, TimestampError
 from glutewake.devices.pmd_codec import (
     _INT64_MAX,
@@ -124,13 +114,13 @@ class _Collected:
 class _Records:
     """The records being replayed, their payloads joined once into one buffer."""
 
-    records: RawRecords
+    records: base.RawRecords
     buf: NDArray[np.uint8]  # every payload back to back, then 16 zero bytes
     starts: NDArray[np.int64]
     lens: NDArray[np.int64]
 
     @classmethod
-    def of(cls, records: RawRecords) -> _Records:
+    def of(cls, records: base.RawRecords) -> _Records:
         lens = np.fromiter(map(len, records.payload), dtype=np.int64)
         # the padding joined in, not appended after: one copy of the payloads, not two
         buf = np.frombuffer(b"".join([*records.payload, bytes(16)]), dtype=np.uint8)
@@ -281,7 +271,7 @@ def _round_half_even(num: NDArray[np.int64], den: NDArray[np.int64]) -> NDArray[
     return q + up.astype(np.int64)
 
 
-class PolarPmdProfile(DeviceProfile):
+class PolarPmdProfile(base.DeviceProfile):
     """The PMD profile.
 
     Config: ``{"acc": {"sample_rate_hz": 52, "range_g": 8, "resolution_bits": 16}}``, optionally
@@ -298,7 +288,7 @@ class PolarPmdProfile(DeviceProfile):
     control_point_uuid = PMD_CONTROL_POINT_UUID
     data_uuid = PMD_DATA_UUID
 
-    def start_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def start_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """One start request per configured stream, in config order.
 
         >>> PROFILE.start_writes({"acc": {"sample_rate_hz": 52, "range_g": 8}})[0].data.hex()
@@ -307,10 +297,12 @@ class PolarPmdProfile(DeviceProfile):
         out = []
         for s, c in config.items():
             settings = _stream_settings(s, c)
-            out.append(GattWrite(PMD_CONTROL_POINT_UUID, encode_start(STREAM_TYPES[s], settings)))
+            out.append(
+                base.GattWrite(PMD_CONTROL_POINT_UUID, encode_start(STREAM_TYPES[s], settings))
+            )
         return out
 
-    def stop_writes(self, config: dict[str, Any]) -> list[GattWrite]:
+    def stop_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """One stop request per configured stream.
 
         >>> PROFILE.stop_writes({"acc": {"sample_rate_hz": 52}})[0].data.hex()
@@ -318,7 +310,9 @@ class PolarPmdProfile(DeviceProfile):
         """
         for s in config:
             _stream_settings(s, {"sample_rate_hz": 0})
-        return [GattWrite(PMD_CONTROL_POINT_UUID, encode_stop(STREAM_TYPES[s])) for s in config]
+        return [
+            base.GattWrite(PMD_CONTROL_POINT_UUID, encode_stop(STREAM_TYPES[s])) for s in config
+        ]
 
     def required_mtu(self, config: dict[str, Any]) -> int:
         """Smallest MTU at which each configured stream's frames fit (see :func:`min_frame_mtu`).
@@ -336,7 +330,7 @@ class PolarPmdProfile(DeviceProfile):
 
     # ------------------------------------------------------------------ replay
 
-    def decode_records(self, records: RawRecords, config: dict[str, Any]) -> DecodeResult:
+    def decode_records(self, records: base.RawRecords, config: dict[str, Any]) -> base.DecodeResult:
         """Replay spooled records: control-point exchanges set each stream's settings and factor.
 
         Per stream the previous-frame timestamp is reset on every connection and every start.
@@ -345,7 +339,7 @@ class PolarPmdProfile(DeviceProfile):
         hole, and the hole becomes a ``packet_loss`` gap. Device timestamps go to UTC through
         the clock model fitted on (frame timestamp, host receive time) pairs.
         """
-        res = DecodeResult()
+        res = base.DecodeResult()
         states: dict[int, _StreamState] = {}
         pending_start: dict[int, CpRequest] = {}
         collected: dict[int, _Collected] = {}
@@ -409,17 +403,17 @@ class PolarPmdProfile(DeviceProfile):
                 states.clear()
                 pending_start.clear()
                 att_mtu = None
-            if kind == RecordKind.CONNECT:
+            if kind == base.RecordKind.CONNECT:
                 att_mtu = int.from_bytes(data[:2], "little") if len(data) >= 2 else None
                 return
-            if kind == RecordKind.DISCONNECT:
+            if kind == base.RecordKind.DISCONNECT:
                 end_sessions(list(cur_sess), "disconnect")
                 return
-            if uuid == PMD_CONTROL_POINT_UUID and kind == RecordKind.WRITE:
+            if uuid == PMD_CONTROL_POINT_UUID and kind == base.RecordKind.WRITE:
                 try:
                     req = parse_request(data)
                 except ControlPointError as err:
-                    res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+                    res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
                     return
                 if req.op_code == OpCode.REQUEST_MEASUREMENT_START:
                     pending_start[req.measurement_type] = req
@@ -427,11 +421,11 @@ class PolarPmdProfile(DeviceProfile):
                     end_sessions([req.measurement_type], "stopped")
                     states.pop(req.measurement_type, None)
                 return
-            if uuid == PMD_CONTROL_POINT_UUID and kind == RecordKind.NOTIFY:
+            if uuid == PMD_CONTROL_POINT_UUID and kind == base.RecordKind.NOTIFY:
                 try:
                     msg = parse_notification(data)
                 except ControlPointError as err:
-                    res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+                    res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
                     return
                 if isinstance(msg, MeasurementStopped):
                     end_sessions(list(msg.measurement_types), "device_stopped")
@@ -444,7 +438,7 @@ class PolarPmdProfile(DeviceProfile):
                     cur_sess[msg.measurement_type] = next_session
                     next_session += 1
                 return
-            if uuid == PMD_DATA_UUID and kind == RecordKind.NOTIFY:
+            if uuid == PMD_DATA_UUID and kind == base.RecordKind.NOTIFY:
                 add_data(i, i + 1)
 
         # data notifications between two control records (or connection changes) are
@@ -454,7 +448,7 @@ class PolarPmdProfile(DeviceProfile):
         rec_mt = joined.byte_at(np.arange(n_rec, dtype=np.int64), 0)
         rec_mt[rec_mt >= 0] &= 0x3F
         uuid_is_data = {u: u.lower() == PMD_DATA_UUID for u in set(records.char_uuid)}
-        is_data = (records.kind == RecordKind.NOTIFY) & np.fromiter(
+        is_data = (records.kind == base.RecordKind.NOTIFY) & np.fromiter(
             map(uuid_is_data.__getitem__, records.char_uuid), dtype=bool, count=n_rec
         )
         new_conn = np.ones(n_rec, dtype=bool)
@@ -476,7 +470,7 @@ class PolarPmdProfile(DeviceProfile):
         pending_start: dict[int, CpRequest],
         states: dict[int, _StreamState],
         cp_errors: dict[str, list[str]],
-        res: DecodeResult,
+        res: base.DecodeResult,
         t: int,
         uuid: str,
         data: bytes,
@@ -499,7 +493,7 @@ class PolarPmdProfile(DeviceProfile):
         try:
             params = msg.settings()
         except ControlPointError as err:
-            res.errors.append(PacketError(t, uuid, bytes(data), str(err)))
+            res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
             params = {}
         if SettingType.FACTOR in params:
             st.factor = float(params[SettingType.FACTOR][0])
@@ -511,7 +505,7 @@ class PolarPmdProfile(DeviceProfile):
         col: _Collected,
         joined: _Records,
         session_end: dict[int, str],
-        res: DecodeResult,
+        res: base.DecodeResult,
     ) -> None:
         stream = STREAM_NAMES.get(mt, f"type{mt}")
         rec = col.rec_idx[0] if len(col.rec_idx) == 1 else np.concatenate(col.rec_idx)
@@ -564,7 +558,7 @@ class PolarPmdProfile(DeviceProfile):
                     keep_raw=False,  # replay needs the values only
                     joined=(joined.buf, joined.starts[rec[idx]], joined.lens[rec[idx]]),
                 )
-            except DecodeError as err:
+            except base.DecodeError as err:
                 for k in idx.tolist():
                     self._record_error(res, joined, int(rec[k]), err)
                 continue
@@ -595,7 +589,7 @@ class PolarPmdProfile(DeviceProfile):
                 res,
                 joined,
                 int(rec[k]),
-                DecodeError(DEVICE, stream, f"{f_ch[k]} channels, stream has {chans}"),
+                base.DecodeError(DEVICE, stream, f"{f_ch[k]} channels, stream has {chans}"),
             )
         f_ok &= f_ch == chans
         offset = 0
@@ -688,7 +682,7 @@ class PolarPmdProfile(DeviceProfile):
             if chans <= 3
             else (*_CHANNEL_NAMES, "calibration_status")[:chans]
         )
-        res.streams[stream] = StreamSamples(
+        res.streams[stream] = base.StreamSamples(
             stream=stream,
             t_us=t_us,
             values=values,
@@ -705,7 +699,7 @@ class PolarPmdProfile(DeviceProfile):
             if loss:
                 qc["packets_lost"] += max(1, round(int(miss[j]) / max(int(n[j]), 1)))
             res.gaps.append(
-                Gap(stream, int(t_us[last_rows[j - 1]]), int(t_us[first_rows[j]]), reason)
+                base.Gap(stream, int(t_us[last_rows[j - 1]]), int(t_us[first_rows[j]]), reason)
             )
 
     @staticmethod
@@ -732,11 +726,13 @@ class PolarPmdProfile(DeviceProfile):
         return float(1e9 / np.median(per))
 
     @staticmethod
-    def _record_error(res: DecodeResult, joined: _Records, i: int, err: DecodeError) -> None:
+    def _record_error(
+        res: base.DecodeResult, joined: _Records, i: int, err: base.DecodeError
+    ) -> None:
         """Report record ``i`` (an index into the replayed records) as undecodable."""
         t_us = int(joined.records.t_us[i])
         payload = bytes(joined.records.payload[i])
-        res.errors.append(PacketError(t_us, PMD_DATA_UUID, payload, str(err)))
+        res.errors.append(base.PacketError(t_us, PMD_DATA_UUID, payload, str(err)))
 
 
 PROFILE = PolarPmdProfile()

@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from glutewake.datadir import DataDir, safe_component
 from glutewake.devices import get_profile
 from glutewake.ingest.spool_thread import CollectorError, LiveQc, SpoolWriterThread
 from glutewake.ingest.stopping import stop_step as _stop_step
@@ -47,6 +46,7 @@ from glutewake.ingest.supervisor import (
     config_for,
     utc_now_us,
 )
+from glutewake.store.datadir import DataDir, safe_component
 
 __all__ = [
     "DEFAULT_CONFIGS",

@@ -1,18 +1,21 @@
 """``glutewake scan``: list nearby wearables and the device profile that recognises each.
 
 A profile recognises an advertisement by its local name (``DeviceProfile.name_prefixes``) or by
-an advertised primary service UUID (``DeviceProfile.service_uuids``).
+an advertised primary service UUID (``DeviceProfile.service_uuids``):
+:func:`glutewake.devices.match_profile`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from glutewake.devices import PROFILES, DeviceProfile, get_profile
+from glutewake.devices import DeviceProfile, available_profiles, match_profile
+
+__all__ = ["ScanResult", "available_profiles", "match_profile", "scan", "scan_async"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -26,47 +29,6 @@ class ScanResult:
     address: str
     rssi: int
     profile: str | None  #: registry name of the profile that recognises it, or None
-
-
-def available_profiles() -> list[DeviceProfile]:
-    """Every registered profile whose module can be imported (others are skipped, logged)."""
-    profiles: list[DeviceProfile] = []
-    for name in PROFILES:
-        try:
-            profiles.append(get_profile(name))
-        except (ImportError, AttributeError) as exc:
-            log.debug("profile %s unavailable: %s", name, exc)
-    return profiles
-
-
-def match_profile(
-    name: str | None,
-    service_uuids: Iterable[str] = (),
-    profiles: Sequence[DeviceProfile] | None = None,
-) -> DeviceProfile | None:
-    """The profile that recognises an advertisement, by name prefix first, then service UUID.
-
-    Examples
-    --------
-    >>> from glutewake.devices.base import DeviceProfile
-    >>> class P(DeviceProfile):
-    ...     name = "demo"; name_prefixes = ("Demo",); service_uuids = ("abcd",)
-    ...     start_writes = stop_writes = required_mtu = decode_records = None
-    >>> match_profile("Demo 12", (), [P()]).name
-    'demo'
-    >>> match_profile("Other", ["ABCD"], [P()]).name
-    'demo'
-    """
-    candidates = list(available_profiles() if profiles is None else profiles)
-    if name:
-        for profile in candidates:
-            if any(name.startswith(prefix) for prefix in profile.name_prefixes):
-                return profile
-    advertised = {u.lower() for u in service_uuids}
-    for profile in candidates:
-        if advertised & {u.lower() for u in profile.service_uuids}:
-            return profile
-    return None
 
 
 async def scan_async(

@@ -94,7 +94,7 @@ def virtual_device_for(
         signal = _acc_signal(start_us, duration_s, fs_hz, seed)
         return polar.PolarVirtualDevice(signal)
     if profile_name == "glutewake-open":
-        gw = importlib.import_module("glutewake.devices.glutewake_open")
+        gw = importlib.import_module("glutewake.devices.open_virtual")
         emg_cfg = config.get("emg", {})
         fs_hz = float(emg_cfg.get("fs_hz", 1000))
         channels = emg_cfg.get("channels", 2)
@@ -122,7 +122,7 @@ async def start_virtual_peripherals(
     seed: int = 0,
 ) -> list[VirtualPeripheral]:
     """Start one advertising virtual peripheral per profile name on ``radio``."""
-    from glutewake.ingest.collector import config_for
+    from glutewake.ingest.supervisor import config_for
 
     peripherals = []
     start_us = utc_now_us()

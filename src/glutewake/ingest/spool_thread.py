@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from glutewake.devices import DeviceProfile
 from glutewake.devices.base import RawRecords, RecordKind
-from glutewake.ingest.spool import SpoolWriter, list_segments
+from glutewake.store.spool import SpoolWriter, list_segments
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from glutewake.datadir import DataDir
 from glutewake.devices import DeviceProfile, get_profile
 from glutewake.devices.base import RawRecords, RecordKind
-from glutewake.ingest.spool import (
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import (
     JOURNAL_NAME,
     SpoolError,
     SpoolInfo,

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from glutewake.datadir import DataDir
 from glutewake.devices import DeviceProfile
 from glutewake.devices.base import RecordKind
-from glutewake.ingest.spool import SpoolInfo, SpoolWriter
 from glutewake.ingest.spool_thread import CollectorError, LiveQc, SpoolWriterThread, _last_conn_id
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import SpoolInfo, SpoolWriter
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -355,7 +355,7 @@ class DeviceSupervisor:
 
     def _resolve_profile(self, device: Any, adv: Any) -> DeviceProfile:
         if self.profile is None:
-            from glutewake.ingest.scan import match_profile
+            from glutewake.devices import match_profile
 
             profile = match_profile(adv.local_name or device.name, adv.service_uuids)
             if profile is None:

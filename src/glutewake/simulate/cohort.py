@@ -32,7 +32,7 @@ from glutewake import __version__
 if TYPE_CHECKING:
     import duckdb
 
-    from glutewake.datadir import DataDir
+    from glutewake.store.datadir import DataDir
 
 __all__ = ["CohortParams", "CohortTables", "build_cohort", "load_cohort", "simulate_cohort"]
 
@@ -413,15 +413,18 @@ def load_cohort(con: duckdb.DuckDBPyConnection, tables: CohortTables) -> None:
 
 def build_cohort(data_dir: DataDir, params: CohortParams | None = None) -> CohortTables:
     """Simulate a cohort and load it into ``data_dir``'s catalog (created if needed)."""
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store.bookkeeping import write
 
     tables = simulate_cohort(params)
-    with open_write(data_dir) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            load_cohort(con, tables)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    write(data_dir, _load_in_transaction, tables)
     return tables
+
+
+def _load_in_transaction(con: duckdb.DuckDBPyConnection, tables: CohortTables) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        load_cohort(con, tables)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

@@ -14,9 +14,10 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
-from glutewake.datadir import DataDir
 from glutewake.simulate.study import EMG_ROLES, ParticipantPlan, build_study
+from glutewake.store.datadir import DataDir
 
 SAMPLE_DAY = dt.date(2026, 3, 26)
 SAMPLE_PLAN = ParticipantPlan(
@@ -87,8 +88,7 @@ def write_sample_data(folder: Path, *, seed: int = 11) -> None:
 
 def load_sample_data(sample: Path, data_dir: DataDir) -> None:
     """Copy the sample spool into ``data_dir`` and enter its bookkeeping in the catalog."""
-    from glutewake.analytics import bookkeeping
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store import bookkeeping
 
     study = json.loads((sample / "study.json").read_text(encoding="utf-8"))
     data_dir.create()
@@ -96,23 +96,28 @@ def load_sample_data(sample: Path, data_dir: DataDir) -> None:
         target = data_dir.spool / folder.relative_to(sample / "spool")
         if not target.exists():
             shutil.copytree(folder, target)
-    with open_write(data_dir) as con:
-        for p in study["participants"]:
-            bookkeeping.upsert_participant(con, p["participant_id"], p["tz"])
-        for d in study["devices"]:
-            roles = [tuple(r) for r in d.get("channel_roles", [])] or None
-            bookkeeping.set_device(
-                con,
-                d["participant_id"],
-                d["device_id"],
-                d["profile"],
-                placement=d.get("placement"),
-                channel_roles=roles,
-            )
-        for ph in study["phases"]:
-            bookkeeping.set_phase(
-                con, ph["participant_id"], ph["phase"], dt.date.fromisoformat(ph["start_date"])
-            )
+    bookkeeping.write(data_dir, _register, study)
+
+
+def _register(con: Any, study: dict[str, Any]) -> None:
+    from glutewake.store import bookkeeping
+
+    for p in study["participants"]:
+        bookkeeping.upsert_participant(con, p["participant_id"], p["tz"])
+    for d in study["devices"]:
+        roles = [tuple(r) for r in d.get("channel_roles", [])] or None
+        bookkeeping.set_device(
+            con,
+            d["participant_id"],
+            d["device_id"],
+            d["profile"],
+            placement=d.get("placement"),
+            channel_roles=roles,
+        )
+    for ph in study["phases"]:
+        bookkeeping.set_phase(
+            con, ph["participant_id"], ph["phase"], dt.date.fromisoformat(ph["start_date"])
+        )
 
 
 def main() -> None:

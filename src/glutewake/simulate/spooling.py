@@ -7,7 +7,7 @@ through exactly the decoders and the pipeline that real data does.
 
 Devices with a bulk path (:meth:`VirtualDevice.render_until`) render a whole connected span in one
 vectorised pass; others are stepped notification by notification. The records go straight into
-Parquet segments cut where :class:`~glutewake.ingest.spool.SpoolWriter` would cut them (same
+Parquet segments cut where :class:`~glutewake.store.spool.SpoolWriter` would cut them (same
 numbering, names and contents): an offline run has no crash to survive, so the writer's
 per-record journal would only cost time.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from glutewake.devices.base import DeviceProfile, RawRecords, RecordKind, VirtualDevice
-from glutewake.ingest.spool import SpoolInfo, SpoolWriter, list_segments, write_segment
+from glutewake.store.spool import SpoolInfo, SpoolWriter, list_segments, write_segment
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from glutewake.datadir import DataDir
 from glutewake.devices import get_profile
 from glutewake.devices.base import StreamSamples
-from glutewake.ingest.spool import SpoolInfo
 from glutewake.simulate.spooling import Outage, already_spooled, spool_virtual_session
+from glutewake.store.datadir import DataDir
+from glutewake.store.spool import SpoolInfo
 
 ACC_FS_HZ = 52.0
 EMG_FS_HZ = 1000.0
@@ -141,7 +141,7 @@ def build_study(
     advance : callable
         ``advance(1)`` is called after each participant rendered.
     """
-    from glutewake.parallel import run_tasks
+    from glutewake.pipeline.parallel import run_tasks
 
     rng = np.random.default_rng(seed)
     seeds = [int(rng.integers(0, 2**31)) for _ in participants]
@@ -168,7 +168,7 @@ def _spool_participant(
     n_reps: int,
 ) -> StudyTruth:
     """Render one participant's thigh IMU and EMG sessions into the spool (a pure task)."""
-    from glutewake.devices.glutewake_open import GlutewakeOpenVirtualDevice
+    from glutewake.devices.open_virtual import GlutewakeOpenVirtualDevice
     from glutewake.devices.polar_pmd import PolarVirtualDevice
     from glutewake.simulate.emg import simulate_exercise_session
     from glutewake.simulate.posture import simulate_thigh_days
@@ -311,39 +311,43 @@ def _spool_sessions(
 def register_study(data_dir: DataDir, truth: StudyTruth) -> None:
     """Enter the study's bookkeeping in the catalog: participants (time zone, baseline, goals),
     devices and EMG channel roles, phase history and daily symptom ratings."""
-    from glutewake.analytics import bookkeeping
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store import bookkeeping
 
-    with open_write(data_dir) as con:
-        for plan in truth.participants:
-            pid = plan.participant_id
-            bookkeeping.upsert_participant(
+    bookkeeping.write(data_dir, _register, truth)
+
+
+def _register(con: Any, truth: StudyTruth) -> None:
+    from glutewake.store import bookkeeping
+
+    for plan in truth.participants:
+        pid = plan.participant_id
+        bookkeeping.upsert_participant(
+            con,
+            pid,
+            plan.tz,
+            baseline_start=truth.first_day,
+            baseline_end=truth.first_day,
+            goal_sitting_min=7 * 60.0,
+            goal_breaks_per_sitting_hour=3.0,
+        )
+        bookkeeping.set_device(con, pid, plan.imu_address, "polar-pmd", placement="thigh")
+        bookkeeping.set_device(
+            con,
+            pid,
+            plan.emg_address,
+            "glutewake-open",
+            placement="glute",
+            channel_roles=EMG_ROLES,
+        )
+        for phase, offset in plan.phases:
+            bookkeeping.set_phase(con, pid, phase, truth.first_day + dt.timedelta(days=offset))
+        back, hip, knee = plan.pain
+        for d in range(truth.days):
+            bookkeeping.log_symptoms(
                 con,
                 pid,
-                plan.tz,
-                baseline_start=truth.first_day,
-                baseline_end=truth.first_day,
-                goal_sitting_min=7 * 60.0,
-                goal_breaks_per_sitting_hour=3.0,
+                truth.first_day + dt.timedelta(days=d),
+                lower_back=max(back - d, 0),
+                hip=max(hip - d // 2, 0),
+                knee=knee,
             )
-            bookkeeping.set_device(con, pid, plan.imu_address, "polar-pmd", placement="thigh")
-            bookkeeping.set_device(
-                con,
-                pid,
-                plan.emg_address,
-                "glutewake-open",
-                placement="glute",
-                channel_roles=EMG_ROLES,
-            )
-            for phase, offset in plan.phases:
-                bookkeeping.set_phase(con, pid, phase, truth.first_day + dt.timedelta(days=offset))
-            back, hip, knee = plan.pain
-            for d in range(truth.days):
-                bookkeeping.log_symptoms(
-                    con,
-                    pid,
-                    truth.first_day + dt.timedelta(days=d),
-                    lower_back=max(back - d, 0),
-                    hip=max(hip - d // 2, 0),
-                    knee=knee,
-                )

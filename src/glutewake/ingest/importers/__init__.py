@@ -2,9 +2,12 @@
 
 ``run_import`` recognises each file's format from its content (or takes ``format=``), reads it in
 bounded-memory chunks, checks its timing (gaps, clock jumps, irregular sampling: recorded as QC,
-never resampled) and feeds the chunks to :func:`glutewake.pipeline.add_recordings`, which stores
-them like collected data, derives what they touch, and writes the catalog rows (with the file's
-SHA-256 in ``import_files``) in one short transaction after the last chunk. A file already imported
+never resampled) and hands the chunks to the ``add_recordings`` callable its caller passes (the
+CLI passes :func:`glutewake.pipeline.add_recordings`, which stores them like collected data,
+derives what they touch, and writes the catalog rows, with the file's SHA-256 in
+``import_files``, in one short transaction after the last chunk). Importers are a source: they
+never import the pipeline, the analytics or the CLI, and write bookkeeping only through
+:mod:`glutewake.store.bookkeeping`. A file already imported
 for the participant is skipped; a malformed file fails alone with one message naming the file, the
 line or record and what was expected, and the samples of any chunk already stored are removed.
 The registry (:data:`FORMATS`) and the formats are described in ``docs/import.md``.
@@ -14,32 +17,28 @@ Heavy modules (polars, pyarrow, pyedflib) load only when an import runs, so the 
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import hashlib
-import json
 import logging
 import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from glutewake.ingest.importers.errors import ImportFileError, NoSamplesError
 
 if TYPE_CHECKING:
-    from glutewake.datadir import DataDir
     from glutewake.ingest.importers._core import Batch, ReadContext, Source, StreamChecker
     from glutewake.ingest.importers.sniff import Head
-    from glutewake.pipeline import NewRecording
+    from glutewake.store.datadir import DataDir
+    from glutewake.store.samples import NewRecording
 
 __all__ = [
     "FORMATS",
     "FileResult",
     "ImportFileError",
     "ImportSummary",
-    "add_import_command",
+    "RecordingSink",
     "detect_format",
     "run_import",
 ]
@@ -71,6 +70,31 @@ REFERENCE_FORMATS = frozenset({"activpal-events"})
 
 def _no_progress(description: str, total: int) -> Callable[[int], None]:
     return lambda n: None
+
+
+class SinkResult(Protocol):
+    """What a :class:`RecordingSink` reports back (a ``ProcessSummary`` has these)."""
+
+    warnings: list[str]
+    participant_days: int
+    exercise_sessions: int
+
+
+class RecordingSink(Protocol):
+    """Where an import's recordings go: stored, derived and written to the catalog.
+
+    :func:`glutewake.pipeline.add_recordings` is the one the CLI passes. ``extra_rows(con)``
+    must run inside the sink's catalog write transaction (the file's hash and QC rows).
+    """
+
+    def __call__(
+        self,
+        data_dir: DataDir,
+        recordings: Iterable[NewRecording],
+        *,
+        extra_rows: Callable[[Any], None] | None = ...,
+        progress: ProgressHook = ...,
+    ) -> SinkResult: ...
 
 
 @dataclass
@@ -150,17 +174,9 @@ def file_sha256(path: Path) -> str:
 
 
 def _already_imported(data_dir: DataDir, participant_id: str) -> set[str]:
-    from glutewake.analytics import catalog
+    from glutewake.store.bookkeeping import imported_hashes
 
-    if not data_dir.catalog.exists():
-        return set()
-    with catalog.open_read(data_dir) as con:
-        return {
-            str(r[0])
-            for r in con.execute(
-                "SELECT sha256 FROM import_files WHERE participant_id = ?", [participant_id]
-            ).fetchall()
-        }
+    return imported_hashes(data_dir, participant_id)
 
 
 def run_import(
@@ -168,6 +184,7 @@ def run_import(
     paths: Sequence[str | os.PathLike[str]],
     *,
     participant_id: str,
+    add_recordings: RecordingSink,
     format: str | None = None,
     tz: str | None = None,
     exercise: str | None = None,
@@ -186,6 +203,10 @@ def run_import(
         Files to import; each is imported (or fails) on its own.
     participant_id : str
         Participant the files belong to.
+    add_recordings : RecordingSink
+        Stores, derives and writes each file's recordings; the CLI passes
+        :func:`glutewake.pipeline.add_recordings` (:func:`glutewake.pipeline.import_files`
+        is this function with it filled in).
     format : str, optional
         One of :data:`FORMATS`; default: recognised from each file's content.
     tz : str, optional
@@ -216,13 +237,15 @@ def run_import(
 
     Examples
     --------
+    >>> from glutewake.pipeline import add_recordings
     >>> summary = run_import("DATA", ["Polar_H10_0C301E3F_20260301080000_ACC.txt"],
-    ...                      participant_id="P01", tz="Europe/Berlin")  # doctest: +SKIP
+    ...                      participant_id="P01", add_recordings=add_recordings,
+    ...                      tz="Europe/Berlin")  # doctest: +SKIP
     >>> [f.status for f in summary.files]  # doctest: +SKIP
     ['imported']
     """
-    from glutewake.datadir import DataDir, safe_component
     from glutewake.ingest.importers._core import ReadContext, check_tz
+    from glutewake.store.datadir import DataDir, safe_component
 
     if format is not None and format not in _REGISTRY:
         raise ImportFileError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
@@ -267,6 +290,7 @@ def run_import(
                 device_id,
                 progress,
                 summary,
+                add_recordings,
             )
             result.status = "imported"
             done.add(result.sha256)
@@ -295,10 +319,10 @@ def _import_one(
     device_id: str | None,
     progress: ProgressHook,
     summary: ImportSummary,
+    add_recordings: RecordingSink,
 ) -> None:
-    from glutewake.datadir import safe_component
     from glutewake.ingest.importers.sniff import Head
-    from glutewake.pipeline import add_recordings
+    from glutewake.store.datadir import safe_component
 
     head = Head.read(path)
     fmt = format or _detect(head)
@@ -443,7 +467,7 @@ class _RecordingFeed(Sequence["NewRecording"]):
         """Take ``rows`` samples off the front of ``parts`` (in place) as one recording."""
         from glutewake.devices.base import Gap, StreamSamples
         from glutewake.ingest.importers._core import STREAM_UNITS, Batch
-        from glutewake.pipeline import NewRecording
+        from glutewake.store.samples import NewRecording
 
         qc = checker.qc
         t_parts, v_parts, s_parts = [], [], []
@@ -514,21 +538,18 @@ class _RecordingFeed(Sequence["NewRecording"]):
 
     def extra_rows(self, con: Any) -> None:
         """The file's hash and its per-recording QC, in add_recordings' transaction."""
+        from glutewake.store.bookkeeping import insert_import_file, insert_import_qc
+
         result = self.result
         result.qc = {s: c.qc.as_dict() for s, c in self.checkers.items()}
-        con.execute(
-            "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
-            "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                result.sha256,
-                self.participant_id,
-                str(self.path),
-                self.fmt,
-                self.path.stat().st_size,
-                result.rows,
-                ",".join(result.recordings),
-                dt.datetime.now(dt.UTC),
-            ],
+        insert_import_file(
+            con,
+            sha256=str(result.sha256),
+            participant_id=self.participant_id,
+            path=self.path,
+            fmt=self.fmt,
+            rows=result.rows,
+            recordings=result.recordings,
         )
         info = {k: v for k, v in self.source.info.items() if k != "exercise"}
         n_chunks = {s: sum(1 for c in self.chunks if c["stream"] == s) for s in self.checkers}
@@ -543,27 +564,20 @@ class _RecordingFeed(Sequence["NewRecording"]):
                 "chunk": c["k"],
                 "chunks": n_chunks[c["stream"]],
             }
-            con.execute(
-                "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
-                "end_time, value, detail) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)",
-                [
-                    self.participant_id,
-                    c["recording_id"],
-                    _us_to_dt(c["t0"]),
-                    _us_to_dt(c["t1"]),
-                    qc.fs_measured_hz,
-                    json.dumps(detail, sort_keys=True, default=str),
-                ],
+            insert_import_qc(
+                con,
+                participant_id=self.participant_id,
+                recording_id=c["recording_id"],
+                start_us=c["t0"],
+                end_us=c["t1"],
+                fs_measured_hz=qc.fs_measured_hz,
+                detail=detail,
             )
-
-
-def _us_to_dt(t_us: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(t_us))
 
 
 def _remove_samples(data_dir: DataDir, participant_id: str, prefix: str) -> None:
     """Delete sample files a failed commit may have written (nothing stays for that file)."""
-    from glutewake.datadir import safe_component
+    from glutewake.store.datadir import safe_component
 
     pid = safe_component(participant_id)
     store = data_dir.store
@@ -575,29 +589,18 @@ def _register_device(
     data_dir: DataDir, participant_id: str, device: str, profile: str, placement: str, path: Path
 ) -> bool:
     """Register the placement; True when the device was not in the catalog before."""
-    from glutewake.analytics.bookkeeping import BookkeepingError, set_device
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store.bookkeeping import BookkeepingError, register_placement
 
     try:
-        with open_write(data_dir) as con:
-            known = con.execute(
-                "SELECT count(*) FROM devices WHERE participant_id = ? AND device_id = ?",
-                [participant_id, device],
-            ).fetchone()
-            set_device(con, participant_id, device, profile, placement=placement)
+        return register_placement(data_dir, participant_id, device, profile, placement)
     except BookkeepingError as exc:
         raise ImportFileError(f"{path}: --placement needs a known participant: {exc}") from None
-    return not (known and known[0])
 
 
 def _unregister_device(data_dir: DataDir, participant_id: str, device: str) -> None:
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store.bookkeeping import forget_unseen_device
 
-    with open_write(data_dir) as con:
-        con.execute(
-            "DELETE FROM devices WHERE participant_id = ? AND device_id = ? AND first_seen IS NULL",
-            [participant_id, device],
-        )
+    forget_unseen_device(data_dir, participant_id, device)
 
 
 def _import_reference(
@@ -608,8 +611,8 @@ def _import_reference(
     ctx: ReadContext,
     participant_id: str,
 ) -> None:
-    from glutewake.analytics.catalog import open_write
     from glutewake.ingest.importers import activpal
+    from glutewake.store.bookkeeping import insert_import_file, write
 
     periods = activpal.read_events(path, head, ctx)
     if periods.height == 0:
@@ -619,92 +622,16 @@ def _import_reference(
     result.recordings = [str(target.relative_to(data_dir.root))]
     activpal.write_reference(target, periods)
     try:
-        with open_write(data_dir) as con:
-            con.execute(
-                "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
-                "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    result.sha256,
-                    participant_id,
-                    str(path),
-                    result.format,
-                    path.stat().st_size,
-                    result.rows,
-                    result.recordings[0],
-                    dt.datetime.now(dt.UTC),
-                ],
-            )
+        write(
+            data_dir,
+            insert_import_file,
+            sha256=str(result.sha256),
+            participant_id=participant_id,
+            path=path,
+            fmt=str(result.format),
+            rows=result.rows,
+            recordings=result.recordings,
+        )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _cmd_import(args: argparse.Namespace) -> int:
-    from glutewake.cli import _data_dir, _progress_factory, _show_progress
-
-    progress, bar = _progress_factory(_show_progress(args))
-    kwargs: dict[str, Any] = {
-        "participant_id": args.participant,
-        "format": args.format,
-        "tz": args.tz,
-        "exercise": args.exercise,
-        "placement": args.placement,
-        "device_id": args.device,
-        "progress": progress,
-    }
-    if bar is not None:
-        with bar:
-            summary = run_import(_data_dir(args), args.paths, **kwargs)
-    else:
-        summary = run_import(_data_dir(args), args.paths, **kwargs)
-    for f in summary.files:
-        if f.status == "imported":
-            print(
-                f"imported {f.path} ({f.format}): {f.rows:,} rows, {len(f.recordings)} recording(s)"
-            )
-        elif f.status == "skipped":
-            print(f"skipped  {f.path}: {f.message}")
-        else:
-            print(f"failed   {f.message}", file=sys.stderr)
-    for warning in summary.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(
-        f"{len(summary.imported)} imported, {len(summary.skipped)} already imported, "
-        f"{len(summary.failed)} failed; {summary.participant_days} participant-day(s), "
-        f"{summary.exercise_sessions} exercise session(s) derived"
-    )
-    return 1 if summary.failed else 0
-
-
-def add_import_command(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Register ``glutewake import PATH... --participant ID ...`` on a subparsers object."""
-    p: argparse.ArgumentParser = sub.add_parser(
-        "import",
-        parents=[common],
-        help="import recordings from apps and lab files (formats: docs/import.md)",
-        description="Import files as samples (like collected data) and derive what they touch. "
-        "Formats are recognised from content: " + ", ".join(FORMATS) + ". Importing the same "
-        "file twice adds nothing. A malformed file fails alone; exit status 1 if any failed.",
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files to import")
-    p.add_argument("--participant", required=True, help="participant id")
-    p.add_argument("--format", choices=FORMATS, help="skip detection and read as this format")
-    p.add_argument(
-        "--tz",
-        metavar="ZONE",
-        help="IANA zone of files whose times have no zone/offset (required for those)",
-    )
-    p.add_argument(
-        "--exercise", metavar="LABEL", help="label the recordings as an exercise session (or 'mvc')"
-    )
-    p.add_argument("--placement", metavar="P", help="register the device placement (thigh, ...)")
-    p.add_argument(
-        "--device",
-        metavar="ID",
-        help="device id to store under (default: from the file, else import-<format>)",
-    )
-    p.set_defaults(func=_cmd_import)
-    return p

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from glutewake.datadir import DataDir, safe_component
 from glutewake.ingest.importers._core import ReadContext, need_tz
 from glutewake.ingest.importers.errors import ImportFileError
 from glutewake.ingest.importers.sniff import Head
+from glutewake.store.datadir import DataDir, safe_component
 
 NAME = "activpal-events"
 #: activPAL activity codes -> the project's posture names

@@ -62,7 +62,7 @@ def sniff_samples(head: Head) -> bool:
 def open_spool(path: Path, head: Head, ctx: ReadContext) -> Source:
     """Decode a spool segment with its device profile."""
     from glutewake.devices import get_profile
-    from glutewake.ingest.spool import SpoolError, read_segment
+    from glutewake.store.spool import SpoolError, read_segment
 
     try:
         info, records, _ = read_segment(path)

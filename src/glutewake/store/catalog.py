@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-    from glutewake.datadir import DataDir
+    from glutewake.store.datadir import DataDir
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())

@@ -1,6 +1,6 @@
-"""Command-line commands of the analytics part: ``report daily|progress`` and ``export``.
+"""The report and export commands: ``report daily|progress`` and ``export``.
 
-``glutewake.cli`` owns the parser; it calls :func:`add_subcommands` (top-level ``export``) and
+:func:`glutewake.cli.build_parser` calls :func:`add_subcommands` (top-level ``export``) and
 :func:`add_report_subcommands` (``report progress``, and ``--format`` for ``report daily``).
 Heavy modules are imported inside the commands so ``glutewake --help`` stays fast.
 """
@@ -8,9 +8,11 @@ Heavy modules are imported inside the commands so ``glutewake --help`` stays fas
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 from typing import Any
+
+from glutewake.cli.common import data_dir as _data_dir
+from glutewake.cli.common import parse_date as _date
 
 __all__ = [
     "add_report_subcommands",
@@ -19,19 +21,6 @@ __all__ = [
     "report_daily",
     "report_progress",
 ]
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _data_dir(args: argparse.Namespace) -> Any:
-    from glutewake.datadir import DataDir
-
-    return DataDir.resolve(getattr(args, "data", None))
 
 
 def report_daily(args: argparse.Namespace) -> int:

@@ -13,138 +13,27 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from glutewake import __version__
+from glutewake.cli.common import (
+    CliError,
+    parse_date,
+    parse_pain,
+    parse_positive,
+    parse_retries,
+    parse_workers,
+    print_table,
+    progress_factory,
+    show_progress,
+)
+from glutewake.cli.common import (
+    data_dir as _data_dir,
+)
 
 log = logging.getLogger("glutewake")
-
-
-class CliError(Exception):
-    """An error to report as one line, exit status 2."""
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _pain(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number 0-10") from None
-    if not 0 <= value <= 10:
-        raise argparse.ArgumentTypeError(f"pain {value} is outside 0-10")
-    return value
-
-
-def _whole_number(minimum: int, what: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {minimum}, not {value}")
-        return value
-
-    return parse
-
-
-_workers = _whole_number(1, "workers")
-_retries = _whole_number(0, "retries")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _data_dir(args: argparse.Namespace) -> Any:
-    from glutewake.datadir import DataDir
-
-    return DataDir.resolve(args.data)
-
-
-def _progress_factory(enabled: bool) -> tuple[Callable[[str, int], Callable[[int], None]], Any]:
-    """A ``progress(description, total) -> advance`` hook drawing rich bars on a terminal."""
-    if not enabled:
-        return (lambda description, total: lambda n: None), None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("{task.description:<18}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=False,
-    )
-
-    tasks: dict[str, Any] = {}
-
-    def start(description: str, total: int) -> Callable[[int], None]:
-        # a stage run again (process works in batches of participants) grows its own bar
-        if description in tasks:
-            task = tasks[description]
-            done = bar.tasks[task].completed
-            bar.update(task, total=(bar.tasks[task].total or 0) + total, completed=done)
-        else:
-            task = tasks[description] = bar.add_task(description, total=max(total, 1))
-            if total == 0:
-                bar.update(task, completed=1)
-        return lambda n: bar.advance(task, n)
-
-    return start, bar
-
-
-def _show_progress(args: argparse.Namespace) -> bool:
-    return sys.stderr.isatty() and not args.quiet
-
-
-def _print_table(frame: Any, title: str | None = None) -> None:
-    if not sys.stdout.isatty():
-        import polars as pl
-
-        with pl.Config(
-            tbl_rows=-1,
-            tbl_cols=-1,
-            fmt_str_lengths=200,
-            tbl_width_chars=60_000,
-            tbl_hide_dataframe_shape=True,
-            tbl_hide_column_data_types=True,
-        ):
-            if title:
-                print(title)
-            print(frame)
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, show_lines=False)
-    for name in frame.columns:
-        table.add_column(name, overflow="fold")
-    for row in frame.iter_rows():
-        table.add_row(*("" if v is None else _fmt(v) for v in row))
-    Console(soft_wrap=False).print(table)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.6g}"
-    return str(value)
 
 
 # --------------------------------------------------------------------------- commands
@@ -154,13 +43,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from glutewake.demo import run_demo
 
     out = Path(args.out if args.out else (args.data or "glutewake-demo"))
-    progress, bar = _progress_factory(_show_progress(args))
+    progress, bar = progress_factory(show_progress(args))
     if bar is not None:
         with bar:
             result = run_demo(out, seed=args.seed, days=args.days, progress=progress)
     else:
         result = run_demo(out, seed=args.seed, days=args.days, progress=progress)
-    _print_table(result.summary, title="glutewake demo: daily summary")
+    print_table(result.summary, title="glutewake demo: daily summary")
     print(f"database: {result.catalog}")
     for report in result.reports:
         print(f"report:   {report}")
@@ -170,8 +59,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_process(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from glutewake.parallel import TaskError, TaskRunner, keep_freed_memory
     from glutewake.pipeline import process
+    from glutewake.pipeline.parallel import TaskError, TaskRunner, keep_freed_memory
 
     data_dir = _data_dir(args)
     if not data_dir.exists():
@@ -182,7 +71,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     storage = args.storage or os.environ.get("GLUTEWAKE_STORAGE") or None
     if storage:
         data_dir = dataclasses.replace(data_dir, storage=storage)
-    progress, bar = _progress_factory(_show_progress(args))
+    progress, bar = progress_factory(show_progress(args))
     try:
         with (
             TaskRunner(
@@ -226,7 +115,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from glutewake.analytics.catalog import open_read, query_frame
+    from glutewake.store.catalog import open_read, query_frame
 
     data_dir = _data_dir(args)
     query = args.query
@@ -242,12 +131,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
-        _print_table(frame)
+        print_table(frame)
     return 0
 
 
 def cmd_participant_add(args: argparse.Namespace) -> int:
-    from glutewake.analytics.bookkeeping import add_participant
+    from glutewake.store.bookkeeping import add_participant
 
     add_participant(
         _data_dir(args),
@@ -264,47 +153,43 @@ def cmd_participant_add(args: argparse.Namespace) -> int:
 
 
 def cmd_participant_list(args: argparse.Namespace) -> int:
-    from glutewake.analytics.catalog import open_read, query_frame
+    from glutewake.store.catalog import open_read, query_frame
 
     with open_read(_data_dir(args)) as con:
         frame = query_frame(con, "SELECT * FROM participants ORDER BY participant_id")
-    _print_table(frame)
+    print_table(frame)
     return 0
 
 
 def cmd_phase_set(args: argparse.Namespace) -> int:
-    from glutewake.analytics.bookkeeping import set_phase
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store.bookkeeping import set_phase, write
 
-    with open_write(_data_dir(args)) as con:
-        set_phase(con, args.participant, args.phase, args.start, args.note)
+    write(_data_dir(args), set_phase, args.participant, args.phase, args.start, args.note)
     print(f"participant {args.participant}: phase {args.phase} from {args.start}")
     return 0
 
 
 def cmd_symptom_log(args: argparse.Namespace) -> int:
-    from glutewake.analytics.bookkeeping import log_symptoms
-    from glutewake.analytics.catalog import open_write
+    from glutewake.store.bookkeeping import log_symptoms, write
 
     day = args.date or dt.date.today()
-    with open_write(_data_dir(args)) as con:
-        log_symptoms(
-            con,
-            args.participant,
-            day,
-            lower_back=args.lower_back,
-            hip=args.hip,
-            knee=args.knee,
-            note=args.note,
-        )
+    write(
+        _data_dir(args),
+        log_symptoms,
+        args.participant,
+        day,
+        lower_back=args.lower_back,
+        hip=args.hip,
+        knee=args.knee,
+        note=args.note,
+    )
     print(f"participant {args.participant}: symptoms for {day} saved")
     return 0
 
 
 def cmd_device_set(args: argparse.Namespace) -> int:
-    from glutewake.analytics.bookkeeping import set_device
-    from glutewake.analytics.catalog import open_write
     from glutewake.devices import PROFILES
+    from glutewake.store.bookkeeping import set_device, write
 
     if args.profile not in PROFILES:
         raise CliError(f"unknown profile {args.profile!r} (known: {', '.join(sorted(PROFILES))})")
@@ -316,15 +201,15 @@ def cmd_device_set(args: argparse.Namespace) -> int:
             if len(parts) != 3:
                 raise CliError(f"channel role {item!r} is not CHANNEL:MUSCLE:SIDE")
             roles.append((parts[0], parts[1], parts[2]))
-    with open_write(_data_dir(args)) as con:
-        set_device(
-            con,
-            args.participant,
-            args.device,
-            args.profile,
-            placement=args.placement,
-            channel_roles=roles,
-        )
+    write(
+        _data_dir(args),
+        set_device,
+        args.participant,
+        args.device,
+        args.profile,
+        placement=args.placement,
+        channel_roles=roles,
+    )
     print(f"participant {args.participant}: device {args.device} saved")
     return 0
 
@@ -409,7 +294,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     import polars as pl
 
-    _print_table(pl.DataFrame(streams, infer_schema_length=None))
+    print_table(pl.DataFrame(streams, infer_schema_length=None))
     return 0
 
 
@@ -417,6 +302,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``glutewake`` argument parser with every command."""
+    from glutewake.cli import import_command, reports
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--data",
@@ -465,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redo", action="store_true", help="re-decode and re-derive everything")
     p.add_argument(
         "--workers",
-        type=_workers,
+        type=parse_workers,
         default=1,
         metavar="N",
         help="processes to use (default 1; results are identical for any N); with "
@@ -485,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--retries",
-        type=_retries,
+        type=parse_retries,
         default=1,
         metavar="N",
         help="extra attempts for a failing task (default 1)",
@@ -514,11 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     q = psub.add_parser("add", parents=[common], help="add or update a participant")
     q.add_argument("participant", help="pseudonymous participant id")
     q.add_argument("--tz", required=True, help="IANA time zone, e.g. Europe/Berlin")
-    q.add_argument("--baseline-start", type=_date, metavar="DATE")
-    q.add_argument("--baseline-end", type=_date, metavar="DATE")
-    q.add_argument("--goal-sitting-min", type=_positive, metavar="MIN", help="daily sitting goal")
+    q.add_argument("--baseline-start", type=parse_date, metavar="DATE")
+    q.add_argument("--baseline-end", type=parse_date, metavar="DATE")
     q.add_argument(
-        "--goal-breaks-per-hour", type=_positive, metavar="N", help="goal: breaks per sitting hour"
+        "--goal-sitting-min", type=parse_positive, metavar="MIN", help="daily sitting goal"
+    )
+    q.add_argument(
+        "--goal-breaks-per-hour",
+        type=parse_positive,
+        metavar="N",
+        help="goal: breaks per sitting hour",
     )
     q.add_argument("--notes")
     q.set_defaults(func=cmd_participant_add)
@@ -530,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = psub.add_parser("set", parents=[common], help="record a phase change")
     q.add_argument("participant")
     q.add_argument("phase", type=int, choices=(1, 2, 3))
-    q.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE")
+    q.add_argument("--from", dest="start", type=parse_date, required=True, metavar="DATE")
     q.add_argument("--note")
     q.set_defaults(func=cmd_phase_set)
 
@@ -538,10 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = psub.add_parser("log", parents=[common], help="log 0-10 pain ratings for a day")
     q.add_argument("participant")
-    q.add_argument("--date", type=_date, help="local date (default today)")
-    q.add_argument("--lower-back", type=_pain, metavar="0-10")
-    q.add_argument("--hip", type=_pain, metavar="0-10")
-    q.add_argument("--knee", type=_pain, metavar="0-10")
+    q.add_argument("--date", type=parse_date, help="local date (default today)")
+    q.add_argument("--lower-back", type=parse_pain, metavar="0-10")
+    q.add_argument("--hip", type=parse_pain, metavar="0-10")
+    q.add_argument("--knee", type=parse_pain, metavar="0-10")
     q.add_argument("--note")
     q.set_defaults(func=cmd_symptom_log)
 
@@ -563,16 +456,16 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = psub.add_parser("daily", parents=[common], help="the daily sedentary report")
     q.add_argument("--participant", required=True)
-    q.add_argument("--date", type=_date, required=True, help="local date YYYY-MM-DD")
-    q.add_argument("--until", type=_date, help="last date of a range (one report per day)")
+    q.add_argument("--date", type=parse_date, required=True, help="local date YYYY-MM-DD")
+    q.add_argument("--until", type=parse_date, help="last date of a range (one report per day)")
     q.add_argument("--out", metavar="FILE", help="output file (single day) or folder (range)")
     q.set_defaults(func=cmd_report_daily)
-    from glutewake.analytics import commands as analytics_commands
-
-    analytics_commands.add_report_subcommands(psub, common, q)
+    reports.add_report_subcommands(psub, common, q)
 
     p = sub.add_parser("scan", parents=[common], help="list nearby supported wearables")
-    p.add_argument("--timeout", type=_positive, default=5.0, help="seconds to scan (default 5)")
+    p.add_argument(
+        "--timeout", type=parse_positive, default=5.0, help="seconds to scan (default 5)"
+    )
     p.add_argument("--simulate", metavar="PROFILE", help="scan in-process virtual devices")
     p.set_defaults(func=cmd_scan)
 
@@ -588,14 +481,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--simulate", action="append", metavar="PROFILE", help="collect from a virtual device"
     )
     p.add_argument("--faults", metavar="SPEC", help="fault injection for --simulate")
-    p.add_argument("--duration", type=_positive, metavar="SECONDS", help="stop after this long")
+    p.add_argument(
+        "--duration", type=parse_positive, metavar="SECONDS", help="stop after this long"
+    )
     p.add_argument("--exercise", help="label the recording as an exercise session (or 'mvc')")
     p.add_argument(
         "--label", action="append", metavar="KEY=VALUE", help="extra recording label (repeatable)"
     )
     p.add_argument(
         "--segment-s",
-        type=_positive,
+        type=parse_positive,
         metavar="SECONDS",
         help="rotate spool segments this often (default 3600; process sees finished segments)",
     )
@@ -606,10 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_collect)
 
-    analytics_commands.add_subcommands(sub, common)
-    from glutewake.ingest.importers import add_import_command
-
-    add_import_command(sub, common)
+    reports.add_subcommands(sub, common)
+    import_command.add_import_command(sub, common)
 
     p = sub.add_parser("status", parents=[common], help="collection health per stream")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -655,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected(exc: Exception) -> bool:
     """Errors that are the user's input or environment, reported without a type name."""
-    from glutewake.analytics.catalog import CatalogError
+    from glutewake.store.catalog import CatalogError
 
     expected: tuple[type[Exception], ...] = (
         CliError,

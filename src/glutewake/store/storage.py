@@ -108,7 +108,7 @@ class Store:
     def spool_segments(self) -> dict[str, list[str]]:
         """The finished segments of every device spool folder, in record order (relative
         paths), by folder: one listing of the whole tree."""
-        from glutewake.ingest.spool import SEGMENT_SUFFIX
+        from glutewake.store.spool import SEGMENT_SUFFIX
 
         by_folder: dict[str, list[str]] = {}
         for seg in self.glob(f"spool/participant_id=*/device=*/seg-*{SEGMENT_SUFFIX}"):
@@ -122,7 +122,7 @@ class Store:
         """
         import pyarrow as pa
 
-        from glutewake.ingest.spool import SpoolError, segment_from_table
+        from glutewake.store.spool import SpoolError, segment_from_table
 
         try:
             table = self.read_table(rel)

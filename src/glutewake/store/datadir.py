@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from glutewake.ingest.storage import Store
+    from glutewake.store.storage import Store
 
 ENV_VAR = "GLUTEWAKE_DATA"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -66,7 +66,7 @@ class DataDir:
     @property
     def store(self) -> Store:
         """The store holding ``spool/`` and ``samples/`` (the data directory by default)."""
-        from glutewake.ingest.storage import Store
+        from glutewake.store.storage import Store
 
         return Store.of(self.storage if self.storage else self.root)
 

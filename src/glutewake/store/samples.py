@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from glutewake.datadir import DataDir, safe_component
-from glutewake.ingest.storage import Store
+from glutewake.devices.base import Gap, StreamSamples
+from glutewake.store.datadir import DataDir, safe_component
+from glutewake.store.storage import Store
 
 _US_PER_DAY = 86_400_000_000
 
@@ -38,6 +40,25 @@ PARQUET_OPTIONS: dict[str, object] = {
     "row_group_size": 1 << 17,
     "write_statistics": True,
 }
+
+
+@dataclass(frozen=True)
+class NewRecording:
+    """Samples of one stream from a source other than the spool (an importer), or decoded.
+
+    ``recording_name`` must be unique per participant and stable across re-runs (e.g. built from
+    a file hash), so that re-adding the same data replaces rather than duplicates it.
+    """
+
+    participant_id: str
+    device_id: str
+    profile: str
+    recording_name: str
+    samples: StreamSamples
+    exercise: str | None = None
+    qc: dict[str, Any] = field(default_factory=dict)
+    gaps: tuple[Gap, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 class SampleFileError(RuntimeError):

@@ -21,10 +21,12 @@ import numpy as np
 import polars as pl
 
 from glutewake import __version__
-from glutewake.ingest import samples as sample_store
+from glutewake.pipeline.parallel import TaskFailure, TaskRunner
+from glutewake.pipeline.rows import ProcessSummary, ProgressHook, Recording, Rows, record_failure
+from glutewake.store import samples as sample_store
 
 if TYPE_CHECKING:
-    from glutewake.datadir import DataDir
+    from glutewake.store.datadir import DataDir
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -100,7 +102,7 @@ MvcByChannel = dict[str, list[tuple[dt.date, float]]]
 
 def known_mvc(data_dir: DataDir) -> dict[str, MvcByChannel]:
     """MVC references already in the catalog: participant -> channel -> [(date, µV)]."""
-    from glutewake.analytics.catalog import open_read
+    from glutewake.store.catalog import open_read
 
     out: dict[str, MvcByChannel] = {}
     if not data_dir.catalog.exists():
@@ -345,3 +347,50 @@ def write_sessions(con: Any, rows: Any) -> None:
         WHERE s.session_id IN (SELECT session_id FROM new_sessions)
         """
     )
+
+
+def derive_emg(
+    data_dir: DataDir,
+    rows: Rows,
+    emg: list[Recording],
+    tzs: dict[str, str],
+    devices: dict[tuple[str, str], tuple[str | None, str | None]],
+    summary: ProcessSummary,
+    progress: ProgressHook,
+    runner: TaskRunner,
+) -> None:
+    """MVC trials first (their references score the sessions), then the exercise sessions."""
+    if not emg:
+        return
+    mvc = known_mvc(data_dir)
+    advance = progress("glute activation", len(emg))
+    mvc_recs = sorted(
+        (r for r in emg if r.exercise == MVC_LABEL), key=lambda r: r.start_us
+    )
+    session_recs = sorted(
+        (r for r in emg if r.exercise != MVC_LABEL), key=lambda r: r.start_us
+    )
+    for recs in (mvc_recs, session_recs):
+        tasks = [
+            (
+                data_dir,
+                r,
+                tzs[r.participant_id],
+                devices.get((r.participant_id, r.device_id), (None, None))[1],
+                mvc.get(r.participant_id, {}),
+            )
+            for r in recs
+        ]
+        keys = [r.recording_id for r in recs]
+        outcomes = runner.map(emg_task, tasks, keys, advance)
+        for rec, out in zip(recs, outcomes, strict=True):
+            rows.attempted.add(("emg", rec.recording_id))
+            if isinstance(out, TaskFailure):
+                args = dataclasses.asdict(rec)
+                record_failure(rows, summary, "emg", out, rec.participant_id, args)
+                continue
+            rows.mvc.extend(out.mvc)
+            rows.sessions.extend(out.sessions)
+            rows.contractions.extend(out.contractions)
+            rows.qc.extend(out.qc)
+            add_mvc(mvc, out.mvc)

@@ -1,19 +1,43 @@
-"""Participant bookkeeping researchers keep by hand: participants, phases, symptoms, placements."""
+"""Bookkeeping: participants, phases, symptoms and devices researchers keep by hand, and the
+record of which files were imported.
+
+Functions taking a connection run inside the caller's write transaction (the pipeline's, for an
+import's rows); :func:`write` opens the catalog briefly for one of them. This module and the
+pipeline are the only writers of the catalog.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from glutewake.analytics.catalog import CatalogError, open_write
+from glutewake.store.catalog import CatalogError, open_read, open_write
 
 if TYPE_CHECKING:
     import duckdb
 
-    from glutewake.datadir import DataDir
+    from glutewake.store.datadir import DataDir
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def write(
+    data_dir: DataDir,
+    action: Callable[Concatenate[duckdb.DuckDBPyConnection, _P], _T],
+    *args: _P.args,
+    **kwargs: _P.kwargs,
+) -> _T:
+    """Open the catalog read-write briefly and run one bookkeeping ``action(con, ...)``.
+
+    >>> write(DataDir("DATA"), set_phase, "P01", 2, dt.date(2026, 3, 1))  # doctest: +SKIP
+    """
+    with open_write(data_dir) as con:
+        return action(con, *args, **kwargs)
 
 
 class BookkeepingError(ValueError):
@@ -155,6 +179,94 @@ def set_device(
     )
 
 
+def register_placement(
+    data_dir: DataDir, participant_id: str, device_id: str, profile: str, placement: str
+) -> bool:
+    """Register a device's placement; True when the device was not in the catalog before."""
+    with open_write(data_dir) as con:
+        known = con.execute(
+            "SELECT count(*) FROM devices WHERE participant_id = ? AND device_id = ?",
+            [participant_id, device_id],
+        ).fetchone()
+        set_device(con, participant_id, device_id, profile, placement=placement)
+    return not (known and known[0])
+
+
+def forget_unseen_device(data_dir: DataDir, participant_id: str, device_id: str) -> None:
+    """Remove a registered device that never delivered data (an import that failed)."""
+    with open_write(data_dir) as con:
+        con.execute(
+            "DELETE FROM devices WHERE participant_id = ? AND device_id = ? AND first_seen IS NULL",
+            [participant_id, device_id],
+        )
+
+
+def imported_hashes(data_dir: DataDir, participant_id: str) -> set[str]:
+    """SHA-256 of every file already imported for a participant."""
+    if not data_dir.catalog.exists():
+        return set()
+    with open_read(data_dir) as con:
+        return {
+            str(r[0])
+            for r in con.execute(
+                "SELECT sha256 FROM import_files WHERE participant_id = ?", [participant_id]
+            ).fetchall()
+        }
+
+
+def insert_import_file(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    sha256: str,
+    participant_id: str,
+    path: Path,
+    fmt: str,
+    rows: int,
+    recordings: Sequence[str],
+) -> None:
+    """Record one imported file (its hash makes a second import of it a no-op)."""
+    con.execute(
+        "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
+        "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            sha256,
+            participant_id,
+            str(path),
+            fmt,
+            path.stat().st_size,
+            rows,
+            ",".join(recordings),
+            dt.datetime.now(dt.UTC),
+        ],
+    )
+
+
+def insert_import_qc(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    participant_id: str,
+    recording_id: str,
+    start_us: int,
+    end_us: int,
+    fs_measured_hz: float | None,
+    detail: dict[str, Any],
+) -> None:
+    """One ``qc`` row of kind ``import`` for one recording of an imported file."""
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    con.execute(
+        "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
+        "end_time, value, detail) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)",
+        [
+            participant_id,
+            recording_id,
+            epoch + dt.timedelta(microseconds=int(start_us)),
+            epoch + dt.timedelta(microseconds=int(end_us)),
+            fs_measured_hz,
+            json.dumps(detail, sort_keys=True, default=str),
+        ],
+    )
+
+
 def add_participant(data_dir: DataDir, participant_id: str, tz: str, **fields: object) -> None:
     """Open the catalog briefly and add or update one participant."""
     check_tz(tz)
@@ -167,8 +279,14 @@ __all__ = [
     "CatalogError",
     "add_participant",
     "check_tz",
+    "forget_unseen_device",
+    "imported_hashes",
+    "insert_import_file",
+    "insert_import_qc",
     "log_symptoms",
+    "register_placement",
     "set_device",
     "set_phase",
     "upsert_participant",
+    "write",
 ]

@@ -1,0 +1,306 @@
+"""The process job: new spool data -> device decoders -> samples -> detectors -> catalog.
+
+This is the one module that joins the parts. It is idempotent: every derived row is keyed by
+recording or by participant and local day, and a re-run replaces exactly the rows it recomputes.
+Decoding and detection happen before the catalog is opened for writing, so the write lock is held
+for moments only (readers retry briefly meanwhile).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from glutewake.pipeline import emg_sessions
+from glutewake.pipeline.decode import decode_task, store_stream
+from glutewake.pipeline.parallel import TaskFailure, TaskRunner
+from glutewake.pipeline.rows import (
+    ProcessError,
+    ProcessSummary,
+    ProgressHook,
+    Recording,
+    Rows,
+    local_date,
+    merge_rows,
+    no_progress,
+    record_failure,
+)
+from glutewake.pipeline.sitting import THIGH_IMU_PROFILES, derive_sitting
+from glutewake.pipeline.write import write_rows
+from glutewake.store import catalog
+from glutewake.store.datadir import DataDir
+from glutewake.store.samples import NewRecording
+
+if TYPE_CHECKING:
+    from glutewake.ingest.importers import ImportSummary
+
+
+def _known_state(data_dir: DataDir) -> tuple[dict[str, tuple[int, int, int]], dict[str, str], dict]:
+    """Spool files already processed, participants' time zones and device settings."""
+    if not data_dir.catalog.exists():
+        return {}, {}, {}
+    with catalog.open_read(data_dir) as con:
+        files = {
+            str(path): (int(size), int(lo), int(hi))
+            for path, size, lo, hi in con.execute(
+                "SELECT path, size_bytes, min_conn_id, max_conn_id FROM spool_files"
+            ).fetchall()
+        }
+        tzs = {
+            str(p): str(tz)
+            for p, tz in con.execute("SELECT participant_id, tz FROM participants").fetchall()
+        }
+        devices = {
+            (str(p), str(d)): (placement, roles)
+            for p, d, placement, roles in con.execute(
+                "SELECT participant_id, device_id, placement, channel_roles FROM devices"
+            ).fetchall()
+        }
+    return files, tzs, devices
+
+
+def add_recordings(
+    data_dir: DataDir,
+    recordings: Iterable[NewRecording],
+    *,
+    extra_rows: Callable[[Any], None] | None = None,
+    progress: ProgressHook = no_progress,
+) -> ProcessSummary:
+    """Store samples that did not come through the spool (imports) and derive what they touch.
+
+    Samples go to the sample store exactly as decoded spool data does; the participant-days and
+    sessions they touch are (re)derived; ``extra_rows(con)`` runs inside the same short write
+    transaction (an importer records its file hashes there).
+    """
+    if not data_dir.exists():
+        raise ProcessError(f"data directory {data_dir.root} does not exist")
+    summary = ProcessSummary()
+    _, tzs, devices = _known_state(data_dir)
+    rows = Rows()
+    for new in recordings:
+        store_stream(data_dir, new, 0, rows, summary)
+    _derive(data_dir, rows, tzs, devices, summary, progress, TaskRunner())
+    write_rows(data_dir, rows, extra_rows)
+    return summary
+
+
+def process(
+    data_dir: DataDir,
+    *,
+    progress: ProgressHook = no_progress,
+    redo: bool = False,
+    workers: int = 1,
+    runner: TaskRunner | None = None,
+    batch_participants: int = 100,
+) -> ProcessSummary:
+    """Decode new spool data, run the detectors, and update the catalog; idempotent.
+
+    Parameters
+    ----------
+    data_dir : DataDir
+        The deployment's data directory.
+    progress : callable, optional
+        ``progress(description, total)`` returns an ``advance(n)`` callable; the CLI passes a
+        progress bar.
+    redo : bool
+        Re-decode every spool file and re-derive every day, not only what is new.
+    workers : int
+        Processes on this machine, when no ``runner`` is given.
+    runner : TaskRunner, optional
+        Where the tasks run (processes or a Dask cluster), their retries, and whether a failed
+        task stops the run. Tasks: one per device spool folder (decoding), per participant-day
+        (sitting) and per EMG recording; results are identical for every runner. A task that
+        fails on every attempt is reported in ``summary.failures`` and the ``task_failures``
+        table, everything else is written, and the next run retries it.
+    batch_participants : int
+        Participants decoded, derived and written together: the rows waiting for the catalog
+        stay bounded by one batch (tasks within a batch still run in parallel).
+
+    Returns
+    -------
+    ProcessSummary
+        Counts of what was decoded and derived, failures, and warnings worth showing.
+    """
+    if not data_dir.exists():
+        raise ProcessError(f"data directory {data_dir.root} does not exist")
+    if runner is None:
+        with TaskRunner(workers=workers) as own:
+            return process(
+                data_dir,
+                progress=progress,
+                redo=redo,
+                runner=own,
+                batch_participants=batch_participants,
+            )
+    summary = ProcessSummary()
+    known, tzs, devices = _known_state(data_dir)
+    failed = _known_failures(data_dir)
+    if redo:
+        known = {}
+    # each decode task gets its own folder's entries only: the whole study's would be pickled
+    # and shipped with every task
+    known_by_folder: dict[str, dict[str, tuple[int, int, int]]] = {}
+    for seg, entry in known.items():
+        known_by_folder.setdefault(seg.rsplit("/", 1)[0], {})[seg] = entry
+    folders = data_dir.store.spool_folders()
+    # listed once here, not again by each decode task
+    segments = data_dir.store.spool_segments()
+    by_participant: dict[str, list[str]] = {}
+    for folder in folders:
+        by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
+    participants = sorted(set(by_participant) | {str(f["participant_id"]) for f in failed})
+    decode_bar = progress("decoding spool", len(folders))
+    # a batch of participants is decoded, derived and written before the next starts, so the
+    # rows held in this process stay bounded however large the study
+    for lo in range(0, len(participants), batch_participants):
+        batch = set(participants[lo : lo + batch_participants])
+        _process_batch(
+            data_dir,
+            [f for p in sorted(batch) for f in by_participant.get(p, [])],
+            segments,
+            known_by_folder,
+            tzs,
+            devices,
+            [f for f in failed if str(f["participant_id"]) in batch],
+            summary,
+            progress,
+            decode_bar,
+            runner,
+        )
+    return summary
+
+
+def _process_batch(
+    data_dir: DataDir,
+    folders: list[str],
+    segments: dict[str, list[str]],
+    known_by_folder: dict[str, dict[str, tuple[int, int, int]]],
+    tzs: dict[str, str],
+    devices: dict[tuple[str, str], tuple[str | None, str | None]],
+    failed: list[dict[str, Any]],
+    summary: ProcessSummary,
+    progress: ProgressHook,
+    decode_bar: Callable[[int], None],
+    runner: TaskRunner,
+) -> None:
+    """Decode, derive and write one batch of participants; ``failed`` are their earlier
+    failures (decoding retries itself: a failed folder's segments were never marked done)."""
+    rows = Rows()
+    retry = [f for f in failed if f["task"] != "decode"]
+    # largest folders first (most segments), so that no long task starts last and keeps one
+    # worker busy while the others wait for the next stage
+    by_size = sorted(folders, key=lambda f: -len(segments.get(f, [])))
+    tasks = [(data_dir, f, segments.get(f, []), known_by_folder.get(f, {})) for f in by_size]
+    decoded = dict(zip(by_size, runner.map(decode_task, tasks, by_size, decode_bar), strict=True))
+    outcomes = [decoded[f] for f in folders]  # merged in folder order, however they ran
+    for folder, outcome in zip(folders, outcomes, strict=True):
+        rows.attempted.add(("decode", folder))
+        if isinstance(outcome, TaskFailure):
+            record_failure(rows, summary, "decode", outcome, _folder_participant(folder), {})
+            continue
+        part, part_summary = outcome
+        merge_rows(rows, part)
+        summary.decode_errors += part_summary.decode_errors
+        summary.recordings += part_summary.recordings
+        summary.samples += part_summary.samples
+        summary.warnings += part_summary.warnings
+    summary.spool_files += len(rows.spool_files)
+    if not rows.spool_files and not retry and not rows.failures:
+        return
+    _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry)
+    summary.retried += len({(f["task"], f["key"]) for f in failed} & rows.attempted)
+    write_rows(data_dir, rows)
+
+
+def _folder_participant(folder: str) -> str | None:
+    for part in folder.split("/"):
+        if part.startswith("participant_id="):
+            return part.removeprefix("participant_id=")
+    return None
+
+
+def _known_failures(data_dir: DataDir) -> list[dict[str, Any]]:
+    """Failed tasks of earlier runs, to be retried."""
+    if not data_dir.catalog.exists():
+        return []
+    with catalog.open_read(data_dir) as con:
+        return [
+            {"task": str(t), "key": str(k), "participant_id": p, "args": json.loads(a or "{}")}
+            for t, k, p, a in con.execute(
+                "SELECT task, task_key, participant_id, args FROM task_failures ORDER BY ALL"
+            ).fetchall()
+        ]
+
+
+def _derive(
+    data_dir: DataDir,
+    rows: Rows,
+    tzs: dict[str, str],
+    devices: dict[tuple[str, str], tuple[str | None, str | None]],
+    summary: ProcessSummary,
+    progress: ProgressHook,
+    runner: TaskRunner,
+    retry: Sequence[dict[str, Any]] = (),
+) -> None:
+    missing_tz = sorted({r.participant_id for r in rows.recordings} - set(tzs))
+    for pid in missing_tz:
+        summary.warnings.append(
+            f"participant {pid!r} has no time zone in the catalog, so its local days are not "
+            f"derived yet: run 'glutewake participant add {pid} --tz ZONE', then 'process --redo'"
+        )
+    todo: dict[tuple[str, str, dt.date], float] = {}
+    for rec in rows.recordings:
+        tz = tzs.get(rec.participant_id)
+        if tz is None or rec.stream != "acc":
+            continue
+        placement = devices.get((rec.participant_id, rec.device_id), (None, None))[0]
+        default_thigh = rec.profile in THIGH_IMU_PROFILES or rec.profile.startswith("import:")
+        if (placement is None and not default_thigh) or (
+            placement is not None and placement != "thigh"
+        ):
+            continue
+        day = local_date(rec.start_us, tz)
+        last = local_date(rec.end_us, tz)
+        while day <= last:
+            todo[(rec.participant_id, rec.device_id, day)] = rec.fs_hz
+            day += dt.timedelta(days=1)
+    for f in retry:
+        if f["task"] == "sitting" and f["participant_id"] in tzs:
+            a = f["args"]
+            key = (f["participant_id"], a["device_id"], dt.date.fromisoformat(a["local_date"]))
+            todo.setdefault(key, float(a["fs_hz"]))
+    derive_sitting(data_dir, rows, todo, tzs, summary, progress, runner)
+    emg = [r for r in rows.recordings if r.stream == "emg" and r.participant_id in tzs]
+    seen = {r.recording_id for r in emg}
+    for f in retry:
+        if f["task"] == "emg" and f["key"] not in seen and f["participant_id"] in tzs:
+            a = dict(f["args"])
+            a["channels"] = tuple(a["channels"])
+            emg.append(Recording(**a))
+    emg_sessions.derive_emg(data_dir, rows, emg, tzs, devices, summary, progress, runner)
+    summary.participant_days += sum(len(v) for v in rows.days.values())
+    summary.exercise_sessions += len(rows.sessions)
+    summary.contractions += len(rows.contractions)
+
+
+def import_files(
+    data_dir: DataDir | str | os.PathLike[str],
+    paths: Sequence[str | os.PathLike[str]],
+    **options: Any,
+) -> ImportSummary:
+    """Import files and derive what they touch: the importers' source fed into this pipeline.
+
+    :func:`glutewake.ingest.importers.run_import` with :func:`add_recordings` as its sink; the
+    keyword ``options`` are ``run_import``'s (``participant_id``, ``format``, ``tz``, ...).
+
+    Examples
+    --------
+    >>> summary = import_files("DATA", ["Polar_H10_0C301E3F_20260301080000_ACC.txt"],
+    ...                        participant_id="P01", tz="Europe/Berlin")  # doctest: +SKIP
+    """
+    from glutewake.ingest.importers import run_import
+
+    return run_import(data_dir, paths, add_recordings=add_recordings, **options)
