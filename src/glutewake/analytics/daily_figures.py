@@ -54,6 +54,10 @@ GAP_HATCH = "////"
 GAP_EDGE = "#444444"
 GAP_CSS = f"repeating-linear-gradient(45deg,{GAP_EDGE} 0 1.5px,#fff 1.5px 5px)"
 LONG_BOUT_MIN = 30.0
+#: a long bout is labelled only when at least this much of it lies inside the day (minutes):
+#: a bout that began a second before midnight shows as a sliver, and a label beside a sliver
+#: reads as a label without a bar
+LABELLED_MIN = 10.0
 LONG_BOUT_COLOUR = OKABE_ITO["black"]
 SHORT_DAY_CSS = "repeating-linear-gradient(45deg,#777 0 1.5px,#ddd 1.5px 5px)"
 GOAL_COLOUR = OKABE_ITO["blue"]
@@ -99,13 +103,15 @@ def _place_labels(ax: Axes, spans: pl.DataFrame, lanes: int = 2) -> list[tuple[f
     """Where to label the long bouts: (x centre, lane, text), longest first, never overlapping.
 
     A label goes in the first lane where it clears every label already there by a gap; a bout
-    whose label fits in no lane stays unlabelled (the caption lists every long bout anyway).
+    whose label fits in no lane, or with less than :data:`LABELLED_MIN` inside the day, stays
+    unlabelled (the caption lists every long bout anyway).
     """
     placed: list[list[tuple[float, float]]] = [[] for _ in range(lanes)]
     out: list[tuple[float, float, str]] = []
     x_max = ax.get_xlim()[1]
     gap = label_width(ax, "0") * 0.5
-    for row in spans.sort("duration_min", descending=True).iter_rows(named=True):
+    visible = spans.filter(pl.col("x1") - pl.col("x0") >= LABELLED_MIN / 60)
+    for row in visible.sort("duration_min", descending=True).iter_rows(named=True):
         text = f"{row['duration_min']:.0f}′"
         width = label_width(ax, text)
         centre = float(np.clip((row["x0"] + row["x1"]) / 2, width / 2, x_max - width / 2))
