@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -217,3 +218,33 @@ def test_report_errors(study: DataDir, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="html, pdf or png"):
         write_daily_report(study, "P1", DST_DAY, fmt="docx")  # type: ignore[arg-type]
     assert not (tmp_path / "x.html").exists()
+
+
+def test_bouts_across_midnight_are_drawn_once_and_labelled_only_with_a_bar(
+    study: DataDir,
+) -> None:
+    from glutewake.analytics.daily_figures import bout_spans, draw_timeline
+    from glutewake.analytics.svg import pyplot, style
+
+    day = load_day(study, "P1", DST_DAY)
+    t0 = dt.datetime(2026, 3, 29)
+    rows = [  # (start_h, minutes): from yesterday 23:00, stored twice; a normal bout; a bout
+        (-1.0, 90.0), (-1.0, 90.0), (10.0, 40.0), (22.999, 45.0)]  # starting 4 s before midnight
+    bouts = pl.DataFrame({
+        "start_h": [h for h, _ in rows],
+        "start_local": [t0 + dt.timedelta(hours=h) for h, _ in rows],
+        "end_local": [t0 + dt.timedelta(hours=h, minutes=m) for h, m in rows],
+        "duration_min": [m for _, m in rows],
+    })
+    odd = dataclasses.replace(day, bouts=bouts)
+    spans = bout_spans(odd, 30.0)
+    assert spans.height == 3  # the duplicate is drawn once
+    assert spans["x0"].to_list()[0] == 0.0 and spans["x1"].to_list()[0] == pytest.approx(0.5)
+    assert spans["x1"].to_list()[2] == pytest.approx(23.0)  # clipped to the 23-hour day
+    with style():
+        fig, ax = pyplot().subplots(figsize=(5, 1.9), layout="constrained")
+        draw_timeline(ax, odd)
+    labels = sorted(t.get_text() for t in ax.texts)
+    pyplot().close(fig)
+    # the 45-minute bout has 4 s inside the day: a sliver, so no label beside it
+    assert labels == ["40′", "90′"]
