@@ -35,7 +35,8 @@ from glutewake.analytics.svg import label_width, pyplot, style
 from glutewake.store.datadir import DataDir
 from tests.analytics.test_report import assert_self_contained
 
-pytestmark = pytest.mark.slow
+# the first test builds the demo (a few minutes on a loaded 2-core machine)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _days(demo: DataDir) -> list[tuple[str, dt.date]]:

@@ -284,3 +284,23 @@ def test_horizon_needs_days_with_data(cohort: DataDir) -> None:
     h = project_horizon(sparse, "S003")
     assert not h.available and "day(s) with data since phase 1 began; at least 14" in h.text
     assert project_horizon(data, "S003").available
+
+
+def test_weekly_figures_start_at_zero(people: DataDir) -> None:
+    """Bouts falling from 9.6 to 7.7 a day must look like the 20 % they are, not a collapse."""
+    from glutewake.analytics.progress_figures import draw_pain, draw_scatter, draw_week
+    from glutewake.analytics.svg import pyplot, style
+
+    data = load_progress(people, "DONE3")
+    weekly = data.weekly.with_columns(
+        pl.Series("bouts_30min", [9.6, 8.9, 8.1, 7.7][: data.weekly.height]))
+    with style():
+        fig, axes = pyplot().subplots(4, 1, figsize=(5, 8))
+        draw_week(axes[0], weekly, data.phases, "bouts_30min", "bouts")
+        draw_week(axes[1], weekly, data.phases, "sitting_min", "sitting", scale=1 / 60,
+                  ref={"goal": 7.0})
+        draw_pain(axes[2], weekly, data.phases)
+        draw_scatter(axes[3], weekly, fit_lines=False)
+    assert [ax.get_ylim()[0] for ax in axes] == [0, 0, 0, 0]
+    assert axes[0].get_ylim()[1] >= 9.6 and axes[3].get_xlim()[0] == 0
+    pyplot().close(fig)

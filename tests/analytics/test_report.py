@@ -248,3 +248,47 @@ def test_bouts_across_midnight_are_drawn_once_and_labelled_only_with_a_bar(
     pyplot().close(fig)
     # the 45-minute bout has 4 s inside the day: a sliver, so no label beside it
     assert labels == ["40′", "90′"]
+
+
+def test_daily_figures_start_at_zero(study: DataDir) -> None:
+    from glutewake.analytics import daily_figures as figs
+    from glutewake.analytics.svg import pyplot, style
+
+    day = load_day(study, "P1", DST_DAY)
+    with style():
+        fig, axes = pyplot().subplots(4, 1, figsize=(5, 8))
+        figs.draw_bouts(axes[0], day)
+        figs.draw_recent(axes[1], day)
+        figs.draw_activation(axes[2], day)
+        figs.draw_wear(axes[3], day)
+    assert [ax.get_ylim()[0] for ax in axes[:3]] == [0, 0, 0]
+    assert axes[3].get_xlim()[0] == 0
+    pyplot().close(fig)
+
+
+def test_report_commands_take_a_clinicians_next_steps_file(
+    study: DataDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from glutewake.cli import main
+
+    rules = tmp_path / "clinic.toml"
+    rules.write_text('[[rules]]\nid = "break_up_sitting"\n'
+                     'text = "Walk every {every_min} minutes: {long_bouts}."\n'
+                     "params = { every_min = 20 }\n", encoding="utf-8")
+    out = tmp_path / "day.html"
+    assert main(["report", "daily", "--data", str(study.root), "--participant", "P1", "--date",
+                 str(DST_DAY), "--out", str(out), "--next-steps", str(rules)]) == 0
+    assert "Walk every 20 minutes: 00:00–00:50 (50 min)" in out.read_text(encoding="utf-8")
+    progress = tmp_path / "progress.html"
+    assert main(["report", "progress", "--data", str(study.root), "--participant", "P1",
+                 "--out", str(progress), "--next-steps", str(rules)]) == 0
+    assert "<section class='next'><h2>Next steps (the week" in progress.read_text("utf-8")
+    rules.write_text('[[rules]]\nid = "break_up_sitting"\ntext = "{nap}"\n', encoding="utf-8")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "daily", "--data", str(study.root), "--participant", "P1", "--date",
+              str(DST_DAY), "--out", str(tmp_path / "bad.html"), "--next-steps", str(rules)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("glutewake: error: ") and "unknown field {nap}" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "bad.html").exists()

@@ -150,6 +150,7 @@ def test_daily_report_reads_on_a_phone_and_a_screen(browser: Any, study: DataDir
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # may be the test that builds the demo
 def test_demo_reports_read_on_a_phone_and_a_screen(browser: Any, demo: DataDir,
                                                    tmp_path: Path) -> None:
     # P01 on the day after the DST change: 13 long bouts, a bout across midnight, a data gap
