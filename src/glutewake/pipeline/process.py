@@ -28,7 +28,7 @@ from glutewake.pipeline.rows import (
     no_progress,
     record_failure,
 )
-from glutewake.pipeline.sitting import THIGH_IMU_PROFILES, derive_sitting
+from glutewake.pipeline.sitting import DAY_CONTEXT_S, THIGH_IMU_PROFILES, derive_sitting
 from glutewake.pipeline.write import write_rows
 from glutewake.store import catalog
 from glutewake.store.datadir import DataDir
@@ -262,8 +262,12 @@ def _derive(
             placement is not None and placement != "thigh"
         ):
             continue
-        day = local_date(rec.start_us, tz)
-        last = local_date(rec.end_us, tz)
+        # every day whose read window (the day and its context) holds the new samples: a
+        # day's posture near midnight depends on its context, so it must not depend on
+        # whether the neighbouring day's samples arrived in the same run
+        context_us = DAY_CONTEXT_S * 1_000_000
+        day = local_date(rec.start_us - context_us, tz)
+        last = local_date(rec.end_us + context_us, tz)
         while day <= last:
             todo[(rec.participant_id, rec.device_id, day)] = rec.fs_hz
             day += dt.timedelta(days=1)

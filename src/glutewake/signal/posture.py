@@ -19,7 +19,8 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from glutewake.signal.calibration import apply_calibration, calibrate_from_epochs
+from glutewake.signal.calibration import Calibration, apply_calibration, calibrate_from_epochs
+from glutewake.signal.edges import change_points
 from glutewake.signal.epochs import EpochFeatures, epoch_features
 from glutewake.signal.nonwear import nonwear_mask
 from glutewake.signal.orientation import (
@@ -57,6 +58,8 @@ class Posture(IntEnum):
 
 
 SEDENTARY = (Posture.SITTING, Posture.LYING)
+#: moving average applied to the samples before placing a sit/upright change within an epoch
+EDGE_SMOOTH_S = 0.25
 UPRIGHT = (Posture.STANDING, Posture.MOVING, Posture.CYCLING)
 
 
@@ -174,6 +177,8 @@ class PostureParams:
     cycling_min_s: float = 10.0
     cycling_angle_deg: float = 40.0
     min_posture_s: float = 3.0
+    thigh_min_stand_s: float = 1.0
+    sample_edges: bool = True
     hysteresis_deg: float = 2.0
     sedentary_move_max_s: float = 10.0
     waist_use_transitions: bool = True
@@ -230,6 +235,10 @@ class PostureResult:
     qc : dict
         Ledger: placement, calibration, orientation (reference, confidence, re-mount times),
         non-wear seconds, parameters.
+    edge_epoch, edge_sample : ndarray of int64
+        Sit/upright changes placed within the samples (thigh, when the samples were given):
+        the change between epochs ``edge_epoch - 1`` and ``edge_epoch`` happens at sample
+        ``edge_sample`` (at most one epoch either side of the epoch boundary).
     """
 
     epoch_s: float
@@ -237,16 +246,31 @@ class PostureResult:
     posture: np.ndarray
     inclination_deg: np.ndarray
     qc: dict[str, object] = field(default_factory=dict)
+    edge_epoch: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    edge_sample: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def sample_mask(self, n_samples: int, codes: tuple[int, ...] = tuple(SEDENTARY)) -> np.ndarray:
-        """Per-sample boolean mask of the given posture codes (default sitting or lying)."""
+        """Per-sample boolean mask of the given posture codes (default sitting or lying).
+
+        Each sample takes its epoch's posture, except around the sit/upright changes placed
+        within the samples (``edge_sample``), where it takes the posture of its side of the
+        change.
+        """
         ep = np.isin(self.posture, np.asarray(codes, dtype=np.int8))
         out = np.zeros(n_samples, dtype=bool)
         if ep.size == 0:
             return out
-        m = min(n_samples, ep.size * self.samples_per_epoch)
-        out[:m] = np.repeat(ep, self.samples_per_epoch)[:m]
+        spe = self.samples_per_epoch
+        m = min(n_samples, ep.size * spe)
+        out[:m] = np.repeat(ep, spe)[:m]
         out[m:] = ep[-1]
+        # one short slice per change (at most an epoch of samples each), not per sample
+        for b, at in zip(self.edge_epoch.tolist(), self.edge_sample.tolist(), strict=True):
+            boundary = b * spe
+            if at < boundary:
+                out[at:boundary] = ep[b]
+            elif at > boundary:
+                out[boundary:at] = ep[b - 1]
         return out
 
 
@@ -355,6 +379,21 @@ def _waist_transitions(
     return out_posture, int(decided.sum())
 
 
+def _stands_between_sitting(posture: np.ndarray, min_len: int) -> np.ndarray:
+    """Epochs of upright runs (standing, moving, cycling) of at least ``min_len`` epochs with
+    sitting on both sides: a brief stand, which the minimum-posture smoothing must not absorb."""
+    up = np.isin(posture, UPRIGHT)
+    starts, ends = runs_of(up)
+    n = posture.size
+    inside = (starts > 0) & (ends < n) & ((ends - starts) >= min_len)
+    s, e = starts[inside], ends[inside]
+    ok = (posture[s - 1] == Posture.SITTING) & (posture[e] == Posture.SITTING)
+    marks = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(marks, s[ok], 1)
+    np.add.at(marks, e[ok], -1)
+    return np.cumsum(marks[:-1]) > 0
+
+
 def _sustained(mask: np.ndarray, min_len: int) -> np.ndarray:
     starts, ends = runs_of(mask)
     keep = (ends - starts) >= min_len
@@ -412,7 +451,8 @@ def classify_epochs(
         prior_up=None if p.prior_up is None else np.asarray(p.prior_up, dtype=np.float64),
     )
     dirs = unit_directions(mean_g)
-    incl = inclination_deg(dirs, orient.per_epoch(n)) if n else np.zeros(0)
+    up_epoch = orient.per_epoch(n)
+    incl = inclination_deg(dirs, up_epoch) if n else np.zeros(0)
     sd_tot = np.sqrt(np.sum(sd_g**2, axis=1))
     moving = sd_tot > p.move_sd_g
     swing = float("nan")
@@ -453,6 +493,7 @@ def classify_epochs(
                 sway_ratio=p.stand_sway_ratio,
             )
         if new_up is not None:
+            up_epoch[s:e] = new_up
             incl[s:e] = inclination_deg(dirs[s:e], new_up)
             pool = incl[s:e][still[s:e]]
             value = split_angle_deg(pool, default, lo, hi) if adaptive else default
@@ -473,7 +514,10 @@ def classify_epochs(
         posture[incl >= p.waist_lie_angle_deg] = Posture.LYING
     min_ep = max(1, round(p.min_posture_s / epoch_s))
     posture[nonwear] = Posture.NONWEAR
-    posture = fill_short_runs(posture, min_ep, protect=nonwear)
+    keep = nonwear
+    if resolved == "thigh":
+        keep = nonwear | _stands_between_sitting(posture, max(1, round(p.thigh_min_stand_s / epoch_s)))
+    posture = fill_short_runs(posture, min_ep, protect=keep)
     if resolved == "waist" and acc_g is not None and p.waist_use_transitions:
         posture, n_decided = _waist_transitions(
             posture, still & (incl < p.waist_lie_angle_deg), acc_g, feats, p, incl - split
@@ -498,6 +542,11 @@ def classify_epochs(
             (Posture.SITTING, Posture.LYING),
             max(1, round(p.sedentary_move_max_s / epoch_s)),
         )
+    edge_epoch = edge_sample = np.zeros(0, dtype=np.int64)
+    if resolved == "thigh" and acc_g is not None and p.sample_edges:
+        edge_epoch, edge_sample = _sample_edges(
+            posture, acc_g, feats.samples_per_epoch, up_epoch, split, cal, feats.fs_hz
+        )
     qc: dict[str, object] = {
         "placement": resolved,
         "placement_requested": placement,
@@ -513,7 +562,51 @@ def classify_epochs(
         "periods_sitting_between_lying": n_bridged,
         "params": asdict(p),
     }
-    return PostureResult(epoch_s, feats.samples_per_epoch, posture, incl.astype(np.float32), qc)
+    return PostureResult(
+        epoch_s,
+        feats.samples_per_epoch,
+        posture,
+        incl.astype(np.float32),
+        qc,
+        edge_epoch,
+        edge_sample,
+    )
+
+
+def _sample_edges(
+    posture: np.ndarray,
+    acc_g: npt.ArrayLike,
+    spe: int,
+    up_epoch: np.ndarray,
+    split: np.ndarray,
+    cal: Calibration,
+    fs_hz: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Thigh: the sample at which each change between sitting and standing or moving happens
+    (:func:`glutewake.signal.edges.change_points`), searched in the two epochs around the
+    change, or up to the middle of a one-epoch posture shared with the next change."""
+    sit = posture == Posture.SITTING
+    upright = (posture == Posture.STANDING) | (posture == Posture.MOVING)
+    b = np.flatnonzero((sit[:-1] & upright[1:]) | (upright[:-1] & sit[1:])) + 1
+    if b.size == 0:
+        return b.astype(np.int64), b.astype(np.int64)
+    lo = (b - 1) * spe
+    hi = (b + 1) * spe
+    shared_before = np.r_[False, np.diff(b) == 1]
+    lo[shared_before] += spe // 2
+    hi[np.r_[np.diff(b) == 1, False]] -= spe - spe // 2
+    at = change_points(
+        acc_g,
+        lo,
+        hi,
+        sit[b - 1],
+        up_epoch[b],
+        split[b],
+        gain=cal.gain,
+        offset_g=cal.offset_g,
+        smooth_samples=max(1, round(EDGE_SMOOTH_S * fs_hz)),
+    )
+    return b.astype(np.int64), at
 
 
 def split_angle_deg(

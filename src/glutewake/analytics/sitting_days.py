@@ -1,0 +1,124 @@
+"""Which local days to (re)measure when some days' posture is new, and with what context.
+
+Posture is derived per local day (in parallel, each day with hours of context either side) and
+stored per day as runs (``posture_periods``). Bouts, breaks and short stands are then measured
+from the runs of *all* the days they touch, so a bout is owned once, by the day it starts on,
+with its whole length, however the days were cut into tasks or runs of ``process``:
+
+* the runs of the fresh days are joined with stored runs of neighbouring days, day by day,
+  until every independent stretch (:class:`glutewake.signal.bouts.RunBouts`) that touches a
+  day to be written lies wholly inside the loaded days or ends at the edge of the data;
+* the days to be written are the fresh days and every day that a stretch touching a fresh
+  day reaches (a bout from the evening before that runs into a fresh day, the day after
+  into which a fresh day's bout runs): their daily rows and bouts are replaced.
+
+The same function serves a whole recording, a day at a time, or any split: tests check that
+the results are identical.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from glutewake.analytics.daily_sitting import RUN_SCHEMA, sitting_from_runs
+
+__all__ = ["DayMeasures", "measure_days"]
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DayMeasures:
+    """Rows to write for the days a derivation changes.
+
+    Attributes
+    ----------
+    days : frozenset of datetime.date
+        Days whose daily row and bouts are replaced.
+    daily : polars.DataFrame
+        Their daily measures (one row per day of ``days`` that has runs).
+    bouts : polars.DataFrame
+        The bouts that start on them, each with its whole length.
+    loaded : frozenset of datetime.date
+        Every day whose runs were used (the written days and their context).
+    """
+
+    days: frozenset[dt.date]
+    daily: pl.DataFrame
+    bouts: pl.DataFrame
+    loaded: frozenset[dt.date]
+
+
+def measure_days(
+    fresh: Mapping[dt.date, pl.DataFrame],
+    stored_days: Collection[dt.date],
+    load: Callable[[list[dt.date]], Mapping[dt.date, pl.DataFrame]],
+    epoch_s: float,
+    *,
+    min_break_s: float = 10.0,
+    valid_wear_h: float = 10.0,
+) -> DayMeasures:
+    """Daily measures and bouts of the days that fresh posture changes.
+
+    Parameters
+    ----------
+    fresh : mapping of date to polars.DataFrame
+        Newly derived runs (:data:`glutewake.analytics.daily_sitting.RUN_SCHEMA`) per local day;
+        they replace any stored runs of those days.
+    stored_days : collection of date
+        Days whose runs are stored (and can be loaded as context).
+    load : callable
+        ``load(days)`` returns the stored runs of those days.
+    epoch_s : float
+        Epoch length (gap tolerance).
+    min_break_s, valid_wear_h : float
+        As for :func:`glutewake.analytics.daily_sitting.sitting_from_runs`.
+
+    Returns
+    -------
+    DayMeasures
+    """
+    runs_by_day = {day: runs for day, runs in fresh.items() if runs.height}
+    stored = set(stored_days) - set(runs_by_day)
+    fresh_days = set(runs_by_day)
+    while True:
+        tables = sitting_from_runs(
+            _concat(runs_by_day.values()),
+            epoch_s,
+            min_break_s=min_break_s,
+            valid_wear_h=valid_wear_h,
+        )
+        runs = tables.runs
+        stretch = runs["stretch"].to_list()
+        dates = runs["local_date"].to_list()
+        touching_fresh = {s for s, d in zip(stretch, dates, strict=True) if d in fresh_days}
+        write = {d for s, d in zip(stretch, dates, strict=True) if s in touching_fresh}
+        needed = {s for s, d in zip(stretch, dates, strict=True) if d in write}
+        first_of_day = {d: stretch[i] for i, d in reversed(list(enumerate(dates)))}
+        last_of_day = {d: stretch[i] for i, d in enumerate(dates)}
+        more = sorted(
+            {d - ONE_DAY for d, s in first_of_day.items() if s in needed}
+            | {d + ONE_DAY for d, s in last_of_day.items() if s in needed}
+        )
+        more = [d for d in more if d in stored and d not in runs_by_day]
+        if not more:
+            break
+        loaded = load(more)
+        for day in more:
+            # a stored day without runs still closes the edge: nothing continues through it
+            runs_by_day[day] = loaded.get(day, pl.DataFrame(schema=RUN_SCHEMA))
+    return DayMeasures(
+        days=frozenset(write),
+        daily=tables.daily.filter(pl.col("local_date").is_in(sorted(write))),
+        bouts=tables.bouts.filter(pl.col("local_date").is_in(sorted(write))),
+        loaded=frozenset(runs_by_day),
+    )
+
+
+def _concat(frames: Collection[pl.DataFrame]) -> pl.DataFrame:
+    parts = [f.select(list(RUN_SCHEMA)).cast(RUN_SCHEMA) for f in frames]  # type: ignore[arg-type]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=RUN_SCHEMA)
