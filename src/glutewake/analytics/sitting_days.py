@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from glutewake.analytics.daily_sitting import RUN_SCHEMA, sitting_from_runs
+from glutewake.signal.bouts import SITTING_CODE as SITTING
 
 __all__ = ["DayMeasures", "measure_days"]
 
@@ -92,23 +93,11 @@ def measure_days(
             min_break_s=min_break_s,
             valid_wear_h=valid_wear_h,
         )
-        runs = tables.runs
-        stretch = runs["stretch"].to_list()
-        dates = runs["local_date"].to_list()
-        touching_fresh = {s for s, d in zip(stretch, dates, strict=True) if d in fresh_days}
-        write = {d for s, d in zip(stretch, dates, strict=True) if s in touching_fresh}
-        needed = {s for s, d in zip(stretch, dates, strict=True) if d in write}
-        first_of_day = {d: stretch[i] for i, d in reversed(list(enumerate(dates)))}
-        last_of_day = {d: stretch[i] for i, d in enumerate(dates)}
-        more = sorted(
-            {d - ONE_DAY for d, s in first_of_day.items() if s in needed}
-            | {d + ONE_DAY for d, s in last_of_day.items() if s in needed}
-        )
-        more = [d for d in more if d in stored and d not in runs_by_day]
-        if not more:
+        write, edges = _days_to_write(tables.runs, fresh_days, stored, set(runs_by_day))
+        if not edges:
             break
-        loaded = load(more)
-        for day in more:
+        loaded = load(edges)
+        for day in edges:
             # a stored day without runs still closes the edge: nothing continues through it
             runs_by_day[day] = loaded.get(day, pl.DataFrame(schema=RUN_SCHEMA))
     return DayMeasures(
@@ -117,6 +106,44 @@ def measure_days(
         bouts=tables.bouts.filter(pl.col("local_date").is_in(sorted(write))),
         loaded=frozenset(runs_by_day),
     )
+
+
+def _days_to_write(
+    runs: pl.DataFrame, fresh: set[dt.date], stored: set[dt.date], loaded: set[dt.date]
+) -> tuple[set[dt.date], list[dt.date]]:
+    """The days to write, and the stored days still to load before they can be written.
+
+    A stretch matters if it holds sitting (a stretch without sitting has no bout, short
+    stand or break), or if it reaches a loaded day's edge beyond which a stored day is not
+    loaded yet (it may continue there). The days to write are the fresh days and every day a
+    stretch that matters reaches from a fresh day; every stretch that matters and touches a
+    day to write must be complete, so the stored day beyond its open edge is loaded.
+    """
+    frame = runs.select("stretch", "local_date", "posture")
+    open_left = {d for d in loaded if d - ONE_DAY in stored and d - ONE_DAY not in loaded}
+    open_right = {d for d in loaded if d + ONE_DAY in stored and d + ONE_DAY not in loaded}
+    ends = frame.group_by("local_date").agg(
+        pl.col("stretch").first().alias("first"), pl.col("stretch").last().alias("last")
+    )
+    # (stretch, the stored day beyond its open edge)
+    edge_of = {(first, d - ONE_DAY) for d, first, _ in ends.iter_rows() if d in open_left}
+    edge_of |= {(last, d + ONE_DAY) for d, _, last in ends.iter_rows() if d in open_right}
+    open_stretches = {s for s, _ in edge_of}
+    per_stretch = frame.group_by("stretch").agg(
+        (pl.col("posture") == SITTING).any().alias("sitting"), pl.col("local_date").unique()
+    )
+    matters = {
+        int(s): set(days)
+        for s, sitting, days in per_stretch.iter_rows()
+        if sitting or int(s) in open_stretches
+    }
+    write = set(fresh)
+    for days in matters.values():
+        if days & fresh:
+            write |= days
+    needed = {s for s, days in matters.items() if days & write}
+    edges = sorted({day for s, day in edge_of if s in needed})
+    return write, edges
 
 
 def _concat(frames: Collection[pl.DataFrame]) -> pl.DataFrame:

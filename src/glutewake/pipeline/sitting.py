@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -191,7 +192,7 @@ def measure_sitting(data_dir: DataDir, rows: Rows, summary: ProcessSummary) -> N
     with _stored_posture(data_dir, sorted(fresh)) as stored:
         for pid, days in fresh.items():
             measured = measure_days(
-                days, stored.days(pid), lambda ds, pid=pid: stored.load(pid, ds), params.epoch_s
+                days, stored.days(pid), functools.partial(stored.load, pid), params.epoch_s
             )
             rows.days.setdefault(pid, set()).update(days)
             rows.sitting_days.setdefault(pid, set()).update(measured.days)
@@ -236,7 +237,8 @@ class _StoredPosture:
             "AND local_date IN (SELECT unnest(?)) ORDER BY start_time",
             [pid, days],
         ).with_columns(pl.col("posture").replace_strict(codes, return_dtype=pl.Int8))
-        return {day: part for (day,), part in frame.partition_by("local_date", as_dict=True).items()}
+        parts = frame.partition_by("local_date", as_dict=True)
+        return {day: part for (day,), part in parts.items()}
 
 
 @contextlib.contextmanager

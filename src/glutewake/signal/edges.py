@@ -17,6 +17,8 @@ import numpy.typing as npt
 
 __all__ = ["change_points"]
 
+_BLOCK = 128
+
 
 def change_points(
     acc_g: npt.ArrayLike,
@@ -67,9 +69,31 @@ def change_points(
     arr = np.asarray(acc_g) if not isinstance(acc_g, np.ndarray) else acc_g
     lo = np.asarray(lo, dtype=np.int64)
     hi = np.asarray(hi, dtype=np.int64)
+    first_up = np.asarray(inclined_first, dtype=bool)
+    up = np.asarray(up_ref, dtype=np.float64).reshape(-1, 3)
+    split = np.asarray(split_deg, dtype=np.float64)
+    out = np.zeros(lo.size, dtype=np.int64)
+    # a block of changes at a time: the windows' temporaries stay a few MB however many
+    for i in range(0, lo.size, _BLOCK):
+        sl = slice(i, i + _BLOCK)
+        out[sl] = _block(
+            arr, lo[sl], hi[sl], first_up[sl], up[sl], split[sl], gain, offset_g, smooth_samples
+        )
+    return out
+
+
+def _block(
+    arr: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    inclined_first: np.ndarray,
+    up_ref: np.ndarray,
+    split_deg: np.ndarray,
+    gain: np.ndarray | None,
+    offset_g: np.ndarray | None,
+    smooth_samples: int,
+) -> np.ndarray:
     k = lo.size
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
     n = arr.shape[0]
     width = int(np.max(hi - lo))
     half = max(0, int(smooth_samples) // 2)

@@ -5,8 +5,9 @@ Pipeline for one contiguous segment (no gaps): per-epoch means and standard devi
 -> non-wear (:mod:`~glutewake.signal.nonwear`) -> upright reference per mounting from walking
 (:mod:`~glutewake.signal.orientation`; thigh: replaced from the swaying still cluster when
 standing cannot read upright) -> inclination of the segment's long axis from that reference
-plus movement intensity -> posture codes -> minimum-duration smoothing (waist: transition step,
-sitting between lying).
+plus movement intensity -> posture codes -> minimum-duration smoothing that keeps brief
+stands between sitting (thigh; waist: transition step, sitting between lying) -> sit/upright
+changes placed at the sample (thigh, :mod:`~glutewake.signal.edges`).
 The method and its defaults are documented in ``docs/sitting.md``.
 """
 
@@ -114,7 +115,18 @@ class PostureParams:
         Thigh: sustained movement at least this far from upright (or beyond the sitting split
         if lower) is cycling (40°; the thigh swings through 30-90° on a bicycle).
     min_posture_s : float
-        Postures lasting less than this are absorbed into the preceding posture (3 s).
+        Postures lasting less than this are absorbed into the preceding posture (3 s) ...
+    thigh_min_stand_s : float
+        ... except, for the thigh, an upright period (standing, moving) between two sitting
+        periods lasting at least this (1 s: any upright epoch): a brief stand is real
+        posture, whether or not it counts as a break (that is the break rule's
+        ``min_break_s``). A large value restores the old smoothing, which called stands of up
+        to 3 s sitting.
+    sample_edges : bool
+        Thigh, with the samples: place each change between sitting and standing or moving at
+        the sample where the thigh crosses the sitting angle (within the two epochs around
+        the change; :mod:`~glutewake.signal.edges`), for :meth:`PostureResult.sample_mask`
+        and :func:`sitting_mask`. Per-epoch posture is not changed.
     hysteresis_deg : float
         Dead band around the sitting angle: inside ``split ± hysteresis_deg`` an epoch keeps
         the previous decision (2°), so posture does not flicker at the threshold.
@@ -212,6 +224,10 @@ class PostureParams:
             value = getattr(self, name)
             if not 0 < value <= 90:
                 raise ValueError(f"PostureParams.{name} must be in (0, 90] degrees, got {value!r}")
+        if not self.thigh_min_stand_s >= 0:
+            raise ValueError(
+                f"PostureParams.thigh_min_stand_s must be >= 0, got {self.thigh_min_stand_s!r}"
+            )
         if not (np.isfinite(self.stand_sway_ratio) and self.stand_sway_ratio > 0):
             raise ValueError(
                 f"PostureParams.stand_sway_ratio must be positive, got {self.stand_sway_ratio!r}"
@@ -451,8 +467,8 @@ def classify_epochs(
         prior_up=None if p.prior_up is None else np.asarray(p.prior_up, dtype=np.float64),
     )
     dirs = unit_directions(mean_g)
-    up_epoch = orient.per_epoch(n)
-    incl = inclination_deg(dirs, up_epoch) if n else np.zeros(0)
+    incl = inclination_deg(dirs, orient.per_epoch(n)) if n else np.zeros(0)
+    up_ref = orient.up_ref.copy()  # per mounting; the stale-reference check may replace one
     sd_tot = np.sqrt(np.sum(sd_g**2, axis=1))
     moving = sd_tot > p.move_sd_g
     swing = float("nan")
@@ -473,7 +489,7 @@ def classify_epochs(
     split = np.empty(n)
     splits: list[float] = []
     restood: list[bool] = []
-    for s, e in itertools.pairwise(bounds):
+    for m, (s, e) in enumerate(itertools.pairwise(bounds)):
         if resolved == "thigh":
             default, lo, hi = p.thigh_sit_angle_deg, p.thigh_split_min_deg, p.thigh_split_max_deg
             pool = incl[s:e][still[s:e]]
@@ -493,7 +509,7 @@ def classify_epochs(
                 sway_ratio=p.stand_sway_ratio,
             )
         if new_up is not None:
-            up_epoch[s:e] = new_up
+            up_ref[m] = new_up
             incl[s:e] = inclination_deg(dirs[s:e], new_up)
             pool = incl[s:e][still[s:e]]
             value = split_angle_deg(pool, default, lo, hi) if adaptive else default
@@ -516,7 +532,8 @@ def classify_epochs(
     posture[nonwear] = Posture.NONWEAR
     keep = nonwear
     if resolved == "thigh":
-        keep = nonwear | _stands_between_sitting(posture, max(1, round(p.thigh_min_stand_s / epoch_s)))
+        min_stand = max(1, round(p.thigh_min_stand_s / epoch_s))
+        keep = nonwear | _stands_between_sitting(posture, min_stand)
     posture = fill_short_runs(posture, min_ep, protect=keep)
     if resolved == "waist" and acc_g is not None and p.waist_use_transitions:
         posture, n_decided = _waist_transitions(
@@ -545,7 +562,14 @@ def classify_epochs(
     edge_epoch = edge_sample = np.zeros(0, dtype=np.int64)
     if resolved == "thigh" and acc_g is not None and p.sample_edges:
         edge_epoch, edge_sample = _sample_edges(
-            posture, acc_g, feats.samples_per_epoch, up_epoch, split, cal, feats.fs_hz
+            posture,
+            acc_g,
+            feats.samples_per_epoch,
+            up_ref,
+            orient.mount_start_epoch,
+            split,
+            cal,
+            feats.fs_hz,
         )
     qc: dict[str, object] = {
         "placement": resolved,
@@ -577,7 +601,8 @@ def _sample_edges(
     posture: np.ndarray,
     acc_g: npt.ArrayLike,
     spe: int,
-    up_epoch: np.ndarray,
+    up_ref: np.ndarray,
+    mount_start_epoch: np.ndarray,
     split: np.ndarray,
     cal: Calibration,
     fs_hz: float,
@@ -600,7 +625,7 @@ def _sample_edges(
         lo,
         hi,
         sit[b - 1],
-        up_epoch[b],
+        up_ref[np.searchsorted(mount_start_epoch, b, side="right") - 1],
         split[b],
         gain=cal.gain,
         offset_g=cal.offset_g,

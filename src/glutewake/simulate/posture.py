@@ -521,10 +521,10 @@ def simulate_sit_stand_sit(
         hold(top, plateau, int(Posture.STANDING))
         swing(top, next_sit, n_down)
         seg = np.concatenate(label[-3:])
-        up = np.flatnonzero(seg == Posture.STANDING)
-        starts.append(mark + int(up[0]))
-        ends.append(mark + int(up[-1]) + 1)
-        lengths.append((up[-1] + 1 - up[0]) / fs_hz)
+        below = np.flatnonzero(seg == Posture.STANDING)
+        starts.append(mark + int(below[0]))
+        ends.append(mark + int(below[-1]) + 1)
+        lengths.append((below[-1] + 1 - below[0]) / fs_hz)
         sit_deg = next_sit
         if walk_every and (i + 1) % walk_every == 0 and i + 1 < n_stands:
             hold(sit_deg, float(rng.uniform(*sit_s)), int(Posture.SITTING))
@@ -539,9 +539,9 @@ def simulate_sit_stand_sit(
     labels = np.concatenate(label)
     n = th.size
     psi = np.radians(rng.normal(0.0, 10.0))
-    phases = []
+    phases: list[np.ndarray] = []
     for a, b in walking:  # stride swing and heel strikes as in simulate_thigh_days
-        ph = np.arange(b - a) * (2 * np.pi * rng.uniform(0.8, 1.0) / fs_hz)
+        ph = np.arange(b - a, dtype=np.float64) * (2 * np.pi * rng.uniform(0.8, 1.0) / fs_hz)
         th[a:b] = np.radians(12.0) + np.radians(rng.uniform(15.0, 25.0)) * np.sin(ph)
         phases.append(ph)
     scale = 1.0 + np.concatenate(lift)
