@@ -28,7 +28,7 @@ from glutewake.store.samples import NewRecording
 UPRIGHT = ("standing", "moving", "cycling")
 
 
-def _tables(data_dir: DataDir) -> dict[str, pl.DataFrame]:
+def sitting_tables(data_dir: DataDir) -> dict[str, pl.DataFrame]:
     with open_read(data_dir) as con:
         return {
             name: query_frame(con, f"SELECT * EXCLUDE (glutewake_version, params) FROM {name} "
@@ -124,7 +124,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
 
 @pytest.mark.slow
 def test_demo_catalog_keeps_every_bout_once(demo: DataDir) -> None:
-    tables = _tables(demo)
+    tables = sitting_tables(demo)
     assert check_invariants(tables) >= 1  # the demo has bouts running through midnight
     # issue 15's case: P01's bout from 23:59:59 (Berlin) to 00:44:58 is one bout of 27 March
     b = tables["sitting_bouts"].filter(
@@ -191,7 +191,7 @@ def test_pieces_in_any_order_give_the_catalog_of_the_whole(
     night_recording: tuple[np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
     t_us = night_recording[0]
-    whole = _tables(_catalog(tmp_path / "whole", night_recording, []))
+    whole = sitting_tables(_catalog(tmp_path / "whole", night_recording, []))
     assert check_invariants(whole) >= 1  # a night in bed runs through midnight
     sat = dt.date(2026, 3, 28)
     pieces = {
@@ -202,7 +202,7 @@ def test_pieces_in_any_order_give_the_catalog_of_the_whole(
         ],
     }
     for name, cuts in pieces.items():
-        split = _tables(_catalog(tmp_path / name.replace(" ", "_"), night_recording, cuts))
+        split = sitting_tables(_catalog(tmp_path / name.replace(" ", "_"), night_recording, cuts))
         for table, frame in whole.items():
             try:
                 assert_frame_equal(split[table], frame, check_exact=False)
@@ -217,7 +217,7 @@ def test_process_redo_rederives_an_old_catalog(
     from glutewake.store.catalog import open_write
 
     data_dir = _catalog(tmp_path / "old", night_recording, [])
-    good = _tables(data_dir)
+    good = sitting_tables(data_dir)
     with open_write(data_dir) as con:  # rows as an older glutewake left them
         # issue 15: a bout running through midnight stored again by the next day
         con.execute(
@@ -228,8 +228,8 @@ def test_process_redo_rederives_an_old_catalog(
             "AND d.local_date = b.local_date + 1"
         )
         con.execute("UPDATE daily_sitting SET short_stands = NULL, bouts_30min = bouts_30min + 1")
-    assert _tables(data_dir)["sitting_bouts"].height > good["sitting_bouts"].height
+    assert sitting_tables(data_dir)["sitting_bouts"].height > good["sitting_bouts"].height
     summary = process(data_dir, redo=True)  # imported data: no spool to decode
     assert summary.participant_days >= 2
     for table, frame in good.items():
-        assert_frame_equal(_tables(data_dir)[table], frame, check_exact=False)
+        assert_frame_equal(sitting_tables(data_dir)[table], frame, check_exact=False)

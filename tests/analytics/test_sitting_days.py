@@ -221,3 +221,23 @@ def test_only_the_days_a_stretch_reaches_are_loaded_and_rewritten() -> None:
     whole = sitting_from_runs(posture_runs(t, codes, EPOCH_S, zone), EPOCH_S)
     assert_frame_equal(m.daily, whole.daily.filter(pl.col("local_date").is_in(sorted(m.days))))
     assert m.bouts["duration_s"].to_list() == [3600.0, 3 * 3600.0]
+
+
+def test_runs_stored_under_another_time_zone_are_superseded_not_fatal() -> None:
+    # a participant's zone was corrected from UTC to New York: the runs stored under UTC
+    # cover the same hours as the fresh runs of other dates; the fresh ones win
+    t, codes = _stream([(U, 4000), (S, 3000), (U, 4000)], [], "UTC", dt.date(2026, 5, 1), 0)
+    old = _by_day(posture_runs(t, codes, EPOCH_S, "UTC"))
+    new = _by_day(posture_runs(t, codes, EPOCH_S, "America/New_York"))
+    day = dt.date(2026, 5, 1)  # 04:00-04:00 UTC: overlaps both stored UTC days
+    loaded: list[dt.date] = []
+
+    def load(ds: list[dt.date]) -> dict[dt.date, pl.DataFrame]:
+        loaded.extend(ds)
+        return {d: old[d] for d in ds}
+
+    m = measure_days({day: new[day]}, set(old), load, EPOCH_S)
+    assert loaded == [dt.date(2026, 5, 2)]
+    whole = sitting_from_runs(posture_runs(t, codes, EPOCH_S, "America/New_York"), EPOCH_S)
+    assert m.bouts["duration_s"].to_list() == whole.bouts["duration_s"].to_list() == [30000.0]
+    assert m.daily["sitting_min"].to_list() == [500.0]

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from glutewake.analytics.daily_sitting import RUN_SCHEMA, sitting_from_runs
@@ -86,6 +87,7 @@ def measure_days(
     runs_by_day = {day: runs for day, runs in fresh.items() if runs.height}
     stored = set(stored_days) - set(runs_by_day)
     fresh_days = set(runs_by_day)
+    fresh_frame = _concat(runs_by_day.values())
     while True:
         tables = sitting_from_runs(
             _concat(runs_by_day.values()),
@@ -99,7 +101,8 @@ def measure_days(
         loaded = load(edges)
         for day in edges:
             # a stored day without runs still closes the edge: nothing continues through it
-            runs_by_day[day] = loaded.get(day, pl.DataFrame(schema=RUN_SCHEMA))
+            runs = loaded.get(day, pl.DataFrame(schema=RUN_SCHEMA))
+            runs_by_day[day] = _superseded_dropped(runs, fresh_frame, epoch_s)
     return DayMeasures(
         days=frozenset(write),
         daily=tables.daily.filter(pl.col("local_date").is_in(sorted(write))),
@@ -144,6 +147,31 @@ def _days_to_write(
     needed = {s for s, days in matters.items() if days & write}
     edges = sorted({day for s, day in edge_of if s in needed})
     return write, edges
+
+
+def _superseded_dropped(
+    stored: pl.DataFrame, fresh: pl.DataFrame, epoch_s: float
+) -> pl.DataFrame:
+    """Stored runs without those that fresh runs cover (by an epoch or more).
+
+    Days are cut in the participant's time zone: after a change of zone, the runs stored under
+    the old one can cover the same time as fresh runs of another date. The fresh derivation
+    wins (``process --redo`` re-derives them all).
+    """
+    if not stored.height or not fresh.height:
+        return stored
+    f = fresh.sort("start_us")
+    f_start, f_end = f["start_us"].to_numpy(), f["end_us"].to_numpy()
+    before = np.concatenate(([0], np.cumsum(f_end - f_start)))
+
+    def fresh_time_before(t: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(f_start, t, side="right") - 1
+        inside = np.clip(t - f_start[np.maximum(k, 0)], 0, (f_end - f_start)[np.maximum(k, 0)])
+        return np.where(k >= 0, before[np.maximum(k, 0)] + inside, 0)
+
+    s_start, s_end = stored["start_us"].to_numpy(), stored["end_us"].to_numpy()
+    overlap = fresh_time_before(s_end) - fresh_time_before(s_start)
+    return stored.filter(pl.Series(overlap < round(epoch_s * 1e6)))
 
 
 def _concat(frames: Collection[pl.DataFrame]) -> pl.DataFrame:
