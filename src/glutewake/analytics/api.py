@@ -182,7 +182,8 @@ RELATIONS: dict[str, Relation] = {
     "sitting_bouts": Relation(
         "SELECT * FROM (SELECT b.participant_id, b.local_date, b.start_time, b.end_time, "
         "timezone(p.tz, b.start_time) AS start_local, timezone(p.tz, b.end_time) AS end_local, "
-        "b.duration_min, b.glutewake_version, b.params FROM sitting_bouts b "
+        "b.duration_min, b.sitting_min, b.short_stands, b.ends_in_break, b.glutewake_version, "
+        "b.params FROM sitting_bouts b "
         "JOIN participants p USING (participant_id))",
         order="participant_id, local_date, start_time",
     ),

@@ -1,28 +1,43 @@
 """Daily sitting measures per participant-local calendar day (DST- and time-zone-aware).
 
-Inputs are per-epoch posture codes (:class:`glutewake.signal.posture.Posture`) with each
-epoch's UTC start; epochs may have gaps in time (between recording segments): a gap is not
-wear time and never joins bouts. Local days come from the participant's IANA time zone, or a
-schedule of time zones (a participant who travels), so a DST change day has 23 or 25 hours.
+Everything is computed from *posture runs*: periods of one posture, split at local midnight
+and at gaps (:func:`posture_runs` makes them from per-epoch posture codes,
+:class:`glutewake.signal.posture.Posture`, with each epoch's UTC start). The pipeline stores
+the same runs per local day (``posture_periods``) and measures a day from the runs of all the
+days its bouts touch (:func:`sitting_from_runs`), so the figures do not depend on how the
+days were cut into tasks. A gap in time (a run starting more than half an epoch after the
+previous one ends) is not wear time and never joins bouts. Local days come from the
+participant's IANA time zone, or a schedule of time zones (a participant who travels), so a
+DST change day has 23 or 25 hours.
 
-Bouts crossing local midnight: a bout belongs, whole, to the local day on which it *starts*
-(its full duration counts toward that day's bout counts, longest and mean bout); sitting
-*time* is always split by epoch, so each day's sitting minutes are exactly that day's. A break
-belongs to the day on which the break (the first upright epoch) happens.
+Ownership across local midnight: a bout is one row, dated by the local day it *starts* on, with
+its whole length (it counts toward that day's bouts, bouts >= 30/60 min, longest and mean
+bout); sitting *time* is split at midnight, so each day's sitting minutes are exactly that
+day's. A break belongs to the day on which the break (its first upright epoch) happens, a
+short stand to the day on which it starts.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from glutewake.signal.bouts import sitting_bouts
+from glutewake.signal.bouts import bouts_of_runs
 
-__all__ = ["TzSchedule", "daily_sitting", "local_dates", "sitting_bout_table"]
+__all__ = [
+    "SittingTables",
+    "TzSchedule",
+    "daily_sitting",
+    "local_dates",
+    "posture_runs",
+    "sitting_bout_table",
+    "sitting_from_runs",
+]
 
 TzSchedule = str | Sequence[tuple[int, str]]
 """A time zone name, or ``[(from_us, tz_name), ...]`` sorted by ``from_us`` (the first entry
@@ -96,6 +111,234 @@ def local_dates(t_us: npt.ArrayLike, tz: TzSchedule) -> pl.Series:
     return pl.Series("local_date", out).cast(pl.Date)
 
 
+RUN_SCHEMA = {
+    "start_us": pl.Int64,
+    "end_us": pl.Int64,
+    "posture": pl.Int8,
+    "duration_s": pl.Float64,
+    "local_date": pl.Date,
+}
+#: the daily measures, in order
+DAILY_COLUMNS = (
+    "local_date",
+    "wear_min",
+    "sitting_min",
+    "sitting_pct",
+    "standing_min",
+    "moving_min",
+    "cycling_min",
+    "lying_min",
+    "nonwear_min",
+    "sitting_bouts",
+    "bouts_30min",
+    "bouts_60min",
+    "longest_bout_min",
+    "mean_bout_min",
+    "breaks",
+    "short_stands",
+    "breaks_per_sitting_hour",
+    "valid_day",
+)
+# durations are whole epochs summed in floating point: a microsecond of slack keeps a stand
+# of exactly the break minimum a break
+_SLACK_S = 1e-6
+
+
+def posture_runs(
+    epoch_start_us: npt.ArrayLike, posture: npt.ArrayLike, epoch_s: float, tz: TzSchedule
+) -> pl.DataFrame:
+    """Per-epoch posture as runs of one posture, split at gaps and at local midnight.
+
+    Parameters
+    ----------
+    epoch_start_us : array_like of int64, shape (n,)
+        UTC start of each epoch, µs, increasing by at least one epoch; gaps allowed.
+    posture : array_like of int8, shape (n,)
+        Posture codes.
+    epoch_s : float
+        Epoch length.
+    tz : str or sequence of (from_us, str)
+        The participant's IANA time zone, or a schedule of zones.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``start_us`` (first epoch's start), ``end_us`` (last epoch's start + one epoch),
+        ``posture`` (code), ``duration_s`` (epochs x ``epoch_s``), ``local_date``.
+
+    Examples
+    --------
+    >>> t = np.arange(5, dtype=np.int64) * 1_000_000
+    >>> posture_runs(t, np.array([1, 1, 2, 2, 2], np.int8), 1.0, "UTC")["duration_s"].to_list()
+    [2.0, 3.0]
+    """
+    t, p = _check_inputs(epoch_start_us, posture, epoch_s)
+    epoch_us = round(epoch_s * 1e6)
+    dates = local_dates(t, tz)
+    day = dates.to_physical().to_numpy()
+    change = np.ones(t.size, dtype=bool)
+    change[1:] = (p[1:] != p[:-1]) | (np.diff(t) > epoch_us * 1.5) | (day[1:] != day[:-1])
+    first = np.flatnonzero(change)
+    last = np.append(first[1:], t.size) - 1
+    return pl.DataFrame(
+        {
+            "start_us": pl.Series(t[first], dtype=pl.Int64),
+            "end_us": pl.Series(t[last] + epoch_us, dtype=pl.Int64),
+            "posture": pl.Series(p[first], dtype=pl.Int8),
+            "duration_s": pl.Series((last - first + 1) * float(epoch_s), dtype=pl.Float64),
+            "local_date": dates.gather(first),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SittingTables:
+    """What :func:`sitting_from_runs` measures.
+
+    Attributes
+    ----------
+    daily : polars.DataFrame
+        One row per local day with runs (columns :data:`DAILY_COLUMNS`).
+    bouts : polars.DataFrame
+        One row per bout: ``start_us``, ``end_us`` (exclusive), ``duration_s`` (spans bridged
+        short stands), ``sitting_s``, ``short_stands``, ``ends_in_break``, ``local_date``
+        (the day it starts on).
+    runs : polars.DataFrame
+        The runs in time order, with ``bridged`` (a short stand that a bout bridges) and
+        ``stretch`` (the independent stretch of the run: no bout, short stand or break
+        reaches across the cuts between stretches; see
+        :class:`glutewake.signal.bouts.RunBouts`).
+    """
+
+    daily: pl.DataFrame
+    bouts: pl.DataFrame
+    runs: pl.DataFrame
+
+
+def sitting_from_runs(
+    runs: pl.DataFrame,
+    epoch_s: float,
+    *,
+    min_break_s: float = 10.0,
+    valid_wear_h: float = 10.0,
+) -> SittingTables:
+    """Bouts and daily measures from posture runs (see :func:`posture_runs`).
+
+    The runs may come from several days derived separately (the stored ``posture_periods``):
+    they are sorted by time, runs of one posture that touch (the next starting at most half an
+    epoch after the previous ends, or overlapping it by less than an epoch where two days'
+    epochs meet) continue each other, and a bout runs on across midnight for as long as the
+    runs do.
+
+    Parameters
+    ----------
+    runs : polars.DataFrame
+        Columns ``start_us, end_us, posture, duration_s, local_date``.
+    epoch_s : float
+        Epoch length (sets the gap tolerance).
+    min_break_s : float
+        Break rule (default 10 s).
+    valid_wear_h : float
+        Wear hours for a valid day (default 10).
+
+    Returns
+    -------
+    SittingTables
+
+    Raises
+    ------
+    ValueError
+        If runs overlap by an epoch or more, or ``min_break_s`` is negative.
+    """
+    if min_break_s < 0:
+        raise ValueError(f"min_break_s must be >= 0, got {min_break_s!r}")
+    runs = runs.select(list(RUN_SCHEMA)).cast(RUN_SCHEMA).sort("start_us")  # type: ignore[arg-type]
+    start = runs["start_us"].to_numpy()
+    end = runs["end_us"].to_numpy()
+    code = runs["posture"].to_numpy()
+    duration = runs["duration_s"].to_numpy()
+    epoch_us = round(epoch_s * 1e6)
+    step = start[1:] - end[:-1]
+    if np.any(step <= -epoch_us):
+        raise ValueError("posture runs overlap by an epoch or more")
+    new_segment = np.ones(start.size, dtype=bool)
+    new_segment[1:] = step > epoch_us // 2
+    rb = bouts_of_runs(code, duration, new_segment, min_break=min_break_s - _SLACK_S)
+    dates = runs["local_date"]
+    bouts = pl.DataFrame(
+        {
+            "start_us": pl.Series(start[rb.first_run], dtype=pl.Int64),
+            "end_us": pl.Series(end[rb.end_run - 1], dtype=pl.Int64),
+            "duration_s": pl.Series(rb.length, dtype=pl.Float64),
+            "sitting_s": pl.Series(rb.sitting, dtype=pl.Float64),
+            "short_stands": pl.Series(rb.short_stands, dtype=pl.Int64),
+            "ends_in_break": pl.Series(rb.ends_in_break, dtype=pl.Boolean),
+            "local_date": dates.gather(rb.first_run),
+        }
+    )
+    ep_min = 1.0 / 60.0
+    per_day = runs.group_by("local_date").agg(
+        (pl.col("duration_s").filter(pl.col("posture") != _NONWEAR).sum() * ep_min).alias(
+            "wear_min"
+        ),
+        *[
+            (pl.col("duration_s").filter(pl.col("posture") == code).sum() * ep_min).alias(name)
+            for code, name in (
+                (_SITTING, "sitting_min"),
+                (_STANDING, "standing_min"),
+                (_MOVING, "moving_min"),
+                (_CYCLING, "cycling_min"),
+                (_LYING, "lying_min"),
+                (_NONWEAR, "nonwear_min"),
+            )
+        ],
+    )
+    bout_day = bouts.group_by("local_date").agg(
+        pl.len().cast(pl.Int64).alias("sitting_bouts"),
+        (pl.col("duration_s") >= 1800 - _SLACK_S).sum().cast(pl.Int64).alias("bouts_30min"),
+        (pl.col("duration_s") >= 3600 - _SLACK_S).sum().cast(pl.Int64).alias("bouts_60min"),
+        (pl.col("duration_s").max() / 60).alias("longest_bout_min"),
+        (pl.col("duration_s").mean() / 60).alias("mean_bout_min"),
+    )
+    break_day = _count_by_date(dates, rb.break_run[rb.ends_in_break], "breaks")
+    stand_day = _count_by_date(dates, rb.short_stand_run, "short_stands")
+    daily = (
+        per_day.join(bout_day, on="local_date", how="left")
+        .join(break_day, on="local_date", how="left")
+        .join(stand_day, on="local_date", how="left")
+        .with_columns(
+            pl.col("sitting_bouts", "bouts_30min", "bouts_60min", "breaks", "short_stands")
+            .fill_null(0),
+        )
+        .with_columns(
+            pl.when(pl.col("wear_min") > 0)
+            .then(100.0 * pl.col("sitting_min") / pl.col("wear_min"))
+            .otherwise(None)
+            .alias("sitting_pct"),
+            pl.when(pl.col("sitting_min") > 0)
+            .then(pl.col("breaks") / (pl.col("sitting_min") / 60.0))
+            .otherwise(None)
+            .alias("breaks_per_sitting_hour"),
+            (pl.col("wear_min") >= valid_wear_h * 60.0 - _SLACK_S).alias("valid_day"),
+        )
+        .sort("local_date")
+        .select(DAILY_COLUMNS)
+    )
+    runs = runs.with_columns(
+        pl.Series("bridged", rb.bridged, dtype=pl.Boolean),
+        pl.Series("stretch", rb.stretch, dtype=pl.Int64),
+    )
+    return SittingTables(daily=daily, bouts=bouts, runs=runs)
+
+
+def _count_by_date(dates: pl.Series, run_index: np.ndarray, name: str) -> pl.DataFrame:
+    return (
+        pl.DataFrame({"local_date": dates.gather(run_index)})
+        .group_by("local_date")
+        .agg(pl.len().cast(pl.Int64).alias(name))
+    )
+
+
 def sitting_bout_table(
     epoch_start_us: npt.ArrayLike,
     posture: npt.ArrayLike,
@@ -109,9 +352,9 @@ def sitting_bout_table(
     Returns
     -------
     polars.DataFrame
-        ``start_us`` (Int64, UTC), ``end_us`` (exclusive), ``duration_s`` (spans absorbed
-        short interruptions), ``sitting_s``, ``ends_in_break`` (bool), ``local_date`` (the
-        local day the bout starts on).
+        ``start_us`` (Int64, UTC), ``end_us`` (exclusive), ``duration_s`` (spans bridged
+        short stands), ``sitting_s``, ``short_stands``, ``ends_in_break`` (bool),
+        ``local_date`` (the local day the bout starts on).
 
     Examples
     --------
@@ -120,25 +363,8 @@ def sitting_bout_table(
     >>> sitting_bout_table(t, p, 1.0, "UTC")["duration_s"].to_list()
     [1800.0]
     """
-    t, p = _check_inputs(epoch_start_us, posture, epoch_s)
-    epoch_us = round(epoch_s * 1e6)
-    seg = np.zeros(t.size, dtype=bool)
-    if t.size:
-        seg[0] = True
-        seg[1:] = np.diff(t) > epoch_us * 1.5
-    b = sitting_bouts(p, epoch_s, min_break_s=min_break_s, segment_start=seg)
-    start_us = t[b.start_epoch]
-    end_us = t[b.end_epoch - 1] + epoch_us if len(b) else np.zeros(0, dtype=np.int64)
-    return pl.DataFrame(
-        {
-            "start_us": pl.Series(start_us, dtype=pl.Int64),
-            "end_us": pl.Series(end_us, dtype=pl.Int64),
-            "duration_s": pl.Series(b.duration_s.astype(np.float64), dtype=pl.Float64),
-            "sitting_s": pl.Series(b.sitting_epochs * float(epoch_s), dtype=pl.Float64),
-            "ends_in_break": pl.Series(b.ends_in_break, dtype=pl.Boolean),
-            "local_date": local_dates(start_us, tz),
-        }
-    )
+    runs = posture_runs(epoch_start_us, posture, epoch_s, tz)
+    return sitting_from_runs(runs, epoch_s, min_break_s=min_break_s).bouts
 
 
 def daily_sitting(
@@ -170,11 +396,14 @@ def daily_sitting(
     Returns
     -------
     polars.DataFrame
-        Columns ``local_date, wear_min, sitting_min, sitting_pct, standing_min, moving_min,
-        cycling_min, lying_min, nonwear_min, sitting_bouts, bouts_30min, bouts_60min,
-        longest_bout_min, mean_bout_min, breaks, breaks_per_sitting_hour, valid_day``.
-        ``sitting_pct`` is % of wear; bout statistics are null on days without bouts;
-        ``breaks_per_sitting_hour`` is null without sitting.
+        Columns :data:`DAILY_COLUMNS`: ``local_date, wear_min, sitting_min, sitting_pct,
+        standing_min, moving_min, cycling_min, lying_min, nonwear_min, sitting_bouts,
+        bouts_30min, bouts_60min, longest_bout_min, mean_bout_min, breaks, short_stands,
+        breaks_per_sitting_hour, valid_day``. ``sitting_pct`` is % of wear; bout statistics
+        are null on days without bouts; ``breaks_per_sitting_hour`` is null without sitting;
+        ``short_stands`` counts upright interruptions shorter than ``min_break_s`` that bouts
+        bridge (``breaks + short_stands`` is every sit-to-upright transition inside the
+        day's sitting).
 
     Examples
     --------
@@ -183,88 +412,7 @@ def daily_sitting(
     >>> daily_sitting(t, p, 1.0, "UTC")["sitting_min"].to_list()
     [30.0]
     """
-    t, p = _check_inputs(epoch_start_us, posture, epoch_s)
-    ep_min = float(epoch_s) / 60.0
-    dates = local_dates(t, tz)
-    epochs = pl.DataFrame({"local_date": dates, "posture": pl.Series(p, dtype=pl.Int8)})
-    per_day = (
-        epochs.group_by("local_date")
-        .agg(
-            [
-                (pl.col("posture") != _NONWEAR).sum().alias("wear_ep"),
-                *[
-                    (pl.col("posture") == code).sum().alias(name)
-                    for code, name in (
-                        (_SITTING, "sit_ep"),
-                        (_STANDING, "stand_ep"),
-                        (_MOVING, "move_ep"),
-                        (_CYCLING, "cyc_ep"),
-                        (_LYING, "lie_ep"),
-                        (_NONWEAR, "nonwear_ep"),
-                    )
-                ],
-            ]
-        )
-        .with_columns(
-            (pl.col("wear_ep") * ep_min).alias("wear_min"),
-            (pl.col("sit_ep") * ep_min).alias("sitting_min"),
-            (pl.col("stand_ep") * ep_min).alias("standing_min"),
-            (pl.col("move_ep") * ep_min).alias("moving_min"),
-            (pl.col("cyc_ep") * ep_min).alias("cycling_min"),
-            (pl.col("lie_ep") * ep_min).alias("lying_min"),
-            (pl.col("nonwear_ep") * ep_min).alias("nonwear_min"),
-        )
-    )
-    bouts = sitting_bout_table(t, p, epoch_s, tz, min_break_s=min_break_s)
-    bout_day = bouts.group_by("local_date").agg(
-        pl.len().cast(pl.Int64).alias("sitting_bouts"),
-        (pl.col("duration_s") >= 1800).sum().cast(pl.Int64).alias("bouts_30min"),
-        (pl.col("duration_s") >= 3600).sum().cast(pl.Int64).alias("bouts_60min"),
-        (pl.col("duration_s").max() / 60).alias("longest_bout_min"),
-        (pl.col("duration_s").mean() / 60).alias("mean_bout_min"),
-    )
-    # A break is dated by its first upright epoch (the bout's exclusive end).
-    breaks_df = bouts.filter(pl.col("ends_in_break"))
-    break_day = (
-        pl.DataFrame({"local_date": local_dates(breaks_df["end_us"].to_numpy(), tz)})
-        .group_by("local_date")
-        .agg(pl.len().cast(pl.Int64).alias("breaks"))
-    )
-    out = (
-        per_day.join(bout_day, on="local_date", how="left")
-        .join(break_day, on="local_date", how="left")
-        .with_columns(
-            pl.col("sitting_bouts", "bouts_30min", "bouts_60min", "breaks").fill_null(0),
-        )
-        .with_columns(
-            pl.when(pl.col("wear_min") > 0)
-            .then(100.0 * pl.col("sitting_min") / pl.col("wear_min"))
-            .otherwise(None)
-            .alias("sitting_pct"),
-            pl.when(pl.col("sitting_min") > 0)
-            .then(pl.col("breaks") / (pl.col("sitting_min") / 60.0))
-            .otherwise(None)
-            .alias("breaks_per_sitting_hour"),
-            (pl.col("wear_min") >= valid_wear_h * 60.0).alias("valid_day"),
-        )
-        .sort("local_date")
-    )
-    return out.select(
-        "local_date",
-        "wear_min",
-        "sitting_min",
-        "sitting_pct",
-        "standing_min",
-        "moving_min",
-        "cycling_min",
-        "lying_min",
-        "nonwear_min",
-        "sitting_bouts",
-        "bouts_30min",
-        "bouts_60min",
-        "longest_bout_min",
-        "mean_bout_min",
-        "breaks",
-        "breaks_per_sitting_hour",
-        "valid_day",
-    )
+    runs = posture_runs(epoch_start_us, posture, epoch_s, tz)
+    return sitting_from_runs(
+        runs, epoch_s, min_break_s=min_break_s, valid_wear_h=valid_wear_h
+    ).daily

@@ -28,7 +28,7 @@ from glutewake.pipeline.rows import (
     no_progress,
     record_failure,
 )
-from glutewake.pipeline.sitting import THIGH_IMU_PROFILES, derive_sitting
+from glutewake.pipeline.sitting import DAY_CONTEXT_S, THIGH_IMU_PROFILES, derive_sitting
 from glutewake.pipeline.write import write_rows
 from glutewake.store import catalog
 from glutewake.store.datadir import DataDir
@@ -106,7 +106,9 @@ def process(
         ``progress(description, total)`` returns an ``advance(n)`` callable; the CLI passes a
         progress bar.
     redo : bool
-        Re-decode every spool file and re-derive every day, not only what is new.
+        Re-decode every spool file and re-derive every day, not only what is new: the days of
+        every thigh recording in the catalog are derived again, imported ones included (how an
+        older catalog gets today's sitting figures; see the changelog in docs/schema.md).
     workers : int
         Processes on this machine, when no ``runner`` is given.
     runner : TaskRunner, optional
@@ -138,8 +140,11 @@ def process(
     summary = ProcessSummary()
     known, tzs, devices = _known_state(data_dir)
     failed = _known_failures(data_dir)
+    stored: dict[str, list[Recording]] = {}
     if redo:
         known = {}
+        for rec in _stored_acc_recordings(data_dir):
+            stored.setdefault(rec.participant_id, []).append(rec)
     # each decode task gets its own folder's entries only: the whole study's would be pickled
     # and shipped with every task
     known_by_folder: dict[str, dict[str, tuple[int, int, int]]] = {}
@@ -151,7 +156,9 @@ def process(
     by_participant: dict[str, list[str]] = {}
     for folder in folders:
         by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
-    participants = sorted(set(by_participant) | {str(f["participant_id"]) for f in failed})
+    participants = sorted(
+        set(by_participant) | {str(f["participant_id"]) for f in failed} | set(stored)
+    )
     decode_bar = progress("decoding spool", len(folders))
     # a batch of participants is decoded, derived and written before the next starts, so the
     # rows held in this process stay bounded however large the study
@@ -169,6 +176,7 @@ def process(
             progress,
             decode_bar,
             runner,
+            [r for p in sorted(batch) for r in stored.get(p, [])],
         )
     return summary
 
@@ -185,9 +193,11 @@ def _process_batch(
     progress: ProgressHook,
     decode_bar: Callable[[int], None],
     runner: TaskRunner,
+    rederive: Sequence[Recording] = (),
 ) -> None:
     """Decode, derive and write one batch of participants; ``failed`` are their earlier
-    failures (decoding retries itself: a failed folder's segments were never marked done)."""
+    failures (decoding retries itself: a failed folder's segments were never marked done);
+    the days of ``rederive`` (recordings already in the catalog) are derived again."""
     rows = Rows()
     retry = [f for f in failed if f["task"] != "decode"]
     # largest folders first (most segments), so that no long task starts last and keeps one
@@ -208,9 +218,9 @@ def _process_batch(
         summary.samples += part_summary.samples
         summary.warnings += part_summary.warnings
     summary.spool_files += len(rows.spool_files)
-    if not rows.spool_files and not retry and not rows.failures:
+    if not rows.spool_files and not retry and not rows.failures and not rederive:
         return
-    _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry)
+    _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry, rederive)
     summary.retried += len({(f["task"], f["key"]) for f in failed} & rows.attempted)
     write_rows(data_dir, rows)
 
@@ -220,6 +230,39 @@ def _folder_participant(folder: str) -> str | None:
         if part.startswith("participant_id="):
             return part.removeprefix("participant_id=")
     return None
+
+
+def _stored_acc_recordings(data_dir: DataDir) -> list[Recording]:
+    """The catalog's accelerometer recordings (spool-decoded and imported), for a redo."""
+    if not data_dir.catalog.exists():
+        return []
+    with catalog.open_read(data_dir) as con:
+        rows = con.execute(
+            "SELECT recording_id, participant_id, device_id, profile, stream, conn_id, "
+            "epoch_us(start_time), epoch_us(end_time), n_samples, fs_hz, channels, unit, "
+            "exercise FROM recordings WHERE stream = 'acc' ORDER BY recording_id"
+        ).fetchall()
+    return [
+        Recording(
+            recording_id=str(rid),
+            participant_id=str(pid),
+            device_id=str(dev),
+            profile=str(profile),
+            stream=str(stream),
+            conn_id=int(conn),
+            start_us=int(start),
+            end_us=int(end),
+            n_samples=int(n),
+            fs_hz=float(fs),
+            channels=tuple(str(channels).split(",")),
+            unit=str(unit),
+            exercise=exercise,
+            qc={},
+        )
+        for rid, pid, dev, profile, stream, conn, start, end, n, fs, channels, unit, exercise in (
+            rows
+        )
+    ]
 
 
 def _known_failures(data_dir: DataDir) -> list[dict[str, Any]]:
@@ -244,6 +287,7 @@ def _derive(
     progress: ProgressHook,
     runner: TaskRunner,
     retry: Sequence[dict[str, Any]] = (),
+    rederive: Sequence[Recording] = (),
 ) -> None:
     missing_tz = sorted({r.participant_id for r in rows.recordings} - set(tzs))
     for pid in missing_tz:
@@ -252,7 +296,7 @@ def _derive(
             f"derived yet: run 'glutewake participant add {pid} --tz ZONE', then 'process --redo'"
         )
     todo: dict[tuple[str, str, dt.date], float] = {}
-    for rec in rows.recordings:
+    for rec in [*rows.recordings, *rederive]:
         tz = tzs.get(rec.participant_id)
         if tz is None or rec.stream != "acc":
             continue
@@ -262,8 +306,12 @@ def _derive(
             placement is not None and placement != "thigh"
         ):
             continue
-        day = local_date(rec.start_us, tz)
-        last = local_date(rec.end_us, tz)
+        # every day whose read window (the day and its context) holds the new samples: a
+        # day's posture near midnight depends on its context, so it must not depend on
+        # whether the neighbouring day's samples arrived in the same run
+        context_us = DAY_CONTEXT_S * 1_000_000
+        day = local_date(rec.start_us - context_us, tz)
+        last = local_date(rec.end_us + context_us, tz)
         while day <= last:
             todo[(rec.participant_id, rec.device_id, day)] = rec.fs_hz
             day += dt.timedelta(days=1)

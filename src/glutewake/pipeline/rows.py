@@ -76,7 +76,13 @@ class Rows:
     qc: list[dict[str, Any]] = field(default_factory=list)
     packet_errors: list[dict[str, Any]] = field(default_factory=list)
     devices: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: participant-days whose posture (``posture_periods``, QC) was derived in this run
     days: dict[str, set[dt.date]] = field(default_factory=dict)
+    #: participant-days whose daily measures and bouts are replaced (``days`` and the
+    #: neighbouring days their bouts reach)
+    sitting_days: dict[str, set[dt.date]] = field(default_factory=dict)
+    #: posture runs of each (participant, device, local day) derived in this run
+    posture_runs: dict[tuple[str, str, dt.date], pl.DataFrame] = field(default_factory=dict)
     daily: list[pl.DataFrame] = field(default_factory=list)
     bouts: list[pl.DataFrame] = field(default_factory=list)
     periods: list[pl.DataFrame] = field(default_factory=list)
@@ -145,7 +151,7 @@ def merge_rows(into: Rows, part: Rows) -> None:
         mine, theirs = getattr(into, f.name), getattr(part, f.name)
         if isinstance(mine, list):
             mine.extend(theirs)
-        elif f.name == "days":
+        elif f.name in ("days", "sitting_days"):
             for pid, days in theirs.items():
                 mine.setdefault(pid, set()).update(days)
         else:

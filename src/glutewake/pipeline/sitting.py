@@ -1,10 +1,19 @@
-"""Sitting tasks: posture, bouts and daily measures of one participant's local day."""
+"""Sitting: posture per participant-day (parallel tasks), then bouts and daily measures.
+
+A task derives one local day's posture (with context either side) and hands back runs of the
+epochs that start on that day. The bouts and daily measures are measured afterwards, here, from
+the runs of all the days a bout touches, the stored ones included, so a bout that crosses
+midnight is stored once, by the day it starts on, however the days were cut into tasks.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -42,10 +51,17 @@ def _posture_day(
     day: dt.date,
     tz: str,
     rows: Rows,
-) -> bool:
-    """Posture, bouts and the daily measures of one participant's local day from thigh ACC."""
-    from glutewake.analytics.daily_sitting import daily_sitting, sitting_bout_table
-    from glutewake.signal.posture import Posture, PostureParams, analyse_posture
+) -> pl.DataFrame | None:
+    """Posture of one participant's local day from thigh ACC, as runs (None without data).
+
+    The day is read with :data:`DAY_CONTEXT_S` of context either side, but only the epochs
+    that start on the day are kept: every epoch has one owner. The epoch grid of a segment
+    that runs through the day's midnight is laid from the first sample of the day, so the day
+    starts with a whole epoch and the previous day's last epoch ends where it starts.
+    """
+    from glutewake.analytics.daily_sitting import posture_runs
+    from glutewake.signal.epochs import samples_per_epoch
+    from glutewake.signal.posture import PostureParams, analyse_posture
 
     day_start, day_end = day_bounds_us(day, tz)
     block = sample_store.read_samples(
@@ -57,24 +73,33 @@ def _posture_day(
         end_us=day_end + DAY_CONTEXT_S * 1_000_000,
     )
     if block is None:
-        return False
+        return None
+    own_lo, own_hi = np.searchsorted(block.t_us, [day_start, day_end])
+    if own_hi <= own_lo:  # only context: the day itself has no samples
+        return None
     params = PostureParams()
+    spe = samples_per_epoch(fs_hz, params.epoch_s)
     epoch_t: list[np.ndarray] = []
     epoch_code: list[np.ndarray] = []
-    epoch_s = 1.0
+    epoch_s = spe / fs_hz
     for lo, hi in sample_store.contiguous_spans(block.t_us, fs_hz, SEGMENT_GAP_S):
+        if hi <= own_lo or lo >= own_hi:  # context only, separated by a gap: nothing to own
+            continue
+        if lo < own_lo:
+            lo += (own_lo - lo) % spe
         if (hi - lo) < fs_hz * 10:  # under 10 s of data: no posture can be judged
             continue
         # float32 as stored: the epoch features widen it block by block, so a float64 copy of
         # the whole day would only cost memory traffic
         res = analyse_posture(block.values[lo:hi, :3], fs_hz, placement="thigh", params=params)
         epoch_s = float(res.epoch_s)
-        n = len(res.posture)
         # epochs start at their first sample's time, so clock drift never makes them overlap
-        first = lo + np.arange(n) * int(res.samples_per_epoch)
-        starts = block.t_us[np.minimum(first, hi - 1)]
-        epoch_t.append(starts)
-        epoch_code.append(np.asarray(res.posture, dtype=np.int8))
+        starts = block.t_us[lo + np.arange(len(res.posture)) * int(res.samples_per_epoch)]
+        own = (starts >= day_start) & (starts < day_end)
+        if not own.any():
+            continue
+        epoch_t.append(starts[own])
+        epoch_code.append(np.asarray(res.posture, dtype=np.int8)[own])
         rows.qc.append(
             {
                 "participant_id": participant_id,
@@ -88,64 +113,32 @@ def _posture_day(
             }
         )
     if not epoch_t:
-        return False
-    t_all = np.concatenate(epoch_t)
-    codes = np.concatenate(epoch_code)
-    param_text = json.dumps(dataclasses.asdict(params), default=json_default, sort_keys=True)
-    daily = daily_sitting(t_all, codes, epoch_s, tz).filter(pl.col("local_date") == day)
-    bouts = sitting_bout_table(t_all, codes, epoch_s, tz).filter(pl.col("local_date") == day)
-    in_day = (t_all >= day_start) & (t_all < day_end)
-    periods = _posture_periods(t_all[in_day], codes[in_day], epoch_s, Posture)
-    rows.daily.append(
-        daily.with_columns(
-            pl.lit(participant_id).alias("participant_id"),
-            pl.lit(__version__).alias("glutewake_version"),
-            pl.lit(param_text).alias("params"),
-        )
-    )
-    rows.bouts.append(
-        bouts.with_columns(
-            pl.lit(participant_id).alias("participant_id"),
-            pl.lit(__version__).alias("glutewake_version"),
-            pl.lit(param_text).alias("params"),
-        )
-    )
-    rows.periods.append(
-        periods.with_columns(
-            pl.lit(participant_id).alias("participant_id"), pl.lit(day).alias("local_date")
-        )
-    )
-    return True
+        return None
+    return posture_runs(np.concatenate(epoch_t), np.concatenate(epoch_code), epoch_s, tz)
 
 
-def _posture_periods(
-    t_us: np.ndarray, codes: np.ndarray, epoch_s: float, enum: Any
-) -> pl.DataFrame:
-    """Run-length encode epochs into periods of one posture (contiguous in time)."""
-    if len(t_us) == 0:
-        return pl.DataFrame(schema={"start_us": pl.Int64, "end_us": pl.Int64, "posture": pl.Utf8})
-    step_us = round(epoch_s * 1e6)
-    new_run = np.ones(len(t_us), dtype=bool)
-    new_run[1:] = (codes[1:] != codes[:-1]) | (np.diff(t_us) > step_us * 1.5)
-    starts = np.flatnonzero(new_run)
-    ends = np.concatenate((starts[1:], [len(t_us)])) - 1
-    names = {int(m.value): m.name.lower() for m in enum}
-    return pl.DataFrame(
-        {
-            "start_us": t_us[starts],
-            "end_us": t_us[ends] + step_us,
-            "posture": [names.get(int(c), str(int(c))) for c in codes[starts]],
-        }
+def _periods(runs: pl.DataFrame) -> pl.DataFrame:
+    """Stored posture periods from runs (``duration_s`` is posture time: whole epochs)."""
+    from glutewake.signal.posture import Posture
+
+    names = {int(m.value): m.name.lower() for m in Posture}
+    return runs.select(
+        "start_us",
+        "end_us",
+        pl.col("posture").replace_strict(names, return_dtype=pl.Utf8),
+        "duration_s",
+        "local_date",
     )
 
 
 def posture_task(
     data_dir: DataDir, pid: str, device_id: str, fs_hz: float, day: dt.date, tz: str
 ) -> Rows:
-    """One participant-day's posture, bouts and daily measures (a pure task)."""
+    """One participant-day's posture as runs of its own epochs (a pure task)."""
     rows = Rows()
-    if _posture_day(data_dir, pid, device_id, fs_hz, day, tz, rows):
-        rows.days.setdefault(pid, set()).add(day)
+    runs = _posture_day(data_dir, pid, device_id, fs_hz, day, tz, rows)
+    if runs is not None:
+        rows.posture_runs[(pid, device_id, day)] = runs
     return rows
 
 
@@ -158,7 +151,9 @@ def derive_sitting(
     progress: ProgressHook,
     runner: TaskRunner,
 ) -> None:
-    """Posture, bouts and daily measures: one task per participant, device and local day."""
+    """Posture per participant, device and local day (parallel tasks), then bouts and daily
+    measures of every day the new posture touches, with the stored posture of its neighbours
+    (:func:`glutewake.analytics.sitting_days.measure_days`)."""
     order = sorted(todo)
     tasks = [(data_dir, pid, dev, todo[(pid, dev, day)], day, tzs[pid]) for pid, dev, day in order]
     keys = [f"{pid}/{dev}/{day.isoformat()}" for pid, dev, day in order]
@@ -172,3 +167,86 @@ def derive_sitting(
             record_failure(rows, summary, "sitting", out, pid, args)
         else:
             merge_rows(rows, out)
+    measure_sitting(data_dir, rows, summary)
+
+
+def measure_sitting(data_dir: DataDir, rows: Rows, summary: ProcessSummary) -> None:
+    """Bouts and daily measures for the participants with new posture in ``rows``."""
+    from glutewake.analytics.sitting_days import measure_days
+    from glutewake.signal.posture import PostureParams
+
+    fresh: dict[str, dict[dt.date, pl.DataFrame]] = {}
+    for (pid, dev, day), runs in sorted(rows.posture_runs.items(), key=lambda kv: kv[0]):
+        mine = fresh.setdefault(pid, {})
+        if day in mine:
+            summary.warnings.append(
+                f"participant {pid!r} has thigh data from more than one device on {day}: "
+                f"only the first device's posture is used ({dev!r} is left out)"
+            )
+            continue
+        mine[day] = runs
+    if not fresh:
+        return
+    params = PostureParams()
+    param_text = json.dumps(dataclasses.asdict(params), default=json_default, sort_keys=True)
+    with _stored_posture(data_dir, sorted(fresh)) as stored:
+        for pid, days in fresh.items():
+            measured = measure_days(
+                days, stored.days(pid), functools.partial(stored.load, pid), params.epoch_s
+            )
+            rows.days.setdefault(pid, set()).update(days)
+            rows.sitting_days.setdefault(pid, set()).update(measured.days)
+            label = [
+                pl.lit(pid).alias("participant_id"),
+                pl.lit(__version__).alias("glutewake_version"),
+                pl.lit(param_text).alias("params"),
+            ]
+            rows.daily.append(measured.daily.with_columns(label))
+            rows.bouts.append(measured.bouts.with_columns(label))
+            for runs in days.values():
+                rows.periods.append(_periods(runs).with_columns(label[0]))
+
+
+class _StoredPosture:
+    """The catalog's stored posture runs (``posture_periods``), read on demand."""
+
+    def __init__(self, con: Any, participants: list[str]) -> None:
+        self._con = con
+        self._days: dict[str, set[dt.date]] = {p: set() for p in participants}
+        if con is None:
+            return
+        for pid, day in con.execute(
+            "SELECT DISTINCT participant_id, local_date FROM posture_periods "
+            "WHERE participant_id IN (SELECT unnest(?))",
+            [participants],
+        ).fetchall():
+            self._days[str(pid)].add(day)
+
+    def days(self, pid: str) -> set[dt.date]:
+        return self._days.get(pid, set())
+
+    def load(self, pid: str, days: list[dt.date]) -> dict[dt.date, pl.DataFrame]:
+        from glutewake.signal.posture import Posture
+        from glutewake.store.catalog import query_frame
+
+        codes = {m.name.lower(): int(m.value) for m in Posture}
+        frame = query_frame(
+            self._con,
+            "SELECT local_date, epoch_us(start_time) AS start_us, epoch_us(end_time) AS end_us, "
+            "posture, duration_s FROM posture_periods WHERE participant_id = ? "
+            "AND local_date IN (SELECT unnest(?)) ORDER BY start_time",
+            [pid, days],
+        ).with_columns(pl.col("posture").replace_strict(codes, return_dtype=pl.Int8))
+        parts = frame.partition_by("local_date", as_dict=True)
+        return {day: part for (day,), part in parts.items()}
+
+
+@contextlib.contextmanager
+def _stored_posture(data_dir: DataDir, participants: list[str]) -> Iterator[_StoredPosture]:
+    from glutewake.store.catalog import open_read
+
+    if not data_dir.catalog.exists():
+        yield _StoredPosture(None, participants)
+        return
+    with open_read(data_dir) as con:
+        yield _StoredPosture(con, participants)

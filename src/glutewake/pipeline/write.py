@@ -51,10 +51,8 @@ def write_rows(
         ],
         infer_schema_length=None,
     )
-    day_keys = pl.DataFrame(
-        [{"participant_id": p, "local_date": d} for p, days in rows.days.items() for d in days],
-        schema={"participant_id": pl.Utf8, "local_date": pl.Date},
-    )
+    day_keys = _day_keys(rows.days)
+    sitting_keys = _day_keys(rows.sitting_days)
     with catalog.open_write(data_dir) as con:
         con.execute("BEGIN TRANSACTION")
         try:
@@ -97,10 +95,15 @@ def write_rows(
                     "(SELECT recording_id FROM decoded_connections)"
                 )
             con.register("day_keys", day_keys)
-            for table in ("daily_sitting", "sitting_bouts", "posture_periods"):
+            con.register("sitting_keys", sitting_keys)
+            for table, keys in (
+                ("daily_sitting", "sitting_keys"),
+                ("sitting_bouts", "sitting_keys"),
+                ("posture_periods", "day_keys"),
+            ):
                 con.execute(
                     f"DELETE FROM {table} WHERE (participant_id, local_date) IN "
-                    "(SELECT (participant_id, local_date) FROM day_keys)"
+                    f"(SELECT (participant_id, local_date) FROM {keys})"
                 )
             con.execute(
                 "DELETE FROM qc WHERE kind = 'posture_segment' AND (participant_id, local_date) IN "
@@ -111,23 +114,14 @@ def write_rows(
                 con,
                 "sitting_bouts",
                 [
-                    _times(b).with_columns((pl.col("duration_s") / 60).alias("duration_min"))
+                    _times(b).with_columns(
+                        (pl.col("duration_s") / 60).alias("duration_min"),
+                        (pl.col("sitting_s") / 60).alias("sitting_min"),
+                    )
                     for b in rows.bouts
                 ],
             )
-            _insert_by_name(
-                con,
-                "posture_periods",
-                [
-                    _times(p).with_columns(
-                        (
-                            (pl.col("end_time") - pl.col("start_time")).dt.total_microseconds()
-                            / 1e6
-                        ).alias("duration_s")
-                    )
-                    for p in rows.periods
-                ],
-            )
+            _insert_by_name(con, "posture_periods", [_times(p) for p in rows.periods])
             if rows.qc:
                 _insert_by_name(con, "qc", [_frame(rows.qc)])
             _disconnect_gaps(con, sorted(rows.devices))
@@ -148,6 +142,13 @@ def write_rows(
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def _day_keys(days: dict[str, set[dt.date]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"participant_id": p, "local_date": d} for p, ds in days.items() for d in ds],
+        schema={"participant_id": pl.Utf8, "local_date": pl.Date},
+    )
 
 
 def _write_failures(con: Any, rows: Rows) -> None:

@@ -5,8 +5,9 @@ Pipeline for one contiguous segment (no gaps): per-epoch means and standard devi
 -> non-wear (:mod:`~glutewake.signal.nonwear`) -> upright reference per mounting from walking
 (:mod:`~glutewake.signal.orientation`; thigh: replaced from the swaying still cluster when
 standing cannot read upright) -> inclination of the segment's long axis from that reference
-plus movement intensity -> posture codes -> minimum-duration smoothing (waist: transition step,
-sitting between lying).
+plus movement intensity -> posture codes -> minimum-duration smoothing that keeps brief
+stands between sitting (thigh; waist: transition step, sitting between lying) -> sit/upright
+changes placed at the sample (thigh, :mod:`~glutewake.signal.edges`).
 The method and its defaults are documented in ``docs/sitting.md``.
 """
 
@@ -19,7 +20,8 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from glutewake.signal.calibration import apply_calibration, calibrate_from_epochs
+from glutewake.signal.calibration import Calibration, apply_calibration, calibrate_from_epochs
+from glutewake.signal.edges import change_points
 from glutewake.signal.epochs import EpochFeatures, epoch_features
 from glutewake.signal.nonwear import nonwear_mask
 from glutewake.signal.orientation import (
@@ -57,6 +59,8 @@ class Posture(IntEnum):
 
 
 SEDENTARY = (Posture.SITTING, Posture.LYING)
+#: moving average applied to the samples before placing a sit/upright change within an epoch
+EDGE_SMOOTH_S = 0.25
 UPRIGHT = (Posture.STANDING, Posture.MOVING, Posture.CYCLING)
 
 
@@ -111,7 +115,18 @@ class PostureParams:
         Thigh: sustained movement at least this far from upright (or beyond the sitting split
         if lower) is cycling (40°; the thigh swings through 30-90° on a bicycle).
     min_posture_s : float
-        Postures lasting less than this are absorbed into the preceding posture (3 s).
+        Postures lasting less than this are absorbed into the preceding posture (3 s) ...
+    thigh_min_stand_s : float
+        ... except, for the thigh, an upright period (standing, moving) between two sitting
+        periods lasting at least this (1 s: any upright epoch): a brief stand is real
+        posture, whether or not it counts as a break (that is the break rule's
+        ``min_break_s``). A large value restores the old smoothing, which called stands of up
+        to 3 s sitting.
+    sample_edges : bool
+        Thigh, with the samples: place each change between sitting and standing or moving at
+        the sample where the thigh crosses the sitting angle (within the two epochs around
+        the change; :mod:`~glutewake.signal.edges`), for :meth:`PostureResult.sample_mask`
+        and :func:`sitting_mask`. Per-epoch posture is not changed.
     hysteresis_deg : float
         Dead band around the sitting angle: inside ``split ± hysteresis_deg`` an epoch keeps
         the previous decision (2°), so posture does not flicker at the threshold.
@@ -174,6 +189,8 @@ class PostureParams:
     cycling_min_s: float = 10.0
     cycling_angle_deg: float = 40.0
     min_posture_s: float = 3.0
+    thigh_min_stand_s: float = 1.0
+    sample_edges: bool = True
     hysteresis_deg: float = 2.0
     sedentary_move_max_s: float = 10.0
     waist_use_transitions: bool = True
@@ -207,6 +224,10 @@ class PostureParams:
             value = getattr(self, name)
             if not 0 < value <= 90:
                 raise ValueError(f"PostureParams.{name} must be in (0, 90] degrees, got {value!r}")
+        if not self.thigh_min_stand_s >= 0:
+            raise ValueError(
+                f"PostureParams.thigh_min_stand_s must be >= 0, got {self.thigh_min_stand_s!r}"
+            )
         if not (np.isfinite(self.stand_sway_ratio) and self.stand_sway_ratio > 0):
             raise ValueError(
                 f"PostureParams.stand_sway_ratio must be positive, got {self.stand_sway_ratio!r}"
@@ -230,6 +251,10 @@ class PostureResult:
     qc : dict
         Ledger: placement, calibration, orientation (reference, confidence, re-mount times),
         non-wear seconds, parameters.
+    edge_epoch, edge_sample : ndarray of int64
+        Sit/upright changes placed within the samples (thigh, when the samples were given):
+        the change between epochs ``edge_epoch - 1`` and ``edge_epoch`` happens at sample
+        ``edge_sample`` (at most one epoch either side of the epoch boundary).
     """
 
     epoch_s: float
@@ -237,16 +262,31 @@ class PostureResult:
     posture: np.ndarray
     inclination_deg: np.ndarray
     qc: dict[str, object] = field(default_factory=dict)
+    edge_epoch: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    edge_sample: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def sample_mask(self, n_samples: int, codes: tuple[int, ...] = tuple(SEDENTARY)) -> np.ndarray:
-        """Per-sample boolean mask of the given posture codes (default sitting or lying)."""
+        """Per-sample boolean mask of the given posture codes (default sitting or lying).
+
+        Each sample takes its epoch's posture, except around the sit/upright changes placed
+        within the samples (``edge_sample``), where it takes the posture of its side of the
+        change.
+        """
         ep = np.isin(self.posture, np.asarray(codes, dtype=np.int8))
         out = np.zeros(n_samples, dtype=bool)
         if ep.size == 0:
             return out
-        m = min(n_samples, ep.size * self.samples_per_epoch)
-        out[:m] = np.repeat(ep, self.samples_per_epoch)[:m]
+        spe = self.samples_per_epoch
+        m = min(n_samples, ep.size * spe)
+        out[:m] = np.repeat(ep, spe)[:m]
         out[m:] = ep[-1]
+        # one short slice per change (at most an epoch of samples each), not per sample
+        for b, at in zip(self.edge_epoch.tolist(), self.edge_sample.tolist(), strict=True):
+            boundary = b * spe
+            if at < boundary:
+                out[at:boundary] = ep[b]
+            elif at > boundary:
+                out[boundary:at] = ep[b - 1]
         return out
 
 
@@ -355,6 +395,21 @@ def _waist_transitions(
     return out_posture, int(decided.sum())
 
 
+def _stands_between_sitting(posture: np.ndarray, min_len: int) -> np.ndarray:
+    """Epochs of upright runs (standing, moving, cycling) of at least ``min_len`` epochs with
+    sitting on both sides: a brief stand, which the minimum-posture smoothing must not absorb."""
+    up = np.isin(posture, UPRIGHT)
+    starts, ends = runs_of(up)
+    n = posture.size
+    inside = (starts > 0) & (ends < n) & ((ends - starts) >= min_len)
+    s, e = starts[inside], ends[inside]
+    ok = (posture[s - 1] == Posture.SITTING) & (posture[e] == Posture.SITTING)
+    marks = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(marks, s[ok], 1)
+    np.add.at(marks, e[ok], -1)
+    return np.cumsum(marks[:-1]) > 0
+
+
 def _sustained(mask: np.ndarray, min_len: int) -> np.ndarray:
     starts, ends = runs_of(mask)
     keep = (ends - starts) >= min_len
@@ -413,6 +468,7 @@ def classify_epochs(
     )
     dirs = unit_directions(mean_g)
     incl = inclination_deg(dirs, orient.per_epoch(n)) if n else np.zeros(0)
+    up_ref = orient.up_ref.copy()  # per mounting; the stale-reference check may replace one
     sd_tot = np.sqrt(np.sum(sd_g**2, axis=1))
     moving = sd_tot > p.move_sd_g
     swing = float("nan")
@@ -433,7 +489,7 @@ def classify_epochs(
     split = np.empty(n)
     splits: list[float] = []
     restood: list[bool] = []
-    for s, e in itertools.pairwise(bounds):
+    for m, (s, e) in enumerate(itertools.pairwise(bounds)):
         if resolved == "thigh":
             default, lo, hi = p.thigh_sit_angle_deg, p.thigh_split_min_deg, p.thigh_split_max_deg
             pool = incl[s:e][still[s:e]]
@@ -453,6 +509,7 @@ def classify_epochs(
                 sway_ratio=p.stand_sway_ratio,
             )
         if new_up is not None:
+            up_ref[m] = new_up
             incl[s:e] = inclination_deg(dirs[s:e], new_up)
             pool = incl[s:e][still[s:e]]
             value = split_angle_deg(pool, default, lo, hi) if adaptive else default
@@ -473,7 +530,11 @@ def classify_epochs(
         posture[incl >= p.waist_lie_angle_deg] = Posture.LYING
     min_ep = max(1, round(p.min_posture_s / epoch_s))
     posture[nonwear] = Posture.NONWEAR
-    posture = fill_short_runs(posture, min_ep, protect=nonwear)
+    keep = nonwear
+    if resolved == "thigh":
+        min_stand = max(1, round(p.thigh_min_stand_s / epoch_s))
+        keep = nonwear | _stands_between_sitting(posture, min_stand)
+    posture = fill_short_runs(posture, min_ep, protect=keep)
     if resolved == "waist" and acc_g is not None and p.waist_use_transitions:
         posture, n_decided = _waist_transitions(
             posture, still & (incl < p.waist_lie_angle_deg), acc_g, feats, p, incl - split
@@ -498,6 +559,18 @@ def classify_epochs(
             (Posture.SITTING, Posture.LYING),
             max(1, round(p.sedentary_move_max_s / epoch_s)),
         )
+    edge_epoch = edge_sample = np.zeros(0, dtype=np.int64)
+    if resolved == "thigh" and acc_g is not None and p.sample_edges:
+        edge_epoch, edge_sample = _sample_edges(
+            posture,
+            acc_g,
+            feats.samples_per_epoch,
+            up_ref,
+            orient.mount_start_epoch,
+            split,
+            cal,
+            feats.fs_hz,
+        )
     qc: dict[str, object] = {
         "placement": resolved,
         "placement_requested": placement,
@@ -513,7 +586,52 @@ def classify_epochs(
         "periods_sitting_between_lying": n_bridged,
         "params": asdict(p),
     }
-    return PostureResult(epoch_s, feats.samples_per_epoch, posture, incl.astype(np.float32), qc)
+    return PostureResult(
+        epoch_s,
+        feats.samples_per_epoch,
+        posture,
+        incl.astype(np.float32),
+        qc,
+        edge_epoch,
+        edge_sample,
+    )
+
+
+def _sample_edges(
+    posture: np.ndarray,
+    acc_g: npt.ArrayLike,
+    spe: int,
+    up_ref: np.ndarray,
+    mount_start_epoch: np.ndarray,
+    split: np.ndarray,
+    cal: Calibration,
+    fs_hz: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Thigh: the sample at which each change between sitting and standing or moving happens
+    (:func:`glutewake.signal.edges.change_points`), searched in the two epochs around the
+    change, or up to the middle of a one-epoch posture shared with the next change."""
+    sit = posture == Posture.SITTING
+    upright = (posture == Posture.STANDING) | (posture == Posture.MOVING)
+    b = np.flatnonzero((sit[:-1] & upright[1:]) | (upright[:-1] & sit[1:])) + 1
+    if b.size == 0:
+        return b.astype(np.int64), b.astype(np.int64)
+    lo = (b - 1) * spe
+    hi = (b + 1) * spe
+    shared_before = np.r_[False, np.diff(b) == 1]
+    lo[shared_before] += spe // 2
+    hi[np.r_[np.diff(b) == 1, False]] -= spe - spe // 2
+    at = change_points(
+        acc_g,
+        lo,
+        hi,
+        sit[b - 1],
+        up_ref[np.searchsorted(mount_start_epoch, b, side="right") - 1],
+        split[b],
+        gain=cal.gain,
+        offset_g=cal.offset_g,
+        smooth_samples=max(1, round(EDGE_SMOOTH_S * fs_hz)),
+    )
+    return b.astype(np.int64), at
 
 
 def split_angle_deg(

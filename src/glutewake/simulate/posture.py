@@ -27,7 +27,7 @@ from scipy.spatial.transform import Rotation
 
 from glutewake.signal.posture import Posture
 
-__all__ = ["SimulatedDays", "simulate_thigh_days"]
+__all__ = ["SimulatedDays", "SitStandSit", "simulate_sit_stand_sit", "simulate_thigh_days"]
 
 _DAY_STATES = (Posture.SITTING, Posture.STANDING, Posture.MOVING, Posture.CYCLING)
 # Transition probabilities between daytime states (rows: from, columns: to; same order).
@@ -167,6 +167,29 @@ def _schedule(
     if t < end_us:
         segs.append((int(night), t, end_us))
     return segs, mounts
+
+
+def _sensor_error(
+    acc: np.ndarray,
+    rng: np.random.Generator,
+    noise_g: float,
+    gain_error: float,
+    offset_error_g: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a per-axis gain and offset error and white noise to ``acc`` in place."""
+    n = acc.shape[0]
+    gain = 1.0 + rng.normal(0.0, gain_error, 3)
+    offset = rng.normal(0.0, offset_error_g, 3)
+    noise_scale = np.float32(noise_g * np.sqrt(12.0) / 256.0)
+    tmp = np.empty(n, dtype=np.float32)
+    for axis in range(3):
+        col = acc[:, axis]
+        col *= np.float32(gain[axis])
+        col += np.float32(offset[axis] - 127.5 * noise_scale)
+        # Uniform white noise from raw random bytes (quantised like an ADC; sd = noise_g).
+        np.multiply(np.frombuffer(rng.bytes(n), dtype=np.uint8), noise_scale, out=tmp)
+        col += tmp
+    return gain, offset
 
 
 def simulate_thigh_days(
@@ -333,18 +356,7 @@ def simulate_thigh_days(
             anterior = rots[seg_mount[seg]][:, 0]  # thigh x axis in the sensor frame
             acc[o : o + ln] += (amp_g * ramp[:ln, None] * anterior).astype(np.float32)
 
-    gain = 1.0 + rng.normal(0.0, gain_error, 3)
-    offset = rng.normal(0.0, offset_error_g, 3)
-    noise_scale = np.float32(noise_g * np.sqrt(12.0) / 256.0)
-    tmp = np.empty(n, dtype=np.float32)
-    for axis in range(3):
-        col = acc[:, axis]
-        col *= np.float32(gain[axis])
-        col += np.float32(offset[axis] - 127.5 * noise_scale)
-        # Uniform white noise from raw random bytes (quantised like an ADC; sd = noise_g).
-        np.multiply(np.frombuffer(rng.bytes(n), dtype=np.uint8), noise_scale, out=tmp)
-        col += tmp
-    del tmp
+    gain, offset = _sensor_error(acc, rng, noise_g, gain_error, offset_error_g)
     t_us = _sample_times_us(start_us, n, fs_hz)
     return SimulatedDays(
         acc_g=acc,
@@ -359,4 +371,196 @@ def simulate_thigh_days(
         gain=gain,
         offset_g=offset,
         tz=tz,
+    )
+
+
+@dataclass(frozen=True)
+class SitStandSit:
+    """A simulated sit-stand-sit drill with ground truth.
+
+    Attributes
+    ----------
+    acc_g : ndarray of float32, shape (n, 3)
+        Raw acceleration (random mounting, gain/offset error, noise), g.
+    fs_hz : float
+    labels : ndarray of int8, shape (n,)
+        True :class:`~glutewake.signal.posture.Posture` per sample: ``SITTING`` while the
+        thigh is at least 45° from upright (the thigh-inclinometer convention), ``STANDING``
+        while it is less (transitions included, split where they cross 45°), ``MOVING``
+        while walking.
+    stand_start, stand_end : ndarray of int64
+        Sample range of each short stand between two sitting periods (end exclusive).
+    stand_s : ndarray of float
+        Length of each stand (time below 45°), s.
+    """
+
+    acc_g: np.ndarray
+    fs_hz: float
+    labels: np.ndarray
+    stand_start: np.ndarray
+    stand_end: np.ndarray
+    stand_s: np.ndarray
+
+
+def _ramp(theta_from: float, theta_to: float, n: int) -> np.ndarray:
+    """Thigh pitch along a smooth (raised-cosine) postural transition of ``n`` samples."""
+    x = (1.0 - np.cos(np.pi * (np.arange(n) + 0.5) / n)) / 2.0
+    return theta_from + (theta_to - theta_from) * x
+
+
+def _crossing_fraction(theta_from: float, theta_to: float, at: float) -> float:
+    """Where (0..1) a raised-cosine ramp from ``theta_from`` to ``theta_to`` crosses ``at``."""
+    r = (theta_from - at) / (theta_from - theta_to)
+    return float(np.arccos(1.0 - 2.0 * r) / np.pi)
+
+
+def simulate_sit_stand_sit(
+    n_stands: int,
+    fs_hz: float,
+    *,
+    seed: int = 0,
+    stand_s: tuple[float, float] = (1.0, 10.0),
+    sit_s: tuple[float, float] = (15.0, 40.0),
+    transition_s: tuple[float, float] = (0.8, 1.6),
+    stand_deg: tuple[float, float] = (3.0, 28.0),
+    walk_every: int = 12,
+    noise_g: float = 0.004,
+    gain_error: float = 0.02,
+    offset_error_g: float = 0.02,
+) -> SitStandSit:
+    """Simulate a sit-stand-sit drill: sitting periods separated by short stands.
+
+    The recording starts with a minute of walking (so the upright reference can be found),
+    then alternates sitting (``sit_s``) and stands whose time below 45° is uniform in
+    ``stand_s``, with a short walk after every ``walk_every`` stands. Each postural transition
+    is a raised-cosine swing of the thigh (``transition_s`` long) with the body's vertical
+    acceleration added (0.1-0.3 g); a brief stand may never straighten fully: the thigh reads
+    ``stand_deg`` from upright at the top (real brief stands read 5-28° from the walking
+    reference). The mounting is a random 3-D rotation.
+
+    Parameters
+    ----------
+    n_stands : int
+        Number of short stands.
+    fs_hz : float
+        Sampling rate.
+    seed : int
+        Seed; the same arguments give the same data.
+    stand_s, sit_s, transition_s, stand_deg : tuple of float
+        Uniform ranges of the stand length (below 45°), the sitting periods, each transition
+        and the thigh angle at the top of a stand.
+    walk_every : int
+        A 20-40 s walk follows every this many stands (0: never).
+    noise_g, gain_error, offset_error_g : float
+        Sensor error as in :func:`simulate_thigh_days`.
+
+    Returns
+    -------
+    SitStandSit
+
+    Examples
+    --------
+    >>> sim = simulate_sit_stand_sit(5, 50.0, seed=1)
+    >>> sim.stand_start.size, bool(np.all(sim.stand_s >= 1.0))
+    (5, True)
+    """
+    if n_stands < 1:
+        raise ValueError(f"n_stands must be at least 1, got {n_stands!r}")
+    if fs_hz <= 0 or not np.isfinite(fs_hz):
+        raise ValueError(f"fs_hz must be positive, got {fs_hz!r}")
+    rng = np.random.default_rng(seed)
+    theta: list[np.ndarray] = []  # thigh pitch from vertical, degrees, per sample
+    lift: list[np.ndarray] = []  # vertical body acceleration, g
+    label: list[np.ndarray] = []
+    walking: list[tuple[int, int]] = []
+    starts, ends, lengths = [], [], []
+    pos = 0
+
+    def add(th: np.ndarray, lab: np.ndarray, up_g: np.ndarray | None = None) -> None:
+        nonlocal pos
+        theta.append(th)
+        label.append(lab)
+        lift.append(np.zeros(th.size) if up_g is None else up_g)
+        pos += th.size
+
+    def hold(deg: float, seconds: float, code: int) -> None:
+        n = round(seconds * fs_hz)
+        add(np.full(n, deg), np.full(n, code, dtype=np.int8))
+
+    def walk(seconds: float) -> None:
+        n = round(seconds * fs_hz)
+        walking.append((pos, pos + n))
+        hold(10.0, seconds, int(Posture.MOVING))
+
+    def swing(th_from: float, th_to: float, n: int) -> None:
+        th = _ramp(th_from, th_to, n)
+        up_g = rng.uniform(0.1, 0.3) * np.sin(2 * np.pi * (np.arange(n) + 0.5) / n)
+        code = np.where(th < 45.0, Posture.STANDING, Posture.SITTING).astype(np.int8)
+        add(th, code, up_g)
+
+    walk(60.0)
+    hold(float(rng.uniform(*stand_deg)), 10.0, int(Posture.STANDING))
+    sit_deg = float(np.clip(rng.normal(80.0, 7.0), 60.0, 95.0))
+    swing(5.0, sit_deg, round(rng.uniform(*transition_s) * fs_hz))
+    for i in range(n_stands):
+        hold(sit_deg, float(rng.uniform(*sit_s)), int(Posture.SITTING))
+        length = float(rng.uniform(*stand_s))
+        top = float(rng.uniform(*stand_deg))
+        next_sit = float(np.clip(rng.normal(80.0, 7.0), 60.0, 95.0))
+        t_up, t_down = rng.uniform(*transition_s, 2)
+        # time below 45° spent in each swing, then the plateau that makes up the length
+        below_up = 1.0 - _crossing_fraction(sit_deg, top, 45.0)
+        below_down = _crossing_fraction(top, next_sit, 45.0)
+        swings_s = t_up * below_up + t_down * below_down
+        if swings_s > length:  # too brief to straighten for long: faster swings, no plateau
+            t_up, t_down = t_up * length / swings_s, t_down * length / swings_s
+        plateau = max(0.0, length - t_up * below_up - t_down * below_down)
+        n_up, n_down = max(2, round(t_up * fs_hz)), max(2, round(t_down * fs_hz))
+        mark = pos
+        swing(sit_deg, top, n_up)
+        hold(top, plateau, int(Posture.STANDING))
+        swing(top, next_sit, n_down)
+        seg = np.concatenate(label[-3:])
+        below = np.flatnonzero(seg == Posture.STANDING)
+        starts.append(mark + int(below[0]))
+        ends.append(mark + int(below[-1]) + 1)
+        lengths.append((below[-1] + 1 - below[0]) / fs_hz)
+        sit_deg = next_sit
+        if walk_every and (i + 1) % walk_every == 0 and i + 1 < n_stands:
+            hold(sit_deg, float(rng.uniform(*sit_s)), int(Posture.SITTING))
+            swing(sit_deg, 5.0, round(rng.uniform(*transition_s) * fs_hz))
+            walk(float(rng.uniform(20.0, 40.0)))
+            swing(5.0, sit_deg, round(rng.uniform(*transition_s) * fs_hz))
+    hold(sit_deg, 20.0, int(Posture.SITTING))
+    swing(sit_deg, 5.0, round(rng.uniform(*transition_s) * fs_hz))
+    walk(30.0)
+
+    th = np.radians(np.concatenate(theta))
+    labels = np.concatenate(label)
+    n = th.size
+    psi = np.radians(rng.normal(0.0, 10.0))
+    phases: list[np.ndarray] = []
+    for a, b in walking:  # stride swing and heel strikes as in simulate_thigh_days
+        ph = np.arange(b - a, dtype=np.float64) * (2 * np.pi * rng.uniform(0.8, 1.0) / fs_hz)
+        th[a:b] = np.radians(12.0) + np.radians(rng.uniform(15.0, 25.0)) * np.sin(ph)
+        phases.append(ph)
+    scale = 1.0 + np.concatenate(lift)
+    up = np.empty((n, 3))
+    up[:, 0] = np.sin(th) * np.cos(psi)
+    up[:, 1] = np.sin(th) * np.sin(psi)
+    up[:, 2] = np.cos(th)
+    up *= scale[:, None]
+    for (a, b), ph in zip(walking, phases, strict=True):
+        up[a:b, 0] += 0.35 * 0.4 * np.cos(ph)
+        up[a:b, 2] += 0.35 * np.sin(2 * ph)
+    rot = Rotation.random(random_state=rng.integers(2**31)).as_matrix()
+    acc = np.asfortranarray((up @ rot.T).astype(np.float32))
+    _sensor_error(acc, rng, noise_g, gain_error, offset_error_g)
+    return SitStandSit(
+        acc_g=acc,
+        fs_hz=float(fs_hz),
+        labels=labels,
+        stand_start=np.asarray(starts, dtype=np.int64),
+        stand_end=np.asarray(ends, dtype=np.int64),
+        stand_s=np.asarray(lengths, dtype=np.float64),
     )

@@ -740,6 +740,56 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "sitting: one owner per bout (start day, whole length); short stands counted "
+        "(daily_sitting.short_stands, sitting_bouts.sitting_min/short_stands/ends_in_break, "
+        "daily_summary.short_stands); rows written before are NULL there: process --redo",
+        """
+        ALTER TABLE daily_sitting ADD COLUMN short_stands INTEGER;
+        ALTER TABLE sitting_bouts ADD COLUMN sitting_min DOUBLE;
+        ALTER TABLE sitting_bouts ADD COLUMN short_stands INTEGER;
+        ALTER TABLE sitting_bouts ADD COLUMN ends_in_break BOOLEAN;
+
+        CREATE OR REPLACE VIEW daily_summary AS
+        WITH sessions AS (
+            SELECT participant_id, local_date,
+                   count(*) AS exercise_sessions,
+                   sum(repetitions) AS exercise_repetitions,
+                   avg(activation_quality) AS activation_quality,
+                   avg(firing_order_ms) AS firing_order_ms,
+                   avg(glute_fired_share) AS glute_fired_share,
+                   avg(glute_peak_pct_mvc) AS glute_peak_pct_mvc
+            FROM exercise_sessions GROUP BY ALL
+        ),
+        days AS (
+            SELECT participant_id, local_date FROM daily_sitting
+            UNION SELECT participant_id, local_date FROM exercise_sessions
+            UNION SELECT participant_id, local_date FROM symptoms
+        )
+        SELECT k.participant_id, k.local_date, ph.phase,
+               d.wear_min, d.sitting_min, d.sitting_pct, d.standing_min, d.moving_min,
+               d.lying_min, d.sitting_bouts, d.bouts_30min, d.bouts_60min,
+               d.longest_bout_min, d.mean_bout_min, d.breaks, d.breaks_per_sitting_hour,
+               coalesce(d.valid_day, false) AS valid_day,
+               CAST(coalesce(s.exercise_sessions, 0) AS BIGINT) AS exercise_sessions,
+               CAST(coalesce(s.exercise_repetitions, 0) AS BIGINT) AS exercise_repetitions,
+               s.activation_quality, s.firing_order_ms,
+               y.lower_back_pain, y.hip_pain, y.knee_pain,
+               d.participant_id IS NOT NULL AS has_sitting_data,
+               s.glute_fired_share, s.glute_peak_pct_mvc,
+               d.short_stands
+        FROM days k
+        LEFT JOIN daily_sitting d
+            ON d.participant_id = k.participant_id AND d.local_date = k.local_date
+        LEFT JOIN sessions s
+            ON s.participant_id = k.participant_id AND s.local_date = k.local_date
+        LEFT JOIN symptoms y
+            ON y.participant_id = k.participant_id AND y.local_date = k.local_date
+        ASOF LEFT JOIN phases ph
+            ON ph.participant_id = k.participant_id AND k.local_date >= ph.start_date;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
