@@ -287,3 +287,12 @@ def test_virtual_sensor_answers_as_the_sample_firmware() -> None:
     refs = {p[1] for _, p in dev.poll(T0 + 1_000_000)}
     assert refs == {0x63, 2, 3}
     assert movesense.decode_command_status(b"\x01\xfb") == 507
+
+
+def test_signalling_nan_bytes_do_not_raise() -> None:
+    # 0x7F800001 is a signalling NaN in float32; widening it sets the FP invalid flag, which
+    # pytest's warnings-as-errors would turn into a crash of decode_records
+    payload = struct.pack("<I", 10) + bytes.fromhex("0100807f") * 3
+    recs = _other_client_recording(0x61, b"/Meas/Acc/13", [b"\x02\x61" + payload])
+    res = movesense.PROFILE.decode_records(recs, {"acc": {}})
+    assert res.errors == [] and np.isnan(res.streams["acc"].values).all()

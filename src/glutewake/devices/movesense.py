@@ -420,10 +420,10 @@ class MovesenseProfile(base.DeviceProfile):
                     base.Gap(sensor, int(t_us[first_rows[j] - 1]), int(t_us[first_rows[j]]), reason)
                 )
         for sensor in MEASUREMENTS[m][1]:
-            vals = (
-                np.concatenate([d.samples[sensor] for d in a.data]).astype(np.float64)
-                * _UNIT_SCALE[sensor]
-            )
+            # a signalling-NaN bit pattern sets the invalid flag when widened; it stays NaN
+            with np.errstate(invalid="ignore"):
+                f64 = np.concatenate([d.samples[sensor] for d in a.data]).astype(np.float64)
+            vals = f64 * _UNIT_SCALE[sensor]
             res.streams[sensor] = base.StreamSamples(
                 sensor, t_us, vals, ("x", "y", "z"), _UNITS[sensor], float(fs), seq
             )
