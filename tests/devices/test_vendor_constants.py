@@ -88,7 +88,7 @@ GANGLION_DISCONNECT = "2d30c084f39f4ce6923f3484ea480596"
 BRAINFLOW_WRITE = "2d30c083-f39f-4ce6-923f-3484ea480596"
 BRAINFLOW_NOTIFY = "2d30c082-f39f-4ce6-923f-3484ea480596"
 BRAINFLOW_SOFTWARE_REVISION = "00002a28-0000-1000-8000-00805f9b34fb"
-# OpenBCI/OpenBCI_Ganglion_Library @ b6058e6, Definitions_Ganglion.h L27-28:
+# OpenBCI/OpenBCI_Ganglion_Library @ b6058e6, Definitions_Ganglion.h L36-37:
 #   #define START_DATA_STREAM 'b'   #define STOP_DATA_STREAM 's'
 GANGLION_START, GANGLION_STOP = b"b", b"s"
 
@@ -106,7 +106,7 @@ MOVESENSE_NOTIFY = "34800002-7185-4d5d-b431-630e7050e8f0"
 # FETCH_LOG = 3}; enum Responses {COMMAND_RESULT = 1, DATA = 2, DATA_PART2 = 3, DATA_PART3 = 4}
 MOVESENSE_COMMANDS = {"HELLO": 0, "SUBSCRIBE": 1, "UNSUBSCRIBE": 2}
 MOVESENSE_RESPONSES = {"COMMAND_RESULT": 1, "DATA": 2, "DATA_PART2": 3, "DATA_PART3": 4}
-# L626 (onNotify): size_t firstPartLen = (length>150) ? 150 : length;
+# L622 (onNotify): size_t firstPartLen = (length>150) ? 150 : length;
 MOVESENSE_SPLIT = 150
 
 # --- mbientlab/MetaWear-SDK-Cpp @ f67699e, src/metawear/impl/cpp/metawearboard.cpp L245-251 ----

@@ -105,10 +105,12 @@ class _Capability:
     channels: int
 
 
-#: what the model offers in online streaming (ACC is the thigh-posture stream). Polar's
-#: documentation/products/PolarVeritySense.md gives ACC 52 Hz, 16 bit, 8 g in mG; which frame
-#: type a Verity Sense sends is not in Polar's sources (0x81 is what users captured, polar-ble-sdk
-#: issues #331 and #443); the GYRO and MAG rows are this model's choice.
+#: what the model offers in online streaming (ACC is the thigh-posture stream), from Polar's
+#: documentation/products/PolarVeritySense.md (L15-17 and the table at L37-42): ACC 52 Hz, 8 g
+#: in mG and GYRO 52 Hz, 2000 deg/s without SDK mode (the GYRO ranges below are the SDK-mode
+#: list), MAG 10/20/50/100 Hz at 50 gauss, all 16-bit. Which frame type the sensor sends is not
+#: in Polar's sources: 0x81 for ACC is what users captured (polar-ble-sdk issues #331, #443),
+#: 0x80 for GYRO and MAG this model's choice.
 VERITY_SENSE: dict[int, _Capability] = {
     2: _Capability(0x81, 1e-3, (52,), (16,), (8,), 3),
     5: _Capability(0x80, 1.0, (52,), (16,), (250, 500, 1000, 2000), 3),
