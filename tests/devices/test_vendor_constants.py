@@ -43,8 +43,24 @@ from glutewake.devices.open_virtual import GlutewakeOpenVirtualDevice
 PMD_SERVICE = "FB005C80-02E7-F387-1CAD-8ACD2D8DF0C8"
 PMD_CP = "FB005C81-02E7-F387-1CAD-8ACD2D8DF0C8"
 PMD_DATA = "FB005C82-02E7-F387-1CAD-8ACD2D8DF0C8"
-# .../pmd/PmdMeasurementType.kt L6, L8, L9: ACC(2u), GYRO(5u), MAGNETOMETER(6u)
+# .../pmd/PmdMeasurementType.kt L6, L8, L9: ACC(2u), GYRO(5u), MAGNETOMETER(6u); L4-16 all of
+# ECG(0u) … OFFLINE_HR(14u)
 PMD_TYPES = {"acc": 2, "gyro": 5, "mag": 6}
+PMD_ALL_TYPES = {
+    "ECG": 0,
+    "PPG": 1,
+    "ACC": 2,
+    "PPI": 3,
+    "GYRO": 5,
+    "MAG": 6,  # MAGNETOMETER
+    "SKIN_TEMP": 7,
+    "SDK_MODE": 9,
+    "LOCATION": 10,
+    "PRESSURE": 11,
+    "TEMPERATURE": 12,
+    "OFFLINE_RECORDING": 13,
+    "OFFLINE_HR": 14,
+}
 # .../pmd/PmdControlPointCommand.kt L5-7: GET_MEASUREMENT_SETTINGS(1),
 # REQUEST_MEASUREMENT_START(2), STOP_MEASUREMENT(3); L17 ONLINE_MEASUREMENT_STOPPED(1)
 PMD_OPS = {"GET_MEASUREMENT_SETTINGS": 1, "REQUEST_MEASUREMENT_START": 2, "STOP_MEASUREMENT": 3}
@@ -161,7 +177,7 @@ def test_polar_pmd_uuids_are_the_sdks() -> None:
 def test_polar_protocol_constants_are_the_sdks() -> None:
     for stream, t in PMD_TYPES.items():
         assert pmd_codec.STREAM_TYPES[stream] == t
-    assert PMD_TYPES["mag"] == pmd_codec.MeasurementType.MAG
+    assert {m.name: int(m) for m in pmd_codec.MeasurementType} == PMD_ALL_TYPES
     assert {k: int(pmd_control.OpCode[k]) for k in PMD_OPS} == PMD_OPS
     assert pmd_control.RESPONSE_CODE == PMD_RESPONSE_CODE
     assert [s.name for s in pmd_control.Status] == PMD_STATUS
