@@ -404,9 +404,9 @@ class GanglionProfile(base.DeviceProfile):
                     err = UnknownFirmwareError(
                         DEVICE,
                         "emg",
-                        "firmware unknown (no config firmware, no revision string read) and "
-                        "the stream does not open with a firmware-2 raw packet: not decoded; "
-                        "give the firmware, e.g. config firmware='3.0.2'",
+                        "firmware unknown (no config firmware, no revision string naming 2.x "
+                        "or 3.x) and the stream does not open with a firmware-2 raw packet: "
+                        "not decoded; give the firmware, e.g. config firmware='3.0.2'",
                     )
                     res.errors.append(base.PacketError(t, RECEIVE_UUID, bytes(data), str(err)))
                     continue

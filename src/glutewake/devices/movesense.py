@@ -274,8 +274,8 @@ class MovesenseProfile(base.DeviceProfile):
         by_ref = {ref: (m, fs) for m, fs, ref in cfg}
         rate: dict[str, int] = {}
         acc: dict[str, _Acc] = {}
-        # notifications of a split payload so far: ref -> (host t of the first, parts, session)
-        pending: dict[int, tuple[int, list[bytes], int]] = {}
+        # a split payload so far: ref -> (host t of the first part, parts, session, measurement)
+        pending: dict[int, tuple[int, list[bytes], int, str]] = {}
         conn: int | None = None
         session = 0
 
@@ -291,17 +291,14 @@ class MovesenseProfile(base.DeviceProfile):
             a.data.append(md)
 
         def flush(ref: int) -> None:
-            """Decode a split payload; the first part alone is an error."""
-            pt, parts, psess = pending.pop(ref)
-            m = by_ref[ref][0]
+            """Decode a split payload; a first part alone is an error."""
+            pt, parts, psess, m = pending.pop(ref)
             if len(parts) == 1:
+                why = "first part without its second part"
+                if len(parts[0]) - 2 != SPLIT_PAYLOAD_BYTES:
+                    why += " (or a notification cut short: no whole number of sample rows)"
                 res.errors.append(
-                    base.PacketError(
-                        pt,
-                        NOTIFY_UUID,
-                        parts[0],
-                        f"{DEVICE} {m}: first part without its second part",
-                    )
+                    base.PacketError(pt, NOTIFY_UUID, parts[0], f"{DEVICE} {m}: {why}")
                 )
                 return
             # the first part's arrival bounds the batch's newest sample more tightly
@@ -345,7 +342,7 @@ class MovesenseProfile(base.DeviceProfile):
                     if ref in pending:
                         flush(ref)
                     if len(data) - 2 == SPLIT_PAYLOAD_BYTES or not _whole(data, m):
-                        pending[ref] = (t, [data], session)
+                        pending[ref] = (t, [data], session, m)
                     else:
                         add(m, t, session, data[2:], data)
                 elif rtype in (RESP_DATA_PART2, RESP_DATA_PART3):
