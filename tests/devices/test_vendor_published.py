@@ -344,8 +344,8 @@ def test_movesense_imu9_split_anywhere_joins(split_at: int) -> None:
     )
     res = movesense.PROFILE.decode_records(recs, {"imu9": {"sample_rate_hz": 104}})
     assert res.errors == [] and res.streams["gyro"].values.tolist() == vals[1].tolist()
-    # again without its DATA_PART2 (lost): an error, even where the first part alone would hold
-    # whole sample rows, because this stream is known to split at that length
+    # again without its DATA_PART2 (lost): the first part (150 payload bytes, or no whole number
+    # of sample rows) is an error, not a short batch
     recs2 = _records(
         [
             (T0 + k, RecordKind.NOTIFY, movesense.NOTIFY_UUID, p)
