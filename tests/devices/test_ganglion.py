@@ -401,3 +401,16 @@ def test_firmware2_board_still_decodes_without_firmware_information() -> None:
     res = ganglion.PROFILE.decode_records(_board_records(_emg(3)), CFG)
     assert res.errors == [] and res.qc["emg"]["firmware"] == 2
     assert res.qc["emg"]["firmware_from"] == "raw packet"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pid=st.integers(0, 199),
+    vals=st.lists(st.integers(-(1 << 23), (1 << 23) - 1), min_size=8, max_size=8),
+)
+def test_firmware3_round_trip_keeps_the_top_bits(pid: int, vals: list[int]) -> None:
+    bits = 18 if pid < 100 else 19
+    p = ganglion.decode_packet(gv.msb_packet(pid, np.reshape(vals, (2, 4))), firmware=3)
+    step = 1 << (25 - bits)  # the board drops 6 (18-bit) or 5 (19-bit) bits and keeps the sign
+    assert p.kind == f"msb{bits}" and p.packet_id == pid
+    assert p.values.reshape(-1).tolist() == [(v // step) * step for v in vals]
