@@ -20,7 +20,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from glutewake.devices import ganglion, glutewake_open, metawear, movesense, pmd_codec, polar_pmd
+from glutewake.devices import (
+    ganglion,
+    ganglion_virtual,
+    glutewake_open,
+    metawear,
+    movesense,
+    movesense_virtual,
+    pmd_codec,
+    polar_pmd,
+)
 from glutewake.devices.base import DecodeError, DeviceProfile, RawRecords, RecordKind
 
 Rng = np.random.Generator
@@ -145,6 +154,7 @@ def records_fuzz(
     uuids: list[str],
     seeds: list[bytes],
     n_streams: int,
+    label: str = "",
 ) -> bool:
     crashes = 0
     for _ in range(n_streams):
@@ -170,9 +180,8 @@ def records_fuzz(
             crashes += 1
             if crashes <= 2:
                 traceback.print_exc()
-    print(
-        f"{profile.name + ' decode_records':28s} {n_streams:8d} record streams: {crashes} crashes"
-    )
+    name = f"{profile.name} decode_records{label}"
+    print(f"{name:28s} {n_streams:8d} record streams: {crashes} crashes")
     return crashes == 0
 
 
@@ -256,9 +265,7 @@ def main() -> int:
             sseeds.append(
                 b"".join(
                     p[2:]
-                    for p in movesense.encode_notifications(
-                        0x61, m, int(rng.integers(0, 2**32)), s, att_mtu=512
-                    )
+                    for p in movesense_virtual.notifications(0x61, s, int(rng.integers(0, 2**32)))
                 )
             )
     ok &= run(
@@ -269,13 +276,27 @@ def main() -> int:
         rng,
     )
 
-    gan = [ganglion.encode_raw_packet(rng.integers(-(1 << 23), 1 << 23, 4))] + [
-        ganglion.encode_delta_packet(
-            int(rng.integers(1, 201)), rng.integers(-(1 << 17), 1 << 17, (2, 4))
+    messages = [b"\xcfstop running\n", b"\xce" + b"accelerometer enabl", b"\xc9123Z"]
+    gan = (
+        [ganglion_virtual.raw_packet(rng.integers(-(1 << 23), 1 << 23, 4))]
+        + [
+            ganglion_virtual.delta_packet(
+                int(rng.integers(1, 201)), rng.integers(-(1 << 17), 1 << 17, (2, 4))
+            )
+            for _ in range(30)
+        ]
+        + messages
+    )
+    gan3 = [
+        ganglion_virtual.msb_packet(
+            int(rng.integers(0, 200)), rng.integers(-(1 << 23), 1 << 23, (2, 4))
         )
         for _ in range(30)
-    ]
-    ok &= run("ganglion decode_packet", gan, ganglion.decode_packet, n, rng)
+    ] + messages
+    ok &= run("ganglion decode_packet fw2", gan, ganglion.decode_packet, n, rng)
+    ok &= run(
+        "ganglion decode_packet fw3", gan3, lambda d: ganglion.decode_packet(d, firmware=3), n, rng
+    )
 
     n_streams = max(20, n // 500)
     ok &= records_fuzz(
@@ -312,10 +333,29 @@ def main() -> int:
         movesense.PROFILE,
         {"imu9": {"sample_rate_hz": 52}},
         [movesense.NOTIFY_UUID, movesense.WRITE_UUID],
-        [b"\x02\x69" + s for s in sseeds] + [b"\x03\x69" + s[:40] for s in sseeds],
+        [b"\x02\x69" + s for s in sseeds]
+        + [b"\x03\x69" + s[:40] for s in sseeds]
+        + [b"\x04\x63" + s[:20] for s in sseeds]
+        + [b"\x01\x63/Meas/IMU9/104", b"\x01\x61/Meas/Acc/52", b"\x02\x63", b"\x01\x63Hello"],
         n_streams,
     )
-    ok &= records_fuzz(rng, ganglion.PROFILE, {"emg": {}}, [ganglion.RECEIVE_UUID], gan, n_streams)
+    revisions = [b"3.0.2", b"2.0.1", b"3", b"Simblee"]
+    gan_uuids = [
+        ganglion.RECEIVE_UUID,
+        ganglion.SEND_UUID,
+        ganglion.SOFTWARE_REVISION_UUID,
+        ganglion.FIRMWARE_REVISION_UUID,
+    ]
+    for cfg in ({"emg": {}}, {"emg": {}, "firmware": "3.0.2"}, {"emg": {}, "firmware": 2}):
+        ok &= records_fuzz(
+            rng,
+            ganglion.PROFILE,
+            cfg,
+            gan_uuids,
+            gan + gan3 + revisions + [b"b", b"s"],
+            n_streams,
+            f" fw {cfg.get('firmware', '?')}",
+        )
     print("RESULT:", "only DecodeError raised, no crash" if ok else "FAILURES (see above)")
     return 0 if ok else 1
 

@@ -258,7 +258,8 @@ def test_start_stop_bytes_and_request_parsing() -> None:
     assert req.settings[SettingType.SAMPLE_RATE] == [52] and req.settings[SettingType.RANGE] == [8]
     assert polar_pmd.PROFILE.stop_writes(ACC_CFG)[0].data == bytes.fromhex("0302")
     assert get_profile("polar-pmd") is polar_pmd.PROFILE
-    assert polar_pmd.PROFILE.service_uuids == ("fb005c80-02e7-f387-1cad-8acc2d9d7b11",)
+    # polar-ble-sdk BlePMDClient.kt PMD_SERVICE "FB005C80-02E7-F387-1CAD-8ACD2D8DF0C8"
+    assert polar_pmd.PROFILE.service_uuids == ("fb005c80-02e7-f387-1cad-8acd2d8df0c8",)
     assert polar_pmd.PROFILE.required_mtu(ACC_CFG) == 79
     with pytest.raises(ValueError, match="unknown stream"):
         polar_pmd.PROFILE.start_writes({"ecg": {"sample_rate_hz": 130}})

@@ -34,7 +34,6 @@ from glutewake.ingest.collector import (
     run_collection,
 )
 from glutewake.ingest.peripheral import FaultPlan, VirtualPeripheral
-from glutewake.ingest.simulated import _READABLE
 from glutewake.store.datadir import DataDir
 from glutewake.store.spool import concat_records, list_segments, read_segment, spool_folders
 
@@ -76,7 +75,6 @@ async def run_device(
             device,
             config=config,
             faults=faults,
-            read_uuids=_READABLE.get(profile.name, ()),
         )
         await per.start()
         code = await run_collection(
@@ -240,3 +238,98 @@ def test_glutewake_open_duplicated_start_packet_decodes_once() -> None:
     emg = gw_open.PROFILE.decode_records(records, config).streams["emg"]
     idx = np.rint(emg.values[:, 0] / 0.5).astype(np.int64)
     assert np.unique(idx).size == idx.size
+
+
+# ------------------------------------------------------------------------------------------------
+# the vendors' GATT tables: the virtual devices serve what the vendors define (their own
+# constants, not the profiles'), so a profile that disagrees with the vendor cannot collect
+# ------------------------------------------------------------------------------------------------
+
+
+class _PmdWithWrongUuids(polar.PolarPmdProfile):  # type: ignore[name-defined,misc]
+    """The profile as it was before issue 14: a UUID tail no Polar device uses."""
+
+    service_uuids = ("fb005c80-02e7-f387-1cad-8acc2d9d7b11",)
+    notify_uuids = (
+        "fb005c81-02e7-f387-1cad-8acc2d9d7b11",
+        "fb005c82-02e7-f387-1cad-8acc2d9d7b11",
+    )
+
+
+async def test_a_profile_with_other_uuids_than_the_vendor_finds_nothing(tmp_path: Path) -> None:
+    truth = ramp_signal("acc", utc_now_us(), 600, 52.0, 0.001, ("x", "y", "z"), "g")
+    profile = _PmdWithWrongUuids()
+    data = DataDir(tmp_path / "data")
+    sups: list[DeviceSupervisor] = []
+    async with BumbleRadio() as radio:
+        per = VirtualPeripheral(radio, profile, polar.PolarVirtualDevice(truth))
+        await per.start()
+        await run_collection(
+            data,
+            "P07",
+            [DeviceSpec(per.address, profile, {"acc": {"sample_rate_hz": 52}})],
+            settings=SETTINGS,
+            backends=Backends(BumbleBleakScanner, BumbleBleakClient),
+            duration_s=2.0,
+            on_supervisors=sups.extend,
+        )
+    assert per.sent == [] and sups[0].status.notifications == 0
+    assert "no characteristic fb005c81-02e7-f387-1cad-8acc2d9d7b11" in str(
+        sups[0].status.last_error
+    )
+
+
+def test_scan_and_collect_simulate_polar_with_the_sdk_uuids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from glutewake.cli import main
+    from glutewake.store.bookkeeping import add_participant
+
+    assert main(["scan", "--simulate", "polar-pmd", "--timeout", "0.5"]) == 0
+    assert "polar-pmd" in capsys.readouterr().out
+    data = tmp_path / "data"
+    add_participant(DataDir(data), "P01", "Europe/Berlin")
+    code = main(
+        ["collect", "--data", str(data), "--participant", "P01", "--simulate", "polar-pmd",
+         "--duration", "4", "-q"]
+    )  # fmt: skip
+    assert code == 0
+    [folder] = spool_folders(DataDir(data).spool)
+    records = concat_records(read_segment(s)[1] for s in list_segments(folder))
+    # polar-ble-sdk BlePMDClient.kt PMD_CP / PMD_DATA
+    sdk_cp, sdk_data = (
+        "fb005c81-02e7-f387-1cad-8acd2d8df0c8",
+        "fb005c82-02e7-f387-1cad-8acd2d8df0c8",
+    )
+    kinds = Counter((int(k), u) for k, u in zip(records.kind, records.char_uuid, strict=True) if u)
+    assert (
+        kinds[(int(RecordKind.WRITE), sdk_cp)] >= 1 and kinds[(int(RecordKind.READ), sdk_cp)] >= 1
+    )
+    assert kinds[(int(RecordKind.NOTIFY), sdk_data)] >= 2  # ~1.3 s of ACC per frame at MTU 247
+    res = polar.PROFILE.decode_records(records, {"acc": {"sample_rate_hz": 52, "range_g": 8}})
+    assert res.errors == [] and len(res.streams["acc"]) > 100
+
+
+async def test_ganglion_firmware3_is_told_by_its_software_revision(tmp_path: Path) -> None:
+    """The collector reads and spools the Device Information revision strings; a firmware-3
+    board then decodes with no firmware in the configuration."""
+    from glutewake.devices import ganglion
+
+    config = {"emg": {"channels": ["a", "b", "c", "d"]}}
+    truth = ramp_signal("emg", utc_now_us(), 1200, 200.0, 2.0, ("a", "b", "c", "d"), "uV")
+    device = ganglion.GanglionVirtualDevice(truth, firmware="3.0.2")
+    _per, sup, records = await run_device(
+        tmp_path, ganglion.PROFILE, device, config, FaultPlan(), duration_s=3.0
+    )
+    reads = {
+        u: bytes(p)
+        for u, p, k in zip(records.char_uuid, records.payload, records.kind, strict=True)
+        if k == RecordKind.READ
+    }
+    assert reads[ganglion.SOFTWARE_REVISION_UUID] == b"3.0.2"
+    assert ganglion.FIRMWARE_REVISION_UUID not in reads  # the board serves no 0x2A26 here
+    assert sup.status.device_info["software"] == "3.0.2"
+    res = ganglion.PROFILE.decode_records(records, config)
+    assert res.errors == [] and res.qc["emg"]["firmware_from"] == "software revision"
+    # 19-bit most significant bits: values are floor(count / 64) * 64 counts
+    match_truth(res.streams["emg"], truth, 2.0, tol=64 * ganglion.UV_PER_COUNT, clock_tol_us=60_000)

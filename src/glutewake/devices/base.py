@@ -150,6 +150,9 @@ class DeviceProfile(ABC):
     service_uuids: tuple[str, ...] = ()
     #: characteristics the collector subscribes to (lower case UUIDs)
     notify_uuids: tuple[str, ...] = ()
+    #: those of :attr:`notify_uuids` a conforming device may lack (e.g. a stream it does not
+    #: have); the collector skips them when absent instead of failing
+    optional_notify_uuids: tuple[str, ...] = ()
 
     @abstractmethod
     def start_writes(self, config: dict[str, Any]) -> list[GattWrite]:
@@ -181,6 +184,53 @@ class DecodeError(ValueError):
         super().__init__(f"{device} {stream}: {problem}")
 
 
+@dataclass(frozen=True)
+class GattCharacteristic:
+    """One characteristic a device serves: its UUID and GATT properties.
+
+    ``properties`` holds any of ``read``, ``write``, ``write-without-response``, ``notify`` and
+    ``indicate``.
+    """
+
+    uuid: str
+    properties: frozenset[str]
+
+
+@dataclass(frozen=True)
+class GattService:
+    """One primary service a device serves."""
+
+    uuid: str
+    characteristics: tuple[GattCharacteristic, ...]
+
+
+@dataclass(frozen=True)
+class GattLayout:
+    """A device's own GATT table and advertisement, as its vendor defines them.
+
+    A virtual device states this itself (from the vendor's documents, not from the decoder
+    module), so that a peripheral serving it and a collector using the profile meet only where
+    both agree with the vendor.
+    """
+
+    services: tuple[GattService, ...]
+    advertised_name: str
+    advertised_services: tuple[str, ...] = ()
+
+
+def characteristic(uuid: str, *properties: str) -> GattCharacteristic:
+    """A :class:`GattCharacteristic` (UUID lower-cased).
+
+    >>> characteristic("ABCD", "read", "notify").properties == {"read", "notify"}
+    True
+    """
+    known = {"read", "write", "write-without-response", "notify", "indicate"}
+    unknown = set(properties) - known
+    if unknown:
+        raise ValueError(f"unknown GATT properties {sorted(unknown)} (known: {sorted(known)})")
+    return GattCharacteristic(uuid.lower(), frozenset(properties))
+
+
 class VirtualDevice(ABC):
     """Byte-level model of one device, driven by known signals (simulators and tests).
 
@@ -205,6 +255,14 @@ class VirtualDevice(ABC):
     @abstractmethod
     def link_lost(self, now_us: int) -> None:
         """The link dropped: running streams stop, as on the real device."""
+
+    def gatt_layout(self) -> GattLayout | None:
+        """The device's own GATT table and advertisement (None: serve the profile's layout).
+
+        Models of vendors' devices state it from the vendor's sources; a peripheral serving the
+        model then exposes exactly these services, so a profile with a wrong UUID finds nothing.
+        """
+        return None
 
     def next_due_us(self) -> int | None:
         """True time at which the next data notification becomes due (None: nothing streaming).

@@ -54,6 +54,11 @@ class SequenceError(DecodeError):
     """A continuation packet (second part, delta packet) without the packet it continues."""
 
 
+class UnknownFirmwareError(DecodeError):
+    """The packet format depends on a firmware version that neither the configuration, nor a
+    revision string read from the device, nor the stream itself tells."""
+
+
 __all__ = [
     "BitWidthError",
     "BlockOverrunError",
@@ -65,6 +70,7 @@ __all__ = [
     "SequenceError",
     "TimestampError",
     "TruncatedPacketError",
+    "UnknownFirmwareError",
     "UnknownFrameTypeError",
     "UnknownMeasurementTypeError",
 ]

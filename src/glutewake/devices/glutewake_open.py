@@ -348,6 +348,7 @@ class GlutewakeOpenProfile(base.DeviceProfile):
     name_prefixes = ("glutewake", "GW-")
     service_uuids = (SERVICE_UUID,)
     notify_uuids = (EMG_DATA_UUID, ACC_DATA_UUID, COMMAND_UUID)
+    optional_notify_uuids = (ACC_DATA_UUID,)  # "omit if no IMU" (docs/devices.md)
 
     def start_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """One START command for the configured streams.

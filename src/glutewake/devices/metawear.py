@@ -3,9 +3,11 @@
 Every command and notification is ``[module][register][payload]``; the accelerometer is module
 0x03. Streaming: configure ``03 03 <acc_conf> <acc_range>``, subscribe to the data register
 (``03 04 01`` single samples, ``03 1C 01`` packed on BMI160, ``03 05 01`` packed on BMI270),
-enable sampling ``03 02 01 00``, start ``03 01 01``; stop is ``03 01 00``, ``03 02 00 01`` and
-the unsubscribe ``03 04 00`` (``03 1C 00`` / ``03 05 00``). Data are int16 LE x, y, z, scaled by
-``32768 / range_g`` counts per g; a packed notification carries 3 samples.
+enable sampling ``03 02 01 00``, start ``03 01 01`` (``03 01 02`` on a BMI270 below 12.5 Hz,
+MbientLab MetaWear-SDK-Cpp ``accelerometer_bosch.cpp`` ``mbl_mw_acc_bosch_start``); stop is
+``03 01 00``, ``03 02 00 01`` and the unsubscribe ``03 04 00`` (``03 1C 00`` / ``03 05 00``).
+Data are int16 LE x, y, z, scaled by ``32768 / range_g`` counts per g; a packed notification
+carries 3 samples.
 
 The notifications carry neither a timestamp nor a counter: sample times come from the sample
 counter since start (nominal rate) anchored to host receive times by the clock model, whose
@@ -42,6 +44,9 @@ REG_CONFIG = 0x03
 REG_DATA = 0x04
 REG_PACKED_BMI160 = 0x1C
 REG_PACKED_BMI270 = 0x05
+#: power-mode value of the BMI270's start below 12.5 Hz (``accelerometer_bosch.cpp``
+#: ``mbl_mw_acc_bosch_start``: ``command[2] = 2`` when ``acc.us == 0``)
+POWER_START_BMI270_LOW_RATE = 0x02
 
 #: BMI160/BMI270 ACC_CONF output data rate codes (low nibble), Hz -> code
 ODR_CODES: dict[float, int] = {
@@ -208,21 +213,29 @@ class MetaWearProfile(base.DeviceProfile):
     loss_factor = 5.0
 
     def start_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
-        """Configure, subscribe, enable, start.
+        """Configure, subscribe, enable, start (written without response, as the SDK's
+        ``send_command`` writes every command but macros).
+
+        The BMI270's start is ``03 01 02`` below 12.5 Hz, where the SDK clears the performance
+        bit (``mbl_mw_acc_bmi270_set_odr`` then ``mbl_mw_acc_bosch_start``).
 
         >>> [w.data.hex() for w in PROFILE.start_writes({"acc": {"sample_rate_hz": 100,
         ...  "range_g": 16}})]
         ['0303280c', '031c01', '03020100', '030101']
+        >>> PROFILE.start_writes({"acc": {"sample_rate_hz": 6.25, "chip": "bmi270"}})[-1].data
+        b'\\x03\\x01\\x02'
         """
         c = _cfg(config)
         rng = (BMI270_RANGE if c.chip == "bmi270" else BMI160_RANGE)[c.range_g]
+        conf = acc_conf_byte(c.fs_hz, c.chip)
+        power = POWER_START_BMI270_LOW_RATE if c.chip == "bmi270" and not conf & 0x80 else 0x01
         cmds = [
-            bytes((MODULE_ACC, REG_CONFIG, acc_conf_byte(c.fs_hz, c.chip), rng)),
+            bytes((MODULE_ACC, REG_CONFIG, conf, rng)),
             bytes((MODULE_ACC, c.data_register, 0x01)),
             bytes((MODULE_ACC, REG_INTERRUPT_ENABLE, 0x01, 0x00)),
-            bytes((MODULE_ACC, REG_POWER, 0x01)),
+            bytes((MODULE_ACC, REG_POWER, power)),
         ]
-        return [base.GattWrite(COMMAND_UUID, d) for d in cmds]
+        return [base.GattWrite(COMMAND_UUID, d, with_response=False) for d in cmds]
 
     def stop_writes(self, config: dict[str, Any]) -> list[base.GattWrite]:
         """Stop, disable, unsubscribe.
@@ -236,7 +249,7 @@ class MetaWearProfile(base.DeviceProfile):
             bytes((MODULE_ACC, REG_INTERRUPT_ENABLE, 0x00, 0x01)),
             bytes((MODULE_ACC, c.data_register, 0x00)),
         ]
-        return [base.GattWrite(COMMAND_UUID, d) for d in cmds]
+        return [base.GattWrite(COMMAND_UUID, d, with_response=False) for d in cmds]
 
     def required_mtu(self, config: dict[str, Any]) -> int:
         """20-byte notifications fit the default MTU (23)."""
@@ -261,7 +274,15 @@ class MetaWearProfile(base.DeviceProfile):
                 conn = cid
                 sessions.append(_Sess())
             if kind == base.RecordKind.WRITE and uuid == COMMAND_UUID:
-                if bytes(data[:3]) == bytes((MODULE_ACC, REG_POWER, 0x01)):
+                if (
+                    len(data) == 3
+                    and data[:2] == bytes((MODULE_ACC, REG_POWER))
+                    and data[2]
+                    in (
+                        0x01,
+                        POWER_START_BMI270_LOW_RATE,
+                    )
+                ):
                     sessions.append(_Sess())
                 elif len(data) == 4 and data[:2] == bytes((MODULE_ACC, REG_CONFIG)):
                     rb = data[3]
@@ -390,86 +411,18 @@ class MetaWearProfile(base.DeviceProfile):
 PROFILE = MetaWearProfile()
 
 
-class MetaWearVirtualDevice(base.VirtualDevice):
-    """A MetaMotion answering the accelerometer commands and streaming a known signal.
+from glutewake.devices.metawear_virtual import MetaWearVirtualDevice  # noqa: E402  (re-exported)
 
-    MetaWear notifications carry no device time, so the model has no clock parameters: its
-    sampling instants are the signal's true ``t_us`` (give it a drifting signal to model an
-    output-data-rate error).
-
-    Parameters
-    ----------
-    acc : StreamSamples
-        True acceleration in g at the configured rate.
-    chip : str
-        ``bmi160`` or ``bmi270`` (which packed register it answers to).
-    """
-
-    def __init__(
-        self, acc: base.StreamSamples, *, chip: str = "bmi160", battery_percent: int = 70
-    ) -> None:
-        self.acc = acc
-        self.chip = chip
-        self.battery_percent = battery_percent
-        self.range_g = 16
-        self._subscribed: set[int] = set()
-        self._enabled = False
-        self._running = False
-        self._next = 0
-
-    def read_value(self, char_uuid: str) -> bytes:
-        """Battery level (standard characteristic)."""
-        if char_uuid.lower() == "00002a19-0000-1000-8000-00805f9b34fb":
-            return bytes((self.battery_percent,))
-        raise KeyError(f"MetaWearVirtualDevice: characteristic {char_uuid} is not readable")
-
-    def handle_write(self, char_uuid: str, data: bytes, now_us: int) -> list[tuple[str, bytes]]:
-        """Apply an accelerometer command (no response, as the device)."""
-        if char_uuid.lower() != COMMAND_UUID or len(data) < 3 or data[0] != MODULE_ACC:
-            return []
-        reg = data[1]
-        if reg == REG_CONFIG and len(data) == 4:
-            table = BMI270_RANGE if self.chip == "bmi270" else BMI160_RANGE
-            inv = {v: k for k, v in table.items()}
-            self.range_g = inv.get(data[3], self.range_g)
-        elif reg in (REG_DATA, REG_PACKED_BMI160 if self.chip == "bmi160" else REG_PACKED_BMI270):
-            (self._subscribed.add if data[2] else self._subscribed.discard)(reg)
-        elif reg == REG_INTERRUPT_ENABLE:
-            self._enabled = data[2] == 1
-        elif reg == REG_POWER:
-            self._running = data[2] == 1
-            if self._running:
-                self._next = int(np.searchsorted(self.acc.t_us, now_us, side="left"))
-        return []
-
-    def poll(self, now_us: int) -> list[tuple[str, bytes]]:
-        """Notifications for samples measured by ``now_us``."""
-        if not (self._running and self._enabled and self._subscribed):
-            return []
-        avail = int(np.searchsorted(self.acc.t_us, now_us, side="right"))
-        reg = next(iter(sorted(self._subscribed, reverse=True)))
-        k = 1 if reg == REG_DATA else 3
-        n = (avail - self._next) // k
-        if n <= 0:
-            return []
-        lsb = lsb_per_g(self.range_g)
-        vals = self.acc.values[self._next : self._next + n * k]
-        raw = np.clip(np.rint(vals * lsb), -32768, 32767).astype(np.int64)
-        self._next += n * k
-        return [
-            (NOTIFY_UUID, encode_notification(raw[j * k : (j + 1) * k], register=reg))
-            for j in range(n)
-        ]
-
-    def next_due_us(self) -> int | None:
-        """True time at which the next notification's last sample is measured."""
-        if not (self._running and self._enabled and self._subscribed):
-            return None
-        k = 1 if max(self._subscribed) == REG_DATA else 3
-        last = self._next + k - 1
-        return int(self.acc.t_us[last]) if last < len(self.acc) else None
-
-    def link_lost(self, now_us: int) -> None:
-        """The link dropped: the board stops streaming (subscriptions are per connection)."""
-        self._running = False
-        self._subscribed.clear()
+__all__ = [
+    "COMMAND_UUID",
+    "NOTIFY_UUID",
+    "PROFILE",
+    "SERVICE_UUID",
+    "MetaWearProfile",
+    "MetaWearVirtualDevice",
+    "acc_conf_byte",
+    "decode_notification",
+    "decode_raw",
+    "encode_notification",
+    "lsb_per_g",
+]

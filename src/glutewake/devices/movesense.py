@@ -2,31 +2,36 @@
 
 Host -> sensor (write to ``34800001-...``)::
 
-    SUBSCRIBE    [0x01][client reference][resource path, ASCII]   e.g. 01 63 "/Meas/IMU9/52"
+    HELLO        [0x00][client reference]
+    SUBSCRIBE    [0x01][client reference][resource path, ASCII]   e.g. 01 63 "/Meas/IMU9/104"
     UNSUBSCRIBE  [0x02][client reference]
 
 Sensor -> host (notify on ``34800002-...``)::
 
-    COMMAND_RESULT [0x01][reference][status u16, HTTP-like: 200 OK] (see decode_command_status)
-    DATA           [0x02][reference][payload]
-    DATA_PART2     [0x03][reference][rest of the payload]   (IMU9: a payload longer than one
-                                                             notification is split in two)
+    COMMAND_RESULT [0x01][reference][HTTP-like status, or "Hello"] (see decode_command_status)
+    DATA           [0x02][reference][first 150 bytes of the payload]
+    DATA_PART2     [0x03][reference][the rest]                (payloads longer than 150 bytes)
+    DATA_PART3     [0x04][reference][...]                     (defined, "continue with Part2 & 3")
 
-The payload is ``timestamp u32 LE`` (ms, sensor clock, first sample) followed by n float32 LE
-x,y,z samples of each sensor in turn: ``/Meas/Acc`` acc (m/s²); ``/Meas/IMU6`` acc then gyro
-(deg/s); ``/Meas/IMU9`` acc, gyro, then magnetometer (µT). Sample i is at ``t + i·1000/fs`` ms.
-Project units: acc g (÷ 9.80665), gyro deg/s, magnetometer gauss (÷ 100).
+The reference is whatever the client chose in its SUBSCRIBE (the firmware stores it and echoes
+it in every notification; Movesense's own clients use 99), so the decoder learns each
+reference's measurement from the SUBSCRIBE writes in the records. The payload is
+``timestamp u32 LE`` (ms, sensor clock, first sample) followed by n float32 LE x,y,z samples of
+each sensor in turn: ``/Meas/Acc`` acc (m/s²); ``/Meas/IMU6`` acc then gyro (deg/s);
+``/Meas/IMU9`` acc, gyro, then magnetometer (µT). Sample i is at ``t + i·1000/fs`` ms. Project
+units: acc g (÷ 9.80665), gyro deg/s, magnetometer gauss (÷ 100). Source: movesense-device-lib
+``samples/gatt_sensordata_app/GATTSensorDataClient.cpp`` (release 2.2.1), its Python and web
+clients, and ``MovesenseCoreLib/resources/movesense-api/meas/*.yaml``.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from glutewake.devices import base
 from glutewake.devices._timing import map_to_host
@@ -43,14 +48,19 @@ SERVICE_UUID = "34802252-7185-4d5d-b431-630e7050e8f0"
 WRITE_UUID = "34800001-7185-4d5d-b431-630e7050e8f0"
 NOTIFY_UUID = "34800002-7185-4d5d-b431-630e7050e8f0"
 
+CMD_HELLO = 0x00
 CMD_SUBSCRIBE = 0x01
 CMD_UNSUBSCRIBE = 0x02
 RESP_COMMAND_RESULT = 0x01
 RESP_DATA = 0x02
 RESP_DATA_PART2 = 0x03
+RESP_DATA_PART3 = 0x04
+#: the firmware puts at most this many payload bytes in one notification
+SPLIT_PAYLOAD_BYTES = 150
 G_MS2 = 9.80665
 
-#: measurement -> (resource name, sensors in payload order, client reference)
+#: measurement -> (resource name, sensors in payload order, the reference glutewake subscribes
+#: with; any non-zero byte works, the firmware echoes the client's)
 MEASUREMENTS: dict[str, tuple[str, tuple[str, ...], int]] = {
     "acc": ("Acc", ("acc",), 0x61),
     "imu6": ("IMU6", ("acc", "gyro"), 0x66),
@@ -163,47 +173,44 @@ def decode_payload(payload: bytes, measurement: str) -> MeasData:
     return MeasData(ts, {s: arr[k].astype(np.float32) for k, s in enumerate(sensors)})
 
 
-def encode_notifications(
-    reference: int,
-    measurement: str,
-    timestamp_ms: int,
-    samples: Mapping[str, ArrayLike],
-    *,
-    att_mtu: int = 247,
-) -> list[bytes]:
-    """Encode a measurement as the sensor sends it: one DATA notification, or DATA + DATA_PART2
-    when the payload does not fit ``att_mtu - 3`` bytes.
-
-    ``samples`` maps each sensor of the measurement to (n, 3) values in native units.
-    """
-    sensors = MEASUREMENTS[measurement][1]
-    arrays = [np.asarray(samples[s], dtype="<f4") for s in sensors]
-    n = arrays[0].shape[0]
-    if any(a.shape != (n, 3) for a in arrays) or n < 1:
-        raise ValueError("every sensor needs the same (n >= 1, 3) samples")
-    payload = struct.pack("<I", timestamp_ms & 0xFFFFFFFF) + b"".join(a.tobytes() for a in arrays)
-    room = att_mtu - 3 - 2
-    if len(payload) <= room:
-        return [bytes((RESP_DATA, reference)) + payload]
-    if len(payload) > 2 * room:
-        raise ValueError(
-            f"payload of {len(payload)} bytes does not fit two notifications at MTU {att_mtu}"
-        )
-    return [
-        bytes((RESP_DATA, reference)) + payload[:room],
-        bytes((RESP_DATA_PART2, reference)) + payload[room:],
-    ]
-
-
 def _cfg(config: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(measurement, rate, reference) per configured measurement."""
     out = []
     for m, c in config.items():
         if m not in MEASUREMENTS:
             raise ValueError(f"movesense: unknown measurement {m!r} (acc, imu6, imu9)")
         fs = int(c.get("sample_rate_hz", 52))
         resource_path(m, fs)
-        out.append((m, fs, MEASUREMENTS[m][2]))
+        ref = int(c.get("reference", MEASUREMENTS[m][2]))
+        if not 1 <= ref <= 255:
+            raise ValueError(f"movesense: reference {ref} must be 1..255 (0 marks a free slot)")
+        out.append((m, fs, ref))
+    if len({ref for _, _, ref in out}) < len(out):
+        raise ValueError("movesense: two measurements with the same reference")
     return out
+
+
+def _whole(data: bytes, measurement: str) -> bool:
+    """Whether a DATA notification's payload holds a timestamp and whole sample rows."""
+    step = 12 * len(MEASUREMENTS[measurement][1])
+    return len(data) >= 6 + step and (len(data) - 6) % step == 0
+
+
+def parse_subscribe(data: bytes) -> tuple[int, str, int] | None:
+    """(reference, measurement, rate) of a SUBSCRIBE command, None if it is none we decode.
+
+    >>> parse_subscribe(b"\\x01\\x63/Meas/IMU9/104")
+    (99, 'imu9', 104)
+    >>> parse_subscribe(b"\\x01\\x64/Meas/ECG/200") is None
+    True
+    """
+    if len(data) < 3 or data[0] != CMD_SUBSCRIBE:
+        return None
+    parts = bytes(data[2:]).decode("ascii", "replace").split("/")
+    by_name = {v[0]: k for k, v in MEASUREMENTS.items()}
+    if len(parts) != 4 or parts[1] != "Meas" or parts[2] not in by_name or not parts[3].isdigit():
+        return None
+    return data[1], by_name[parts[2]], int(parts[3])
 
 
 @dataclass
@@ -241,27 +248,34 @@ class MovesenseProfile(base.DeviceProfile):
         return [base.GattWrite(WRITE_UUID, encode_unsubscribe(ref)) for _, _, ref in _cfg(config)]
 
     def required_mtu(self, config: dict[str, Any]) -> int:
-        """MTU at which the largest notification is not cut: 8 samples x sensors x 12 bytes,
-        + timestamp + header; IMU9 may split in two, so half of that.
+        """155: the firmware sends at most 150 payload bytes + 2 header bytes per notification
+        (longer payloads are split), and how many rows one notification carries is published
+        only for IMU9 at 104 Hz, so this bound is the one that holds for every measurement.
 
         >>> PROFILE.required_mtu({"imu9": {"sample_rate_hz": 104}})
-        151
+        155
         """
-        need = 23
-        for m, fs, _ in _cfg(config):
-            payload = 4 + samples_per_notification(fs) * 12 * len(MEASUREMENTS[m][1])
-            parts = 2 if m == "imu9" else 1
-            need = max(need, 3 + 2 + -(-payload // parts))
-        return need
+        _cfg(config)
+        return 3 + 2 + SPLIT_PAYLOAD_BYTES
 
     def decode_records(self, records: base.RawRecords, config: dict[str, Any]) -> base.DecodeResult:
-        """Replay: join two-part notifications, decode, unwrap the ms timestamps, clock-map."""
+        """Replay: learn references from SUBSCRIBE writes, join split notifications, decode,
+        unwrap the ms timestamps, clock-map.
+
+        A reference means the measurement of the latest SUBSCRIBE that used it, else the one
+        the configuration gives it (``reference``, default glutewake's own). A measurement's
+        rate is that of its first SUBSCRIBE in the records, else the configured one. A DATA
+        holding 150 payload bytes (where the firmware splits) or no whole number of sample
+        rows waits for its DATA_PART2, and a 150-byte DATA_PART2 for a possible DATA_PART3;
+        a first part whose continuation never comes is an error.
+        """
         res = base.DecodeResult()
-        by_ref = {ref: (m, fs) for m, fs, ref in _cfg(config)}
-        acc: dict[str, _Acc] = {m: _Acc() for m, _, _ in _cfg(config)}
-        # an IMU9 DATA waits here for a possible DATA_PART2: (host t, bytes, session, whole)
-        pending: dict[int, tuple[int, bytes, int, bool]] = {}
-        split_len: dict[int, int] = {}  # length of first parts that had a DATA_PART2
+        cfg = _cfg(config)
+        by_ref = {ref: (m, fs) for m, fs, ref in cfg}
+        rate: dict[str, int] = {}
+        acc: dict[str, _Acc] = {}
+        # a split payload so far: ref -> (host t of the first part, parts, session, measurement)
+        pending: dict[int, tuple[int, list[bytes], int, str]] = {}
         conn: int | None = None
         session = 0
 
@@ -271,28 +285,29 @@ class MovesenseProfile(base.DeviceProfile):
             except base.DecodeError as err:
                 res.errors.append(base.PacketError(t, NOTIFY_UUID, data, str(err)))
                 return
-            acc[m].host_us.append(t)
-            acc[m].session.append(sess)
-            acc[m].data.append(md)
+            a = acc.setdefault(m, _Acc())
+            a.host_us.append(t)
+            a.session.append(sess)
+            a.data.append(md)
 
         def flush(ref: int) -> None:
-            """The pending first part got no second part: complete on its own, or an error."""
-            pt, pdata, psess, whole = pending.pop(ref)
-            m = by_ref[ref][0]
-            # whole sample rows but the length this stream splits at: its second part was lost
-            if whole and split_len.get(ref) != len(pdata):
-                add(m, pt, psess, pdata[2:], pdata)
-            else:
+            """Decode a split payload; a first part alone is an error."""
+            pt, parts, psess, m = pending.pop(ref)
+            if len(parts) == 1:
+                why = "first part without its second part"
+                if len(parts[0]) - 2 != SPLIT_PAYLOAD_BYTES:
+                    why += " (or a notification cut short: no whole number of sample rows)"
                 res.errors.append(
-                    base.PacketError(
-                        pt, NOTIFY_UUID, pdata, f"{DEVICE} {m}: first part without its second part"
-                    )
+                    base.PacketError(pt, NOTIFY_UUID, parts[0], f"{DEVICE} {m}: {why}")
                 )
+                return
+            # the first part's arrival bounds the batch's newest sample more tightly
+            add(m, pt, psess, b"".join(p[2:] for p in parts), parts[-1])
 
         for i in range(len(records)):
             kind = int(records.kind[i])
             uuid = records.char_uuid[i].lower()
-            data = records.payload[i]
+            data = bytes(records.payload[i])
             t = int(records.t_us[i])
             cid = int(records.conn_id[i])
             if cid != conn:
@@ -300,13 +315,14 @@ class MovesenseProfile(base.DeviceProfile):
                 session += 1
                 for r in list(pending):
                     flush(r)
-                split_len.clear()
-            if (
-                kind == base.RecordKind.WRITE
-                and uuid == WRITE_UUID
-                and data[:1] == bytes((CMD_SUBSCRIBE,))
-            ):
-                session += 1
+            if kind == base.RecordKind.WRITE and uuid == WRITE_UUID:
+                sub = parse_subscribe(data)
+                if sub is not None:
+                    ref, m, fs = sub
+                    by_ref[ref] = (m, fs)
+                    rate.setdefault(m, fs)
+                if data[:1] == bytes((CMD_SUBSCRIBE,)):
+                    session += 1
                 continue
             if kind != base.RecordKind.NOTIFY or uuid != NOTIFY_UUID:
                 continue
@@ -315,47 +331,55 @@ class MovesenseProfile(base.DeviceProfile):
                     raise TruncatedPacketError(DEVICE, "data", f"notification of {len(data)} bytes")
                 rtype, ref = data[0], data[1]
                 if rtype == RESP_COMMAND_RESULT:
-                    status = decode_command_status(bytes(data[2:]))
-                    if status >= 300:
-                        res.qc.setdefault("command", {}).setdefault("errors", []).append(
-                            f"ref {ref}: status {status}"
-                        )
+                    self._command_result(ref, data, res)
                     continue
                 if ref not in by_ref:
                     raise UnknownMeasurementTypeError(
                         DEVICE, "data", f"no subscription with reference {ref}"
                     )
-                m, _fs = by_ref[ref]
+                m = by_ref[ref][0]
                 if rtype == RESP_DATA:
                     if ref in pending:
                         flush(ref)
-                    if m == "imu9":
-                        # a split can fall anywhere, even after whole sample sets: decide
-                        # when the next notification of this reference comes
-                        whole = len(data) >= 2 + 4 + 36 and (len(data) - 6) % 36 == 0
-                        pending[ref] = (t, bytes(data), session, whole)
-                        continue
-                    add(m, t, session, bytes(data[2:]), bytes(data))
-                elif rtype == RESP_DATA_PART2:
-                    if ref not in pending:
-                        raise SequenceError(DEVICE, m, "second part without a first part")
-                    pt, first, psess, _ = pending.pop(ref)
-                    split_len[ref] = len(first)
-                    # the first part's arrival bounds the batch's newest sample more tightly
-                    add(m, pt, psess, first[2:] + bytes(data[2:]), bytes(data))
+                    if len(data) - 2 == SPLIT_PAYLOAD_BYTES or not _whole(data, m):
+                        pending[ref] = (t, [data], session, m)
+                    else:
+                        add(m, t, session, data[2:], data)
+                elif rtype in (RESP_DATA_PART2, RESP_DATA_PART3):
+                    parts = pending[ref][1] if ref in pending else []
+                    if len(parts) != rtype - RESP_DATA:
+                        if ref in pending and len(parts) > rtype - RESP_DATA:
+                            flush(ref)
+                        part = "second" if rtype == RESP_DATA_PART2 else "third"
+                        raise SequenceError(DEVICE, m, f"{part} part without the part before it")
+                    parts.append(data)
+                    if rtype == RESP_DATA_PART3 or len(data) - 2 != SPLIT_PAYLOAD_BYTES:
+                        flush(ref)
                 else:
                     raise UnknownMeasurementTypeError(
                         DEVICE, m, f"unknown response type 0x{rtype:02X}"
                     )
             except base.DecodeError as err:
-                res.errors.append(base.PacketError(t, uuid, bytes(data), str(err)))
+                res.errors.append(base.PacketError(t, uuid, data, str(err)))
                 continue
         for r in list(pending):
             flush(r)
-        for m, fs, _ in _cfg(config):
-            if acc[m].data:
-                self._decode(m, fs, acc[m], res)
+        for m, fs, _ in cfg:
+            rate.setdefault(m, fs)
+        for m in [*(m for m, _, _ in cfg if m in acc), *(m for m in acc if m not in config)]:
+            self._decode(m, rate[m], acc[m], res)
         return res
+
+    @staticmethod
+    def _command_result(ref: int, data: bytes, res: base.DecodeResult) -> None:
+        """Note a command result: the HELLO reply, or an error status."""
+        if data[2:] == b"Hello":  # handleIncomingCommand's answer to HELLO
+            return
+        status = decode_command_status(data[2:])
+        if status >= 300:
+            res.qc.setdefault("command", {}).setdefault("errors", []).append(
+                f"ref {ref}: status {status}"
+            )
 
     @staticmethod
     def _decode(m: str, fs: int, a: _Acc, res: base.DecodeResult) -> None:
@@ -393,10 +417,10 @@ class MovesenseProfile(base.DeviceProfile):
                     base.Gap(sensor, int(t_us[first_rows[j] - 1]), int(t_us[first_rows[j]]), reason)
                 )
         for sensor in MEASUREMENTS[m][1]:
-            vals = (
-                np.concatenate([d.samples[sensor] for d in a.data]).astype(np.float64)
-                * _UNIT_SCALE[sensor]
-            )
+            # a signalling-NaN bit pattern sets the invalid flag when widened; it stays NaN
+            with np.errstate(invalid="ignore"):
+                f64 = np.concatenate([d.samples[sensor] for d in a.data]).astype(np.float64)
+            vals = f64 * _UNIT_SCALE[sensor]
             res.streams[sensor] = base.StreamSamples(
                 sensor, t_us, vals, ("x", "y", "z"), _UNITS[sensor], float(fs), seq
             )
@@ -412,117 +436,22 @@ class MovesenseProfile(base.DeviceProfile):
 
 PROFILE = MovesenseProfile()
 
+from glutewake.devices.movesense_virtual import MovesenseVirtualDevice  # noqa: E402  (re-exported)
 
-def samples_per_notification(sample_rate_hz: int) -> int:
-    """Samples per notification the sensor sends (1 at 13 Hz ... 8 from 104 Hz up)."""
-    return int(min(8, max(1, sample_rate_hz // 13)))
-
-
-@dataclass
-class _Sub:
-    measurement: str
-    fs: int
-    next_idx: int
-
-
-class MovesenseVirtualDevice(base.VirtualDevice):
-    """A Movesense sensor running the sensor-data app, streaming known signals.
-
-    Parameters
-    ----------
-    signals : dict sensor -> StreamSamples
-        ``acc`` (g), ``gyro`` (deg/s), ``mag`` (gauss), same true ``t_us`` and rate.
-    clock_offset_us : int or None
-        Sensor clock (ms counter since power-on, in µs) minus true time at the first sample;
-        default: powered on 10 s before the first sample.
-    clock_drift_ppm : float
-        How much faster the sensor clock runs than true time.
-    att_mtu : int
-        Negotiated ATT MTU; IMU9 payloads longer than one notification are split in two.
-    """
-
-    def __init__(
-        self,
-        signals: dict[str, base.StreamSamples],
-        *,
-        clock_offset_us: int | None = None,
-        clock_drift_ppm: float = 0.0,
-        att_mtu: int = 185,
-    ) -> None:
-        self.signals = signals
-        first = next(iter(signals.values()))
-        self._t = first.t_us
-        self._anchor = int(first.t_us[0])
-        self.clock_offset_us = (
-            -self._anchor + 10_000_000 if clock_offset_us is None else int(clock_offset_us)
-        )
-        self.clock_drift_ppm = float(clock_drift_ppm)
-        self.att_mtu = att_mtu
-        self._subs: dict[int, _Sub] = {}
-
-    def _dev_ms(self, t_us: int) -> int:
-        d = t_us + self.clock_offset_us + self.clock_drift_ppm * 1e-6 * (t_us - self._anchor)
-        return int(d // 1000)
-
-    def read_value(self, char_uuid: str) -> bytes:
-        """Nothing readable in this model."""
-        raise KeyError(f"MovesenseVirtualDevice: characteristic {char_uuid} is not readable")
-
-    def handle_write(self, char_uuid: str, data: bytes, now_us: int) -> list[tuple[str, bytes]]:
-        """SUBSCRIBE / UNSUBSCRIBE with their command results."""
-        if char_uuid.lower() != WRITE_UUID or len(data) < 2:
-            return []
-        ref = data[1]
-        if data[0] == CMD_UNSUBSCRIBE:
-            return [
-                (NOTIFY_UUID, encode_command_result(ref, 200 if self._subs.pop(ref, None) else 404))
-            ]
-        if data[0] != CMD_SUBSCRIBE:
-            return [(NOTIFY_UUID, encode_command_result(ref, 400))]
-        path = data[2:].decode("ascii", "replace")
-        parts = path.split("/")
-        by_name = {v[0]: k for k, v in MEASUREMENTS.items()}
-        if (
-            len(parts) != 4
-            or parts[1] != "Meas"
-            or parts[2] not in by_name
-            or not parts[3].isdigit()
-        ):
-            return [(NOTIFY_UUID, encode_command_result(ref, 404))]
-        m, fs = by_name[parts[2]], int(parts[3])
-        if fs not in SAMPLE_RATES or any(s not in self.signals for s in MEASUREMENTS[m][1]):
-            return [(NOTIFY_UUID, encode_command_result(ref, 400))]
-        self._subs[ref] = _Sub(m, fs, int(np.searchsorted(self._t, now_us, side="left")))
-        return [(NOTIFY_UUID, encode_command_result(ref, 200))]
-
-    def poll(self, now_us: int) -> list[tuple[str, bytes]]:
-        """Measurement notifications due by ``now_us``."""
-        out: list[tuple[str, bytes]] = []
-        avail = int(np.searchsorted(self._t, now_us, side="right"))
-        for ref, sub in self._subs.items():
-            k = samples_per_notification(sub.fs)
-            while avail - sub.next_idx >= k:
-                a = sub.next_idx
-                samples = {}
-                for s in MEASUREMENTS[sub.measurement][1]:
-                    samples[s] = self.signals[s].values[a : a + k] / _UNIT_SCALE[s]
-                ts = self._dev_ms(int(self._t[a]))
-                for pkt in encode_notifications(
-                    ref, sub.measurement, ts, samples, att_mtu=self.att_mtu
-                ):
-                    out.append((NOTIFY_UUID, pkt))
-                sub.next_idx = a + k
-        return out
-
-    def next_due_us(self) -> int | None:
-        """True time at which the next notification's last sample is measured."""
-        due = [
-            int(self._t[s.next_idx + samples_per_notification(s.fs) - 1])
-            for s in self._subs.values()
-            if s.next_idx + samples_per_notification(s.fs) <= self._t.size
-        ]
-        return min(due) if due else None
-
-    def link_lost(self, now_us: int) -> None:
-        """Subscriptions end with the link."""
-        self._subs.clear()
+__all__ = [
+    "MEASUREMENTS",
+    "NOTIFY_UUID",
+    "PROFILE",
+    "SERVICE_UUID",
+    "WRITE_UUID",
+    "MeasData",
+    "MovesenseProfile",
+    "MovesenseVirtualDevice",
+    "decode_command_status",
+    "decode_payload",
+    "encode_command_result",
+    "encode_subscribe",
+    "encode_unsubscribe",
+    "parse_subscribe",
+    "resource_path",
+]

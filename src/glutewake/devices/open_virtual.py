@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from glutewake.devices.base import StreamSamples, VirtualDevice
+from glutewake.devices.base import (
+    GattLayout,
+    GattService,
+    StreamSamples,
+    VirtualDevice,
+    characteristic,
+)
 from glutewake.devices.glutewake_open import (
     ACC_DATA_UUID,
     BATTERY_LEVEL_UUID,
@@ -27,6 +33,7 @@ from glutewake.devices.glutewake_open import (
     HEADER_BYTES,
     OP_START,
     OP_STOP,
+    SERVICE_UUID,
     STATUS_INVALID_LENGTH,
     STATUS_INVALID_PARAMETER,
     STATUS_MTU_TOO_SMALL,
@@ -126,6 +133,17 @@ class GlutewakeOpenVirtualDevice(VirtualDevice):
         t = np.asarray(true_t_us, dtype=np.int64)
         drift = np.rint(self.clock_drift_ppm * 1e-6 * (t - self._anchor_us)).astype(np.int64)
         return t + self.clock_offset_us + drift
+
+    def gatt_layout(self) -> GattLayout:
+        """The GATT layout of docs/devices.md (the ACC characteristic only with an IMU)."""
+        chars = [characteristic(EMG_DATA_UUID, "notify")]
+        if self.acc is not None:
+            chars.append(characteristic(ACC_DATA_UUID, "notify"))
+        chars += [
+            characteristic(CONFIG_UUID, "read"),
+            characteristic(COMMAND_UUID, "write", "notify"),
+        ]
+        return GattLayout((GattService(SERVICE_UUID, tuple(chars)),), self.name, (SERVICE_UUID,))
 
     def read_value(self, char_uuid: str) -> bytes:
         """Configuration or battery level."""

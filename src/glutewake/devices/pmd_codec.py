@@ -61,7 +61,8 @@ _INT64_MAX = (1 << 63) - 1
 
 
 class MeasurementType(IntEnum):
-    """PMD measurement types (low 6 bits of the first frame byte)."""
+    """PMD measurement types (low 6 bits of the first frame byte; polar-ble-sdk
+    ``PmdMeasurementType.kt``)."""
 
     ECG = 0
     PPG = 1
@@ -69,10 +70,13 @@ class MeasurementType(IntEnum):
     PPI = 3
     GYRO = 5
     MAG = 6
+    SKIN_TEMP = 7
     SDK_MODE = 9
     LOCATION = 10
     PRESSURE = 11
     TEMPERATURE = 12
+    OFFLINE_RECORDING = 13
+    OFFLINE_HR = 14
 
 
 #: measurement type -> project stream name (the streams this package decodes)

@@ -66,9 +66,11 @@ from glutewake.devices.pmd_control import (
     parse_settings,
 )
 
-PMD_SERVICE_UUID = "fb005c80-02e7-f387-1cad-8acc2d9d7b11"
-PMD_CONTROL_POINT_UUID = "fb005c81-02e7-f387-1cad-8acc2d9d7b11"
-PMD_DATA_UUID = "fb005c82-02e7-f387-1cad-8acc2d9d7b11"
+# polarofficial/polar-ble-sdk: Android BlePMDClient.kt (PMD_SERVICE, PMD_CP, PMD_DATA) and iOS
+# BlePmdClient.swift (the same three strings); checked by tests/devices/test_vendor_constants.py
+PMD_SERVICE_UUID = "fb005c80-02e7-f387-1cad-8acd2d8df0c8"
+PMD_CONTROL_POINT_UUID = "fb005c81-02e7-f387-1cad-8acd2d8df0c8"
+PMD_DATA_UUID = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 
 #: config key of each stream's range, in the unit the PMD RANGE setting uses
@@ -737,7 +739,7 @@ class PolarPmdProfile(base.DeviceProfile):
 
 PROFILE = PolarPmdProfile()
 
-from glutewake.devices.polar_virtual import PolarVirtualDevice  # noqa: E402  (uses this module's constants)
+from glutewake.devices.polar_virtual import PolarVirtualDevice  # noqa: E402  (re-exported)
 
 __all__ = [
     "BATTERY_LEVEL_UUID",

@@ -1,10 +1,13 @@
 """A bumble GATT server that serves any device profile from a :class:`VirtualDevice`, with faults.
 
-The peripheral exposes the profile's services (its notify characteristics with CCCDs, its
-control point / command characteristics, readable configuration), the standard Battery Service
-and Device Information Service, advertises the profile's name and service UUID, and pumps the
-virtual device's notifications onto the link. Every byte goes through bumble's real ATT/GATT, so
-a notification longer than the negotiated MTU is cut exactly as a real stack cuts it.
+The peripheral serves the GATT table and advertisement the device model states itself
+(:meth:`VirtualDevice.gatt_layout`, taken from the vendor's sources, never from the decoder
+module), so a profile whose UUIDs differ from the vendor's finds nothing, exactly as with the
+real wearable; models without a layout of their own (test toys) get one derived from the
+profile. A Battery Service and a Device Information Service are added where the model has none,
+and the peripheral pumps the virtual device's notifications onto the link. Every byte goes
+through bumble's real ATT/GATT, so a notification longer than the negotiated MTU is cut exactly
+as a real stack cuts it.
 
 Faults (see :func:`parse_faults`) reproduce what background collection meets in the field: link
 loss, out-of-range periods, dropped, duplicated and reordered notifications, a device that stops
@@ -32,7 +35,13 @@ from bumble import data_types, gatt
 from bumble.core import AdvertisingData
 from bumble.device import Connection, Device
 
-from glutewake.devices.base import DeviceProfile, VirtualDevice
+from glutewake.devices.base import (
+    DeviceProfile,
+    GattLayout,
+    GattService,
+    VirtualDevice,
+    characteristic,
+)
 from glutewake.ingest.ble_bumble_backend import (
     STOP_STEP_S,
     BumbleRadio,
@@ -47,12 +56,14 @@ log.addHandler(logging.NullHandler())
 BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 DEVICE_INFO_SERVICE_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
-#: Device Information characteristics: manufacturer, model, serial, firmware revision
+#: Device Information characteristics (Bluetooth SIG assigned numbers): manufacturer name,
+#: model number, serial number, firmware revision, software revision
 DEVICE_INFO_UUIDS: dict[str, str] = {
     "manufacturer": "00002a29-0000-1000-8000-00805f9b34fb",
     "model": "00002a24-0000-1000-8000-00805f9b34fb",
     "serial": "00002a25-0000-1000-8000-00805f9b34fb",
     "firmware": "00002a26-0000-1000-8000-00805f9b34fb",
+    "software": "00002a28-0000-1000-8000-00805f9b34fb",
 }
 #: battery level of a virtual device at start when nothing else says, in %
 DEFAULT_BATTERY_PCT = 87
@@ -61,6 +72,7 @@ BATTERY_DRAIN_PCT_PER_MIN = 0.1
 #: HCI reason codes used for link loss (supervision timeout) and device-side termination
 REASON_CONNECTION_TIMEOUT = 0x08
 REASON_REMOTE_USER_TERMINATED = 0x13
+_STANDARD_UUIDS = {BATTERY_LEVEL_UUID, *DEVICE_INFO_UUIDS.values()}
 
 
 class FaultSpecError(ValueError):
@@ -243,10 +255,12 @@ class VirtualPeripheral:
     radio : BumbleRadio
         The in-process link the peripheral joins.
     profile : DeviceProfile
-        Supplies the GATT layout (services, notify characteristics, the characteristics its
-        start/stop writes go to) and the advertised name.
+        Used only where the device model states no GATT layout of its own: then its services,
+        notify characteristics, the characteristics its start/stop writes go to and its name
+        prefix make the layout.
     device : VirtualDevice
-        The byte-level model that answers writes and reads and produces notifications.
+        The byte-level model that answers writes and reads, produces notifications and (through
+        :meth:`VirtualDevice.gatt_layout`) says what it serves and advertises.
     config : dict
         The stream configuration the collector will use (to find the write characteristics).
     name, address : str, optional
@@ -260,7 +274,8 @@ class VirtualPeripheral:
         UTC microseconds "now" given to the device model.
     device_info : dict, optional
         Device Information Service strings (``manufacturer``, ``model``, ``serial``,
-        ``firmware``), used where the device model does not serve them.
+        ``firmware``; ``software`` only when given), used where the device model has no Device
+        Information Service of its own.
     battery_pct : int, optional
         Battery level at start, in %. Default: ``faults.battery_pct``, else the device model's
         ``battery_percent``, else 87.
@@ -296,8 +311,6 @@ class VirtualPeripheral:
         self.device = device
         self.config = dict(config or {})
         self.address = address or radio.new_address()
-        prefix = profile.name_prefixes[0] if profile.name_prefixes else profile.name
-        self.name = name or f"{prefix} {self.address.replace(':', '')[-4:]}"
         self.faults = faults or FaultPlan()
         self.tick_s = tick_s
         self.clock = clock
@@ -325,6 +338,8 @@ class VirtualPeripheral:
         #: (utc t_us, level %) at start and at every change of the served battery level
         self.battery_log: list[tuple[int, int]] = []
         self.extra_read_uuids = tuple(u.lower() for u in read_uuids)
+        self.layout = device.gatt_layout() or self._profile_layout()
+        self.name = name or self.layout.advertised_name
         self.sent: list[SentNotification] = []
         self.dropped: list[SentNotification] = []
         #: (utc t_us, event, detail) for 'connect', 'disconnect', 'unreachable', 'reachable', 'stop'
@@ -346,6 +361,31 @@ class VirtualPeripheral:
         self._build_gatt()
 
     # ---------------------------------------------------------------- GATT layout
+    def _profile_layout(self) -> GattLayout:
+        """A layout derived from the profile, for device models that state none (test toys)."""
+        notify = [u.lower() for u in self.profile.notify_uuids]
+        writes = self._write_uuids()
+        reads = self._read_uuids()
+        own: list[str] = []
+        for uuid in [*notify, *writes, *reads]:
+            if uuid not in own and uuid not in _STANDARD_UUIDS:
+                own.append(uuid)
+        chars = []
+        for uuid in own:
+            props = ["notify"] if uuid in notify else []
+            if uuid in writes:
+                props += ["write", "write-without-response", "read"]
+            elif uuid in reads:
+                props.append("read")
+            chars.append(characteristic(uuid, *props))
+        service = self.profile.service_uuids[0]
+        prefix = self.profile.name_prefixes[0] if self.profile.name_prefixes else self.profile.name
+        return GattLayout(
+            (GattService(service, tuple(chars)),),
+            f"{prefix} {self.address.replace(':', '')[-4:]}",
+            (service,),
+        )
+
     def _write_uuids(self) -> list[str]:
         uuids: list[str] = []
         for method in (self.profile.start_writes, self.profile.stop_writes):
@@ -392,45 +432,50 @@ class VirtualPeripheral:
         except Exception:
             for key, info_uuid in DEVICE_INFO_UUIDS.items():
                 if uuid == info_uuid:
-                    return self.device_info[key].encode()
+                    return self.device_info.get(key, "").encode()
             return b""
 
     def _build_gatt(self) -> None:
         props = gatt.Characteristic.Properties
         perms = gatt.Characteristic.Permissions
-        notify = {u.lower() for u in self.profile.notify_uuids}
-        writes = set(self._write_uuids())
-        reads = set(self._read_uuids())
-        standard = {BATTERY_LEVEL_UUID, *DEVICE_INFO_UUIDS.values()}
-        own: list[str] = []
-        for uuid in [*self.profile.notify_uuids, *writes, *reads]:
-            if uuid.lower() not in own and uuid.lower() not in standard:
-                own.append(uuid.lower())
-        characteristics: list[gatt.Characteristic[Any]] = []
-        for uuid in own:
-            flags = props(0)
-            permissions = perms(0)
-            if uuid in notify:
-                flags |= props.NOTIFY
-            if uuid in writes:
-                flags |= props.WRITE | props.WRITE_WITHOUT_RESPONSE
-                permissions |= perms.WRITEABLE
-            if uuid in reads or uuid in writes:
-                flags |= props.READ
-                permissions |= perms.READABLE
-            if not permissions:
-                permissions = perms.READABLE
-            characteristics.append(self._characteristic(uuid, flags, permissions))
-        services = [gatt.Service(bumble_uuid(self.profile.service_uuids[0]), characteristics)]
+        flag_of = {
+            "read": props.READ,
+            "write": props.WRITE,
+            "write-without-response": props.WRITE_WITHOUT_RESPONSE,
+            "notify": props.NOTIFY,
+            # served as notify too: bleak subscribes to either, and bumble's server sends this
+            # peripheral's control responses with notify_subscribers
+            "indicate": props.NOTIFY | props.INDICATE,
+        }
+        services = []
+        for svc in self.layout.services:
+            characteristics: list[gatt.Characteristic[Any]] = []
+            for ch in svc.characteristics:
+                flags = props(0)
+                for p in ch.properties:
+                    flags |= flag_of[p]
+                permissions = perms(0)
+                if "read" in ch.properties:
+                    permissions |= perms.READABLE
+                if ch.properties & {"write", "write-without-response"}:
+                    permissions |= perms.WRITEABLE
+                characteristics.append(
+                    self._characteristic(ch.uuid, flags, permissions or perms.READABLE)
+                )
+            services.append(gatt.Service(bumble_uuid(svc.uuid), characteristics))
+        served = {svc.uuid for svc in self.layout.services}
         if BATTERY_LEVEL_UUID not in self._chars:
             battery = self._characteristic(
                 BATTERY_LEVEL_UUID, props.READ | props.NOTIFY, perms.READABLE
             )
             services.append(gatt.Service(bumble_uuid(BATTERY_SERVICE_UUID), [battery]))
-        info = [
-            self._characteristic(u, props.READ, perms.READABLE) for u in DEVICE_INFO_UUIDS.values()
-        ]
-        services.append(gatt.Service(bumble_uuid(DEVICE_INFO_SERVICE_UUID), info))
+        if DEVICE_INFO_SERVICE_UUID not in served:
+            info = [
+                self._characteristic(DEVICE_INFO_UUIDS[k], props.READ, perms.READABLE)
+                for k in self.device_info
+                if k in DEVICE_INFO_UUIDS
+            ]
+            services.append(gatt.Service(bumble_uuid(DEVICE_INFO_SERVICE_UUID), info))
         self._bumble.add_services(services)
         if self.faults.max_mtu is not None:
             self._bumble.gatt_server.max_mtu = self.faults.max_mtu
@@ -510,14 +555,19 @@ class VirtualPeripheral:
     async def _advertise(self) -> None:
         if self._bumble.is_advertising:
             return
-        service = data_types.CompleteListOf128BitServiceUUIDs(
-            [bumble_uuid(u) for u in self.profile.service_uuids[:1]]
-        )
+        uuids = [bumble_uuid(u) for u in self.layout.advertised_services]
+        short = [u for u in uuids if len(u.to_bytes()) == 2]
+        services: list[Any] = []
+        if short:
+            services.append(data_types.CompleteListOf16BitServiceUUIDs(short))
+        if len(short) < len(uuids):
+            long = [u for u in uuids if len(u.to_bytes()) != 2]
+            services.append(data_types.CompleteListOf128BitServiceUUIDs(long))
         name = data_types.CompleteLocalName(self.name)
-        adv = AdvertisingData([name, service])
+        adv = AdvertisingData([name, *services])
         scan = AdvertisingData([])
         if len(bytes(adv)) > 31:  # legacy advertising limit: the UUIDs go to the scan response
-            adv, scan = AdvertisingData([name]), AdvertisingData([service])
+            adv, scan = AdvertisingData([name]), AdvertisingData(services)
         await self._bumble.start_advertising(
             advertising_data=bytes(adv),
             scan_response_data=bytes(scan),
@@ -604,9 +654,17 @@ class VirtualPeripheral:
     async def _pump(self) -> None:
         losses = list(self.faults.link_losses)
         stops = list(self.faults.stops)
-        data_uuids = {u.lower() for u in self.profile.notify_uuids} - set(self._write_uuids())
+        # data: notifications the model polls out on characteristics that take no writes (a
+        # control point's or command characteristic's responses come from handle_write)
+        notifying = [
+            (ch.uuid, ch.properties)
+            for svc in self.layout.services
+            for ch in svc.characteristics
+            if ch.properties & {"notify", "indicate"}
+        ]
+        data_uuids = {u for u, p in notifying if not p & {"write", "write-without-response"}}
         if not data_uuids:
-            data_uuids = {u.lower() for u in self.profile.notify_uuids}
+            data_uuids = {u for u, _ in notifying}
         while self._running:
             elapsed = time.monotonic() - self._started_mono
             now_us = self.clock()

@@ -2,9 +2,11 @@
 
 Each registered profile with a :class:`VirtualDevice` model gets plausible signals (a thigh
 accelerometer at rest with small movements; EMG-like noise bursts) starting now, and is served
-by a :class:`VirtualPeripheral` on an in-process bumble link. Signals cover ``duration_s`` (plus
-a margin), or one hour when collection is unbounded (the device then falls silent, which the
-collector's watchdog reports).
+by a :class:`VirtualPeripheral` on an in-process bumble link. The peripheral serves the GATT
+table the model states from the vendor's sources, not the profile's, so collecting from it
+checks the profile against the vendor. Signals cover ``duration_s`` (plus a margin), or one
+hour when collection is unbounded (the device then falls silent, which the collector's watchdog
+reports).
 """
 
 from __future__ import annotations
@@ -24,11 +26,8 @@ UNBOUNDED_SIGNAL_S = 3600.0
 _MARGIN_S = 30.0
 
 
-#: readable characteristics of each profile's own service that the profile does not list itself
-_READABLE: dict[str, tuple[str, ...]] = {
-    "glutewake-open": ("47570004-6f70-656e-2d65-6d672d696d75",),  # configuration
-    "polar-pmd": ("fb005c81-02e7-f387-1cad-8acc2d9d7b11",),  # PMD control point (features)
-}
+#: profiles ``--simulate`` has a virtual device for
+SIMULATED_PROFILES = ("polar-pmd", "glutewake-open", "ganglion", "movesense", "metawear")
 
 
 class SimulationError(ValueError):
@@ -106,9 +105,37 @@ def virtual_device_for(
         if isinstance(config.get("acc"), dict):
             acc = _acc_signal(start_us, duration_s, float(config["acc"].get("fs_hz", 50)), seed + 1)
         return gw.GlutewakeOpenVirtualDevice(emg, acc)
+    if profile_name == "ganglion":
+        gv = importlib.import_module("glutewake.devices.ganglion_virtual")
+        labels = list(config.get("emg", {}).get("channels", [f"ch{i + 1}" for i in range(4)]))
+        emg = _emg_signal(start_us, duration_s, 200.0, labels, seed)
+        firmware = config.get("firmware", "3.0.2")
+        return gv.GanglionVirtualDevice(emg, firmware=str(firmware))
+    if profile_name == "movesense":
+        mv = importlib.import_module("glutewake.devices.movesense_virtual")
+        first = next((c for c in config.values() if isinstance(c, dict)), {})
+        fs_hz = float(first.get("sample_rate_hz", 52))
+        acc = _acc_signal(start_us, duration_s, fs_hz, seed)
+        zeros = np.zeros_like(acc.values)
+        signals = {
+            "acc": acc,
+            "gyro": StreamSamples(
+                "gyro", acc.t_us, zeros, acc.channel_names, "deg/s", fs_hz, acc.sample_seq
+            ),
+            "mag": StreamSamples(
+                "mag", acc.t_us, zeros + 0.4, acc.channel_names, "gauss", fs_hz, acc.sample_seq
+            ),
+        }
+        return mv.MovesenseVirtualDevice(signals)
+    if profile_name == "metawear":
+        mw = importlib.import_module("glutewake.devices.metawear_virtual")
+        acc_cfg = _acc_config(config)
+        fs_hz = float(acc_cfg.get("sample_rate_hz", 100))
+        signal = _acc_signal(start_us, duration_s, fs_hz, seed)
+        return mw.MetaWearVirtualDevice(signal, chip=str(acc_cfg.get("chip", "bmi160")))
     raise SimulationError(
-        f"no virtual device model for profile {profile_name!r} (simulate: polar-pmd, "
-        "glutewake-open)"
+        f"no virtual device model for profile {profile_name!r} (simulate: "
+        f"{', '.join(SIMULATED_PROFILES)})"
     )
 
 
@@ -133,9 +160,7 @@ async def start_virtual_peripherals(
         device = virtual_device_for(
             name, cfg, start_us=start_us, duration_s=length_s, seed=seed + k
         )
-        peripheral = VirtualPeripheral(
-            radio, profile, device, config=cfg, faults=faults, read_uuids=_READABLE.get(name, ())
-        )
+        peripheral = VirtualPeripheral(radio, profile, device, config=cfg, faults=faults)
         await peripheral.start()
         peripherals.append(peripheral)
     return peripherals

@@ -32,16 +32,23 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+#: Device Information characteristics read (and spooled) at every connection, where served:
+#: decoders learn the firmware from them (an OpenBCI Ganglion's Software Revision String says
+#: whether it sends firmware-2 deltas or firmware-3 absolute values)
 DEVICE_INFO_UUIDS: dict[str, str] = {
     "manufacturer": "00002a29-0000-1000-8000-00805f9b34fb",
     "model": "00002a24-0000-1000-8000-00805f9b34fb",
     "serial": "00002a25-0000-1000-8000-00805f9b34fb",
-    "firmware": "00002a26-0000-1000-8000-00805f9b34fb",
+    "firmware": "00002a26-0000-1000-8000-00805f9b34fb",  # Firmware Revision String
+    "software": "00002a28-0000-1000-8000-00805f9b34fb",  # Software Revision String
 }
 #: stream configuration used when none is given (and for ``--simulate``)
 DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
     "polar-pmd": {"acc": {"sample_rate_hz": 52, "range_g": 8, "resolution_bits": 16}},
     "glutewake-open": {"emg": {"fs_hz": 1000, "channels": ["glute_max_r", "biceps_femoris_r"]}},
+    "ganglion": {"emg": {"channels": ["glute_max_r", "glute_max_l", "ch3", "ch4"]}},
+    "movesense": {"acc": {"sample_rate_hz": 52}},
+    "metawear": {"acc": {"sample_rate_hz": 100, "range_g": 16, "chip": "bmi160", "packed": True}},
 }
 
 
@@ -559,8 +566,12 @@ class DeviceSupervisor:
     async def _subscribe(self, client: Any) -> None:
         """Enable notifications; safe to repeat (a live subscription is stopped first)."""
         assert self.profile is not None
+        optional = {u.lower() for u in self.profile.optional_notify_uuids}
         for uuid in self.profile.notify_uuids:
             char = client.services.get_characteristic(uuid)
+            if char is None and uuid.lower() in optional:
+                log.info("%s: device has no %s (optional)", self.spec.target, uuid)
+                continue
             if char is None:
                 raise CollectorError(
                     f"{self.spec.target}: no characteristic {uuid} ({self.profile.name})"
