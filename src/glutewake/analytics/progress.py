@@ -39,6 +39,8 @@ from glutewake.analytics.report import (
     page_head,
     pyplot,
 )
+from glutewake.store.ids import participant_component
+from glutewake.store.private import private_tmp
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -1045,7 +1047,8 @@ def write_progress_report(
     """Write the progression report for a participant (or the cohort); return its path.
 
     ``fmt="pdf"``/``"png"`` prints the page's figures and texts on A4 pages with matplotlib.
-    By default the report goes to ``DATA/reports/<participant or cohort>/progress.<fmt>``.
+    By default the report goes to ``DATA/reports/<participant>/progress.<fmt>``, or
+    ``DATA/reports/_cohort/progress.<fmt>`` for the cohort (no participant id starts with ``_``).
 
     Raises
     ------
@@ -1057,17 +1060,15 @@ def write_progress_report(
     if start and end and end < start:
         raise ReportError(f"--until {end} is before --from {start}")
     data = load_progress(data_dir, participant, start, end)
-    name = participant or "cohort"
+    name = participant_component(participant) if participant else "_cohort"
     path = out or data_dir.reports / name / f"progress.{fmt}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if fmt == "html":
-        tmp.write_text(render_progress_html(data, criteria), encoding="utf-8")
-    else:
-        fig = _print_figure(data, criteria)
-        fig.savefig(tmp, format=fmt, dpi=150)
-        pyplot().close(fig)
-    tmp.replace(path)
+    with private_tmp(path) as tmp:
+        if fmt == "html":
+            tmp.write_text(render_progress_html(data, criteria), encoding="utf-8")
+        else:
+            fig = _print_figure(data, criteria)
+            fig.savefig(tmp, format=fmt, dpi=150)
+            pyplot().close(fig)
     return path
 
 

@@ -29,6 +29,8 @@ import polars as pl
 
 from glutewake import __version__
 from glutewake.store.catalog import open_read, query_frame
+from glutewake.store.ids import check_participant_id, participant_component
+from glutewake.store.private import private_tmp
 
 if TYPE_CHECKING:
     import duckdb
@@ -220,6 +222,7 @@ def load_day(data_dir: DataDir, participant_id: str, day: dt.date) -> DayData:
     ReportError
         If the participant is not in the catalog.
     """
+    check_participant_id(participant_id)
     with open_read(data_dir) as con:
         return _load(con, participant_id, day)
 
@@ -744,14 +747,13 @@ def render_daily_figure(d: DayData) -> Figure:
 
 
 def _write(d: DayData, path: Path, fmt: ReportFormat) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if fmt == "html":
-        tmp.write_text(render_daily_html(d), encoding="utf-8")
-    else:
-        fig = render_daily_figure(d)
-        fig.savefig(tmp, format=fmt, dpi=150)
-        pyplot().close(fig)
-    tmp.replace(path)
+    with private_tmp(path) as tmp:  # owner-only, whatever the umask; renamed into place
+        if fmt == "html":
+            tmp.write_text(render_daily_html(d), encoding="utf-8")
+        else:
+            fig = render_daily_figure(d)
+            fig.savefig(tmp, format=fmt, dpi=150)
+            pyplot().close(fig)
 
 
 def write_daily_report(
@@ -786,6 +788,7 @@ def write_daily_report(
     """
     if fmt not in ("html", "pdf", "png"):
         raise ReportError(f"report format must be html, pdf or png, not {fmt!r}")
+    check_participant_id(participant_id)
     last = until or day
     if last < day:
         raise ReportError(f"--until {last} is before --date {day}")
@@ -800,9 +803,9 @@ def write_daily_report(
         if out is not None and until is None:
             path = out
         else:
-            folder = out if out is not None else data_dir.reports / participant_id
-            path = folder / f"{participant_id}-{data.day.isoformat()}.{fmt}"
-        path.parent.mkdir(parents=True, exist_ok=True)
+            name = participant_component(participant_id)  # checked: never '..' or a path
+            folder = out if out is not None else data_dir.reports / name
+            path = folder / f"{name}-{data.day.isoformat()}.{fmt}"
         _write(data, path, fmt)
         paths.append(path)
     return paths
