@@ -148,6 +148,7 @@ def export_tables(
         )
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} exists and is not a folder")
+    api.participant_ids(participant)  # an invalid id fails before anything is written
     private_dir(out_dir)
     written: list[Path] = []
     counts: dict[str, int] = {}

@@ -16,6 +16,7 @@ different device ids never map to one name.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 __all__ = [
@@ -102,7 +103,8 @@ def device_component(device_id: str) -> str:
     Raises
     ------
     InvalidIdError
-        For an empty id, or one whose name would be longer than :data:`MAX_COMPONENT_CHARS`.
+        For an empty id. An id whose name would be longer than :data:`MAX_COMPONENT_CHARS`
+        keeps its start and gains a 128-bit digest of the whole id.
 
     Examples
     --------
@@ -127,10 +129,12 @@ def device_component(device_id: str) -> str:
         if name[0] in ".-":  # never a hidden file, '.', '..' or an option-like name
             name = _escape(name[0]) + name[1:]
     if len(name) > MAX_COMPONENT_CHARS:
-        raise InvalidIdError(
-            f"device id {device_id[:40]!r}... is too long to name a folder "
-            f"({len(name)} > {MAX_COMPONENT_CHARS} characters)"
-        )
+        # a name too long for a file system: its start and a digest of the whole id ("~~"
+        # occurs in no other name: an escape is always "~" and two hex digits)
+        digest = hashlib.sha256(device_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        head = name[: MAX_COMPONENT_CHARS - 34]
+        head = head[: head.rfind("~")] if "~" in head[-2:] else head  # no torn escape
+        name = f"{head}~~{digest}"
     return name
 
 
