@@ -20,7 +20,6 @@ from glutewake.analytics import api
 from glutewake.analytics.export import export_tables
 from glutewake.analytics.progress import write_progress_report
 from glutewake.analytics.report import write_daily_report
-from glutewake.cli import main
 from glutewake.ingest.collector import collect, status_path
 from glutewake.ingest.importers import ImportFileError
 from glutewake.ingest.importers.activpal import reference_path
@@ -33,6 +32,7 @@ from glutewake.store.ids import (
     device_component,
     participant_component,
 )
+from tests.test_cli import _run
 
 DAY = dt.date(2026, 3, 27)
 BAD_IDS = [
@@ -80,11 +80,7 @@ def files_under(root: Path) -> set[str]:
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    _, err = capsys.readouterr()
+    code, _, err = _run(args, capsys)
     return code, err
 
 

@@ -21,10 +21,10 @@ import polars as pl
 import pytest
 
 from glutewake.analytics import api
-from glutewake.cli import main
 from glutewake.store.catalog import open_read, table_columns
 from glutewake.store.datadir import DataDir
 from glutewake.store.user_query import QueryRefusedError
+from tests.test_cli import _run as run_cli
 
 SLOW_QUERY = "SELECT sum(hash(range)) FROM range(40000000000)"  # minutes of work
 
@@ -90,15 +90,6 @@ def attacks(data_dir: DataDir, tmp_path: Path) -> list[str]:
         "CALL enable_logging(storage = 'file', storage_path = '/tmp/glutewake-log')",
         "SELECT 1; DROP TABLE participants",
     ]
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_every_attack_is_refused_in_one_line_and_nothing_changes(
@@ -315,15 +306,20 @@ def test_no_network_connection_is_attempted(processed: DataDir) -> None:
 
 
 def test_ctrl_c_stops_a_running_sql_at_once(processed: DataDir) -> None:
-    proc = subprocess.Popen(
+    import psutil
+
+    proc = psutil.Popen(
         [sys.executable, "-m", "glutewake", "sql", "--data", str(processed.root), SLOW_QUERY],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        time.sleep(4.0)  # interpreter start, imports, and well into the query
-        assert proc.poll() is None
+        # well into the query: the imports cost about 1 s of CPU, the query burns the rest
+        deadline = time.monotonic() + 60
+        while proc.cpu_times().user < 4.0 and time.monotonic() < deadline:
+            assert proc.poll() is None
+            time.sleep(0.1)
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
