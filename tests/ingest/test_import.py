@@ -28,8 +28,10 @@ T0_US = int(T0.timestamp() * 1_000_000)
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> DataDir:
-    """No participant registered: no local days are derived, so these tests stay fast."""
-    return DataDir(tmp_path / "data").create()
+    """P01 registered (an import needs a known participant, like every command)."""
+    d = DataDir(tmp_path / "data").create()
+    add_participant(d, "P01", "UTC")
+    return d
 
 
 def acc_values(n: int, seed: int = 0) -> np.ndarray:
@@ -122,6 +124,7 @@ def test_same_file_twice_adds_nothing(data_dir: DataDir, tmp_path: Path) -> None
     assert counts(data_dir) == before
     assert len(stored(data_dir).t_us) == 500
     # the same bytes for another participant are that participant's data
+    add_participant(data_dir, "P02", "UTC")
     other = run_import(data_dir, [copy], participant_id="P02")
     assert other.files[0].status == "imported"
 
@@ -293,8 +296,8 @@ def test_placement_registers_the_device(data_dir: DataDir, tmp_path: Path) -> No
     with open_read(data_dir) as con:
         rows = con.execute("SELECT device_id, profile, placement FROM devices").fetchall()
     assert rows == [("back", "import:generic-csv", "lower_back")]
-    unknown = run_import(data_dir, [path], participant_id="P09", placement="thigh")
-    assert unknown.files[0].status == "failed" and "participant" in str(unknown.files[0].message)
+    with pytest.raises(ImportFileError, match="participant 'P09' does not exist"):
+        run_import(data_dir, [path], participant_id="P09", placement="thigh")
     bad = tmp_path / "bad.csv"
     bad.write_text("time,acc_x[g]\n2026-03-02T08:00:00+01:00,oops\n")
     failed = run_import(data_dir, [bad], participant_id="P01", placement="thigh", device_id="new")

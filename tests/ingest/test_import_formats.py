@@ -14,6 +14,7 @@ import pytest
 from glutewake.ingest.importers import detect_format
 from glutewake.pipeline import import_files as run_import
 from glutewake.store import samples as sample_store
+from glutewake.store.bookkeeping import add_participant
 from glutewake.store.catalog import open_read
 from glutewake.store.datadir import DataDir
 
@@ -26,7 +27,9 @@ DAY_US = 86_400_000_000
 @pytest.fixture
 def data_dir(tmp_path: Path) -> DataDir:
     """No participant registered: no local days are derived, so these tests stay fast."""
-    return DataDir(tmp_path / "data").create()
+    d = DataDir(tmp_path / "data").create()
+    add_participant(d, "P01", "UTC")  # an import needs a known participant
+    return d
 
 
 def stored(data_dir: DataDir, stream: str = "acc") -> sample_store.SampleBlock:
@@ -380,6 +383,7 @@ def test_sample_parquet_reimports_into_another_data_dir(data_dir: DataDir, tmp_p
     one(data_dir, src, device_id="thigh")
     files = sorted(data_dir.samples.glob("stream=acc/**/*.parquet"))
     other = DataDir(tmp_path / "other").create()
+    add_participant(other, "P01", "UTC")
     assert detect_format(files[0]) == "glutewake-samples"
     summary = run_import(other, files, participant_id="P01")
     assert summary.files[0].status == "imported", summary.files[0].message

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from glutewake.store.catalog import open_read, query_frame
 from glutewake.store.datadir import DataDir
+from glutewake.store.ids import InvalidIdError, check_participant_id
+from glutewake.store.user_query import QueryRefusedError, run_read_query
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -36,6 +38,7 @@ __all__ = [
     "RELATIONS",
     "ApiError",
     "Participants",
+    "QueryRefusedError",
     "Relation",
     "UnknownParticipantError",
     "baseline_sitting",
@@ -51,6 +54,7 @@ __all__ = [
     "phases",
     "read",
     "sitting_bouts",
+    "sql",
     "weekly_progress",
 ]
 
@@ -70,7 +74,12 @@ class UnknownParticipantError(ApiError, KeyError):
 
 @contextlib.contextmanager
 def connection(source: Source) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Yield a read-only connection for ``source`` (an open connection is passed through)."""
+    """Yield a read-only connection for ``source`` (an open connection is passed through).
+
+    A connection opened here is confined as :func:`~glutewake.store.catalog.open_read`
+    describes (the catalog and the data directory's sample and reference files, nothing else);
+    run SQL from others through :func:`sql`, which also refuses statements that write.
+    """
     if isinstance(source, DataDir):
         with open_read(source) as con:
             yield con
@@ -93,6 +102,11 @@ def participant_ids(participant: Participants) -> list[str] | None:
     ids = [participant] if isinstance(participant, str) else list(participant)
     if not ids or not all(isinstance(p, str) and p for p in ids):
         raise ApiError(f"participant must be a non-empty id or list of ids, not {participant!r}")
+    for pid in ids:
+        try:
+            check_participant_id(pid)
+        except InvalidIdError as exc:
+            raise ApiError(str(exc)) from None
     return ids
 
 
@@ -163,6 +177,45 @@ def filtered(
     with connection(source) as con:
         _require(con, ids)
         return query_frame(con, f"{sql}{where} ORDER BY {order}", params)
+
+
+def sql(source: Source, query: str, params: list[object] | None = None) -> pl.DataFrame:
+    """Run a read-only SQL query on the catalog (and the sample and reference Parquet files).
+
+    The same as ``glutewake sql``: only queries run (``SELECT``, ``WITH``, ``SHOW``,
+    ``DESCRIBE``, ``SUMMARIZE``, ``EXPLAIN``); ``COPY``, ``EXPORT``, ``ATTACH``, ``INSTALL``,
+    ``SET`` and every statement that writes are refused before anything runs, and Ctrl-C
+    (a notebook's interrupt) stops a running query.
+
+    Parameters
+    ----------
+    source : DataDir, path or duckdb connection
+        Where the catalog is.
+    query : str
+        SQL text; ``?`` or ``$1`` placeholders take ``params``.
+    params : list, optional
+        Values for the placeholders.
+
+    Returns
+    -------
+    polars.DataFrame
+        The result of the last statement.
+
+    Raises
+    ------
+    QueryRefusedError
+        For a statement that would do more than read.
+    duckdb.Error
+        If the query fails (unknown table, a file outside the allowed trees, ...).
+
+    Examples
+    --------
+    >>> sql("study-data", "SELECT count(*) FROM daily_summary WHERE valid_day")  # doctest: +SKIP
+    """
+    if not isinstance(query, str):
+        raise ApiError(f"query must be SQL text, not {type(query).__name__}")
+    with connection(source) as con:
+        return run_read_query(con, query, params)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from glutewake.store.catalog import open_read, query_frame
+from glutewake.store.ids import check_participant_id
 
 if TYPE_CHECKING:
     import duckdb
@@ -192,5 +193,6 @@ def load_day(data_dir: DataDir, participant_id: str, day: dt.date) -> DayData:
     ReportError
         If the participant is not in the catalog.
     """
+    check_participant_id(participant_id)
     with open_read(data_dir) as con:
         return read_day(con, participant_id, day)

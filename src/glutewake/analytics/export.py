@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from glutewake import __version__
 from glutewake.analytics import api
+from glutewake.store.private import private_dir, private_tmp, write_private_text
 
 if TYPE_CHECKING:
     import duckdb
@@ -93,14 +93,11 @@ def _frame(
 
 
 def _write_atomic(frame: pl.DataFrame, path: Path, fmt: ExportFormat) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if fmt == "parquet":
-        frame.write_parquet(tmp, compression="zstd")
-    else:
-        frame.write_csv(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with private_tmp(path) as tmp:  # owner-only, fsynced, renamed into place
+        if fmt == "parquet":
+            frame.write_parquet(tmp, compression="zstd")
+        else:
+            frame.write_csv(tmp)
 
 
 def export_tables(
@@ -151,7 +148,8 @@ def export_tables(
         )
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    api.participant_ids(participant)  # an invalid id fails before anything is written
+    private_dir(out_dir)
     written: list[Path] = []
     counts: dict[str, int] = {}
     with api.connection(data_dir) as con:
@@ -174,7 +172,7 @@ def export_tables(
         "rows": counts,
         "date_filter_column": {t: EXPORTABLE[t] for t in names},
     }
-    manifest_path = out_dir / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(manifest, indent=2) + "\n"
+    manifest_path = write_private_text(out_dir / "manifest.json", text)
     written.append(manifest_path)
     return written

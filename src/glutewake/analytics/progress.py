@@ -54,6 +54,8 @@ from glutewake.analytics.readiness import (
 from glutewake.analytics.relation import Relation, across_participants, within_participants
 from glutewake.analytics.repetitions import per_session, repetition_table
 from glutewake.analytics.svg import OKABE_ITO, PRINT_STYLE, pyplot, style, svg_figure
+from glutewake.store.ids import participant_component
+from glutewake.store.private import private_tmp
 
 if TYPE_CHECKING:
     from glutewake.store.datadir import DataDir
@@ -435,7 +437,8 @@ def write_progress_report(
     """Write the progression report for a participant (or the cohort); return its path.
 
     ``fmt="pdf"``/``"png"`` prints the page's figures and texts on A4 pages with matplotlib.
-    By default the report goes to ``DATA/reports/<participant or cohort>/progress.<fmt>``.
+    By default the report goes to ``DATA/reports/<participant>/progress.<fmt>``, or
+    ``DATA/reports/_cohort/progress.<fmt>`` for the cohort (no participant id starts with ``_``).
     ``next_steps`` is a clinician's next-steps rules file laid over the built-in table.
 
     Raises
@@ -449,18 +452,16 @@ def write_progress_report(
         raise ReportError(f"--until {end} is before --from {start}")
     rules = load_rules(next_steps)
     data = load_progress(data_dir, participant, start, end)
-    name = participant or "cohort"
+    name = participant_component(participant) if participant else "_cohort"
     path = out or data_dir.reports / name / f"progress.{fmt}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if fmt == "html":
-        tmp.write_text(render_progress_html(data, criteria, rules), encoding="utf-8")
-    else:
-        with style(PRINT_STYLE):
-            fig = _print_figure(data, criteria, rules)
-            fig.savefig(tmp, format=fmt, dpi=150)
-        pyplot().close(fig)
-    tmp.replace(path)
+    with private_tmp(path) as tmp:  # owner-only, whatever the umask; renamed into place
+        if fmt == "html":
+            tmp.write_text(render_progress_html(data, criteria, rules), encoding="utf-8")
+        else:
+            with style(PRINT_STYLE):
+                fig = _print_figure(data, criteria, rules)
+                fig.savefig(tmp, format=fmt, dpi=150)
+            pyplot().close(fig)
     return path
 
 

@@ -54,6 +54,8 @@ from glutewake.analytics.page import legend_html, num, page_foot, page_head
 from glutewake.analytics.repetitions import per_session, repetition_table
 from glutewake.analytics.svg import PRINT_STYLE, pyplot, style, svg_figure
 from glutewake.store.catalog import open_read
+from glutewake.store.ids import check_participant_id, participant_component
+from glutewake.store.private import private_tmp
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -479,15 +481,14 @@ def _print_page(d: DayData, rules: RuleBook) -> Figure:
 
 
 def _write(d: DayData, path: Path, fmt: ReportFormat, rules: RuleBook) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if fmt == "html":
-        tmp.write_text(render_daily_html(d, rules), encoding="utf-8")
-    else:
-        with style(PRINT_STYLE):
-            fig = _print_page(d, rules)
-            fig.savefig(tmp, format=fmt, dpi=150)
-        pyplot().close(fig)
-    tmp.replace(path)
+    with private_tmp(path) as tmp:  # owner-only, whatever the umask; renamed into place
+        if fmt == "html":
+            tmp.write_text(render_daily_html(d, rules), encoding="utf-8")
+        else:
+            with style(PRINT_STYLE):
+                fig = _print_page(d, rules)
+                fig.savefig(tmp, format=fmt, dpi=150)
+            pyplot().close(fig)
 
 
 def write_daily_report(
@@ -528,6 +529,7 @@ def write_daily_report(
     """
     if fmt not in ("html", "pdf", "png"):
         raise ReportError(f"report format must be html, pdf or png, not {fmt!r}")
+    check_participant_id(participant_id)
     last = until or day
     if last < day:
         raise ReportError(f"--until {last} is before --date {day}")
@@ -543,9 +545,9 @@ def write_daily_report(
         if out is not None and until is None:
             path = out
         else:
-            folder = out if out is not None else data_dir.reports / participant_id
-            path = folder / f"{participant_id}-{data.day.isoformat()}.{fmt}"
-        path.parent.mkdir(parents=True, exist_ok=True)
+            name = participant_component(participant_id)  # checked: never '..' or a path
+            folder = out if out is not None else data_dir.reports / name
+            path = folder / f"{name}-{data.day.isoformat()}.{fmt}"
         _write(data, path, fmt, rules)
         paths.append(path)
     return paths

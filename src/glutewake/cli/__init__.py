@@ -32,6 +32,7 @@ from glutewake.cli.common import (
 from glutewake.cli.common import (
     data_dir as _data_dir,
 )
+from glutewake.store.private import restrict_umask
 
 log = logging.getLogger("glutewake")
 
@@ -113,19 +114,25 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import duckdb
 
-    from glutewake.store.catalog import open_read, query_frame
+    from glutewake.store.catalog import open_read
+    from glutewake.store.user_query import run_read_query
 
     data_dir = _data_dir(args)
+    storage = args.storage or os.environ.get("GLUTEWAKE_STORAGE") or None
+    if storage:
+        data_dir = dataclasses.replace(data_dir, storage=storage)
     query = args.query
     if query == "-":
         query = sys.stdin.read()
     with open_read(data_dir) as con:
         try:
-            frame = query_frame(con, query)
+            frame = run_read_query(con, query)
         except duckdb.Error as exc:
-            raise CliError(f"query failed: {str(exc).splitlines()[0]}") from exc
+            raise CliError(f"query failed: {_first_line(exc)}") from exc
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
@@ -133,6 +140,17 @@ def cmd_sql(args: argparse.Namespace) -> int:
     else:
         print_table(frame)
     return 0
+
+
+def _first_line(exc: Exception) -> str:
+    """DuckDB's message, with its refusal of a file outside the allowed trees explained."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "disabled by configuration" in text or "disabled through configuration" in text:
+        text += (
+            " (queries read the catalog and the Parquet files under the data directory's "
+            "samples/ and reference/ only; no other files, extensions or network)"
+        )
+    return text
 
 
 def cmd_participant_add(args: argparse.Namespace) -> int:
@@ -391,10 +409,19 @@ def build_parser() -> argparse.ArgumentParser:
         "sql",
         parents=[common],
         help="run a read-only SQL query on the catalog",
-        description="Run a read-only SQL query on the catalog (tables and views: docs/schema.md).",
+        description="Run a read-only SQL query on the catalog (tables and views: docs/schema.md) "
+        "and the Parquet files under the data directory's samples/ and reference/. Only queries "
+        "run (SELECT, WITH, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN); COPY, EXPORT, ATTACH, INSTALL, "
+        "SET and anything that writes are refused. Ctrl-C stops a running query.",
     )
     p.add_argument("query", help="SQL text, or - to read it from standard input")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--storage",
+        metavar="PATH",
+        help="a local folder holding samples/ elsewhere (as for process; default "
+        "$GLUTEWAKE_STORAGE): its Parquet files become readable too",
+    )
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("participant", parents=[common], help="participants: add, list")
@@ -531,6 +558,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, default)
     if args.data is None and os.environ.get("GLUTEWAKE_DATA"):
         args.data = os.environ["GLUTEWAKE_DATA"]
+    # health data: whatever this process and its workers create (DuckDB's log and spill files,
+    # Dask's scratch space included) is the owner's alone
+    restrict_umask()
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))
@@ -568,6 +598,8 @@ def _expected(exc: Exception) -> bool:
         "CohortError",
         "ImportFileError",
         "StorageError",
+        "InvalidIdError",
+        "NoAdapterError",
     }
     return (
         isinstance(exc, expected)

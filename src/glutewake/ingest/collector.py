@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from glutewake.devices import get_profile
+from glutewake.ingest.adapter import NoAdapterError
 from glutewake.ingest.spool_thread import CollectorError, LiveQc, SpoolWriterThread
 from glutewake.ingest.stopping import stop_step as _stop_step
 from glutewake.ingest.supervisor import (
@@ -46,11 +47,14 @@ from glutewake.ingest.supervisor import (
     config_for,
     utc_now_us,
 )
-from glutewake.store.datadir import DataDir, safe_component
+from glutewake.store.datadir import DataDir
+from glutewake.store.ids import check_participant_id, device_component, participant_component
+from glutewake.store.private import FILE_MODE, private_dir
 
 __all__ = [
     "DEFAULT_CONFIGS",
     "EXIT_DEVICE_FAILED",
+    "EXIT_NEVER_CONNECTED",
     "EXIT_OK",
     "EXIT_STOP_STALLED",
     "Backends",
@@ -63,6 +67,7 @@ __all__ = [
     "DeviceSupervisor",
     "LiveQc",
     "MtuTooSmallError",
+    "NoAdapterError",
     "ProfileNotFoundError",
     "SpoolWriterThread",
     "collect",
@@ -85,6 +90,8 @@ EXIT_OK = 0
 EXIT_DEVICE_FAILED = 3
 #: the stop did not finish within :data:`EXIT_DEADLINE_S`; the process was ended regardless
 EXIT_STOP_STALLED = 4
+#: a device was never connected during the run: nothing was collected from it
+EXIT_NEVER_CONNECTED = 5
 
 #: how long supervisors get, after a stop, to send stop commands and close their links
 STOP_GRACE_S = 10.0
@@ -134,14 +141,18 @@ async def in_daemon_thread(fn: Callable[[], None], *, name: str) -> None:
 
 # --------------------------------------------------------------------------- status output
 def status_path(data_dir: DataDir, participant_id: str, device_id: str) -> Path:
-    """Where the collector writes one device's status JSON."""
-    name = f"{safe_component(participant_id)}__{safe_component(device_id)}.json"
+    """Where the collector writes one device's status JSON.
+
+    A participant id holds no ``.``, so the first ``.`` ends it: no two (participant, device)
+    pairs share a file.
+    """
+    name = f"{participant_component(participant_id)}.{device_component(device_id)}.json"
     return data_dir.root / STATUS_DIRNAME / name
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
     """Write a status JSON atomically, readable by the owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_suffix(".json.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -185,10 +196,17 @@ async def run_collection(
     Returns
     -------
     int
-        0 on a clean stop, 3 if any device had to be given up.
+        0 on a clean stop, 3 if any device had to be given up, 5 if a device was never
+        connected (nothing was collected from it).
+
+    Raises
+    ------
+    NoAdapterError
+        If no scan could start for want of a usable Bluetooth adapter (one line saying so).
     """
     if not specs:
         raise ValueError("no devices to collect from")
+    check_participant_id(participant_id)
     settings = settings or CollectorSettings()
     backends = backends or Backends()
     stop = stop or asyncio.Event()
@@ -317,7 +335,20 @@ async def run_collection(
         await stop_step("final live QC", evaluate_qc(), STOP_STEP_S)
         for sup in supervisors:
             publish(sup, sup.snapshot(0))
-    return EXIT_DEVICE_FAILED if any(s.status.failed for s in supervisors) else EXIT_OK
+    no_adapter = next((s.no_adapter for s in supervisors if s.no_adapter), None)
+    if no_adapter is not None:
+        raise NoAdapterError(no_adapter)
+    if any(s.status.failed for s in supervisors):
+        return EXIT_DEVICE_FAILED
+    never = [s.spec.target for s in supervisors if not s.ever_connected]
+    if never:
+        log.error(
+            "never connected to %s: nothing was collected from %s",
+            ", ".join(never),
+            "it" if len(never) == 1 else "them",
+        )
+        return EXIT_NEVER_CONNECTED
+    return EXIT_OK
 
 
 class _ForwardToRoot(logging.Handler):
@@ -336,19 +367,26 @@ class _ForwardToRoot(logging.Handler):
                 handler.handle(record)
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the first and each one after a rollover) is ``0600``."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        os.chmod(self.baseFilename, FILE_MODE)  # a log written by an older version
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def _attach_log_file(data_dir: DataDir) -> Callable[[], None]:
     """Log the package at INFO to a rotating file in ``DATA/logs``; return the undo function."""
-    data_dir.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(data_dir.logs)
     path = data_dir.logs / LOG_NAME
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _PrivateRotatingFileHandler(
         path, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
     )
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
     )
     handler.setLevel(logging.INFO)
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o600)
     forward = _ForwardToRoot()
     package_log = logging.getLogger("glutewake")
     saved = (package_log.level, package_log.propagate)
@@ -413,16 +451,20 @@ def collect(
     Returns
     -------
     int
-        Exit code: 0 clean stop, 3 a device was given up (e.g. MTU too small).
+        Exit code: 0 clean stop, 3 a device was given up (e.g. MTU too small), 5 a device was
+        never connected.
 
     Raises
     ------
     ValueError
         If neither or both of ``devices`` and ``simulate`` are given, or ``faults`` without
         ``simulate``.
+    InvalidIdError
+        If ``participant_id`` breaks the participant-ID rule (docs/storage.md).
+    NoAdapterError
+        If there is no usable Bluetooth adapter.
     """
-    if not participant_id:
-        raise ValueError("participant_id must not be empty")
+    check_participant_id(participant_id)
     if bool(devices) == bool(simulate):
         raise ValueError("give either devices (addresses or names) or simulate (profile names)")
     if faults and not simulate:

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from glutewake.devices import DeviceProfile, available_profiles, match_profile
+from glutewake.ingest.adapter import NoAdapterError, start_scanner
 
-__all__ = ["ScanResult", "available_profiles", "match_profile", "scan", "scan_async"]
+__all__ = [
+    "NoAdapterError",
+    "ScanResult",
+    "available_profiles",
+    "match_profile",
+    "scan",
+    "scan_async",
+]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -37,11 +45,23 @@ async def scan_async(
     backend: Any = None,
     profiles: Sequence[DeviceProfile] | None = None,
 ) -> list[ScanResult]:
-    """Scan for ``timeout_s`` with bleak (``backend`` overrides bleak's platform backend)."""
+    """Scan for ``timeout_s`` with bleak (``backend`` overrides bleak's platform backend).
+
+    Raises
+    ------
+    NoAdapterError
+        If there is no usable Bluetooth adapter (the message says what to check).
+    """
     from bleak import BleakScanner
 
     kwargs: dict[str, Any] = {} if backend is None else {"backend": backend}
-    found = await BleakScanner.discover(timeout_s, return_adv=True, **kwargs)
+    scanner = BleakScanner(**kwargs)
+    await start_scanner(scanner)  # what BleakScanner.discover does, with the adapter check
+    try:
+        await asyncio.sleep(timeout_s)
+    finally:
+        await scanner.stop()
+    found = scanner.discovered_devices_and_advertisement_data
     results = []
     for device, adv in found.values():
         name = adv.local_name or device.name
@@ -67,6 +87,11 @@ def scan(timeout_s: float = 5.0, *, simulate: str | None = None) -> list[ScanRes
     -------
     list of ScanResult
         Recognised devices first, then by signal strength.
+
+    Raises
+    ------
+    NoAdapterError
+        If there is no usable Bluetooth adapter.
 
     Examples
     --------

@@ -24,6 +24,7 @@ from typing import Any
 
 from glutewake.devices import DeviceProfile
 from glutewake.devices.base import RecordKind
+from glutewake.ingest.adapter import NoAdapterError, start_scanner
 from glutewake.ingest.spool_thread import CollectorError, LiveQc, SpoolWriterThread, _last_conn_id
 from glutewake.store.datadir import DataDir
 from glutewake.store.spool import SpoolInfo, SpoolWriter
@@ -254,10 +255,18 @@ class DeviceSupervisor:
         self._conn_id = 0
         self._mtu_failures = 0
         self._sessions = 0
+        #: why no scan could start, if there was never a usable adapter in this run
+        self.no_adapter: str | None = None
+        self._scanned = False
         self._rate_mark = (time.monotonic(), 0)
         self.rate_hz = 0.0
         #: monotonic times of link-up and link-down, for tests and the status file
         self.link_events: list[tuple[float, str]] = []
+
+    @property
+    def ever_connected(self) -> bool:
+        """Whether the device was connected at least once in this run."""
+        return self._sessions > 0
 
     # ---- records
     def _record(self, kind: RecordKind, uuid: str, payload: bytes, t_us: int | None = None) -> None:
@@ -323,7 +332,8 @@ class DeviceSupervisor:
                 found.set_result((device, adv))
 
         scanner = BleakScanner(on_adv, **self.backends.scanner_kwargs())
-        await scanner.start()
+        await start_scanner(scanner)
+        self._scanned = True
         try:
             stop_wait = asyncio.ensure_future(self.stop.wait())
             both: set[asyncio.Future[Any]] = {found, stop_wait}
@@ -433,6 +443,19 @@ class DeviceSupervisor:
             except ProfileNotFoundError as exc:
                 self._fail(str(exc))
                 return
+            except NoAdapterError as exc:
+                if not self._scanned:
+                    # never had a working adapter in this run: nothing to wait for; the
+                    # collection reports it once (run_collection raises it)
+                    self.no_adapter = str(exc)
+                    self.status.failed = True
+                    self.status.state = "failed"
+                    self.status.last_error = str(exc)
+                    log.info("%s: %s", self.spec.target, exc)
+                    return
+                # the adapter went away mid-run (bluetoothd restarted, a dongle reset): wait
+                self.status.last_error = str(exc)
+                log.warning("%s: %s; retrying", self.spec.target, exc)
             except MtuTooSmallError as exc:
                 self._mtu_failures += 1
                 self.status.last_error = str(exc)

@@ -13,7 +13,8 @@ from glutewake.devices.base import Gap, RawRecords
 from glutewake.ingest.status import battery_levels
 from glutewake.pipeline.rows import ProcessSummary, Recording, Rows, us_to_dt
 from glutewake.store import samples as sample_store
-from glutewake.store.datadir import DataDir, safe_component
+from glutewake.store.datadir import DataDir
+from glutewake.store.ids import device_component
 from glutewake.store.samples import NewRecording
 from glutewake.store.spool import SpoolError, SpoolInfo, concat_records
 
@@ -123,7 +124,7 @@ def _decode_connection(
         )
     summary.decode_errors += len(result.errors)
     exercise = info.labels.get("exercise")
-    name = f"{safe_component(info.device_id)}-c{conn_id}"
+    name = f"{device_component(info.device_id)}-c{conn_id}"
     rows.connections.add(f"{info.participant_id}/{name}")
     for smp in result.streams.values():
         store_stream(

@@ -8,8 +8,10 @@ one writer). :class:`TaskRunner` keeps going past a failed task: the failure com
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ log.addHandler(logging.NullHandler())
 
 #: how long to wait for a Dask scheduler to answer before giving up
 CONNECT_TIMEOUT_S = 30.0
+#: the only interface a local Dask cluster listens on
+LOOPBACK = "127.0.0.1"
 
 
 class TaskError(RuntimeError):
@@ -95,8 +99,32 @@ def keep_freed_memory() -> bool:
     return all(bool(mallopt(option, value)) for option, _, value in _MALLOC_SETTINGS)
 
 
-def _pool_worker_init() -> None:
+def _pool_worker_init(parent_alive: Any = None) -> None:
     os.environ.update(_ONE_THREAD_ENV)
+    if parent_alive is not None:
+        exit_with_parent(parent_alive)
+
+
+def exit_with_parent(parent_alive: Any) -> None:
+    """End this process the moment its parent dies, however it dies (``SIGKILL`` included).
+
+    ``parent_alive`` is the read end of a pipe whose only write end the parent holds: when the
+    parent process ends, the kernel closes it and the read returns end-of-file. A daemon thread
+    waits for that and exits the process at once (``os._exit``: no cleanup that could block).
+    Unlike ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the child ends, this
+    follows the parent process, and it works on every platform.
+    """
+
+    def wait() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            parent_alive.recv_bytes()
+        os._exit(_ORPHAN_EXIT)
+
+    threading.Thread(target=wait, name="glutewake-parent-watch", daemon=True).start()
+
+
+#: exit status of a task process whose parent died (EX_SOFTWARE)
+_ORPHAN_EXIT = 70
 
 
 _worker_memory_kept = False
@@ -145,6 +173,8 @@ class TaskRunner:
     _client: Any = field(default=None, init=False, repr=False)
     _pool: Any = field(default=None, init=False, repr=False)
     _cluster: Any = field(default=None, init=False, repr=False)
+    #: the pipe whose closing (this process ending) ends the pool's workers
+    _lifeline: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.on_error not in ("skip", "stop"):
@@ -164,6 +194,10 @@ class TaskRunner:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        if self._lifeline is not None:
+            for end in self._lifeline:
+                end.close()
+            self._lifeline = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -178,12 +212,18 @@ class TaskRunner:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            context = multiprocessing.get_context("spawn")
+            if self._lifeline is None:
+                # workers get the read end; only this process holds the write end, so they
+                # see end-of-file and exit when it dies, even by SIGKILL (no orphans)
+                self._lifeline = context.Pipe(duplex=False)
             # spawn, not fork: the parent may hold polars/duckdb threads that fork would copy
             # mid-state
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=context,
                 initializer=_pool_worker_init,
+                initargs=(self._lifeline[0],),
             )
         return self._pool
 
@@ -206,8 +246,10 @@ class TaskRunner:
         level = logging.getLogger().getEffectiveLevel()
         logging.getLogger("distributed").setLevel(level)
         address = str(self.scheduler)
+        security = None
         if address == "local":
             import dask
+            from distributed.security import Security
 
             # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ alone for its workers, which switches
             # off glibc's adaptive mmap threshold: every large numpy array then costs fresh
@@ -228,7 +270,15 @@ class TaskRunner:
                 # coordinator for the cohort benchmark)
                 "distributed.admin.tick.interval": "200ms",
                 "distributed.admin.system-monitor.interval": "2s",
+                # the HTTP servers Dask always starts answer health checks only: no task names
+                # (they hold participant ids), no metrics
+                "distributed.scheduler.http.routes": ["distributed.http.health"],
+                "distributed.worker.http.routes": ["distributed.http.health"],
             }
+            # nothing beyond loopback, no dashboard, and mutual TLS with a key made for this
+            # run and kept in memory: another user of the machine cannot reach the scheduler
+            # (which runs whatever it is sent) nor read what passes between its processes
+            security = Security.temporary()
             with dask.config.set(settings):
                 # one single-threaded worker process per core asked for: the tasks are
                 # numpy-bound and each holds a participant-day in memory
@@ -236,12 +286,18 @@ class TaskRunner:
                     n_workers=self.workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=":0",
+                    host=LOOPBACK,
+                    protocol="tls://",
+                    security=security,
+                    dashboard_address=None,
+                    scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0", "dashboard": False},
                     silence_logs=level,
                 )
             address = self._cluster.scheduler_address
-            log.info("local Dask cluster: dashboard at %s", self._cluster.dashboard_link)
-        self._client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
+            log.info("local Dask cluster at %s (loopback only, TLS, no dashboard)", address)
+        self._client = Client(
+            address, set_as_default=False, timeout=CONNECT_TIMEOUT_S, security=security
+        )
         return self._client
 
     def map(

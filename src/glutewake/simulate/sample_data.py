@@ -18,6 +18,7 @@ from typing import Any
 
 from glutewake.simulate.study import EMG_ROLES, ParticipantPlan, build_study
 from glutewake.store.datadir import DataDir
+from glutewake.store.private import copy_private
 
 SAMPLE_DAY = dt.date(2026, 3, 26)
 SAMPLE_PLAN = ParticipantPlan(
@@ -95,7 +96,9 @@ def load_sample_data(sample: Path, data_dir: DataDir) -> None:
     for folder in sorted((sample / "spool").glob("participant_id=*/device=*")):
         target = data_dir.spool / folder.relative_to(sample / "spool")
         if not target.exists():
-            shutil.copytree(folder, target)
+            # the bytes, not the installed files' modes: the copy is owner-only like all data
+            for file in sorted(p for p in folder.iterdir() if p.is_file()):
+                copy_private(file, target / file.name)
     bookkeeping.write(data_dir, _register, study)
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from glutewake.store.catalog import CatalogError, open_read, open_write
+from glutewake.store.ids import InvalidIdError, check_participant_id, device_component
 
 if TYPE_CHECKING:
     import duckdb
@@ -59,15 +60,35 @@ def check_tz(tz: str) -> str:
     return tz
 
 
+def _unknown(participant_id: str) -> BookkeepingError:
+    return BookkeepingError(
+        f"participant {participant_id!r} does not exist (add it with 'glutewake participant add')"
+    )
+
+
 def _require_participant(con: duckdb.DuckDBPyConnection, participant_id: str) -> None:
+    _check_id(participant_id)
     row = con.execute(
         "SELECT 1 FROM participants WHERE participant_id = ?", [participant_id]
     ).fetchone()
     if row is None:
-        raise BookkeepingError(
-            f"participant {participant_id!r} does not exist "
-            "(add it with 'glutewake participant add')"
-        )
+        raise _unknown(participant_id)
+
+
+def _check_id(participant_id: str) -> None:
+    try:
+        check_participant_id(participant_id)
+    except InvalidIdError as exc:
+        raise BookkeepingError(str(exc)) from None
+
+
+def require_registered(data_dir: DataDir, participant_id: str) -> None:
+    """Raise :class:`BookkeepingError` unless ``participant_id`` is valid and in the catalog."""
+    _check_id(participant_id)
+    if not data_dir.catalog.exists():
+        raise _unknown(participant_id)
+    with open_read(data_dir) as con:
+        _require_participant(con, participant_id)
 
 
 def upsert_participant(
@@ -81,9 +102,23 @@ def upsert_participant(
     goal_breaks_per_sitting_hour: float | None = None,
     notes: str | None = None,
 ) -> None:
-    """Insert a participant or update its fields (on an open read-write connection)."""
-    if not participant_id or participant_id.strip() != participant_id:
-        raise BookkeepingError(f"participant id {participant_id!r} must be non-empty, no spaces")
+    """Insert a participant or update its fields (on an open read-write connection).
+
+    The id must follow the participant-ID rule (:func:`~glutewake.store.ids.check_participant_id`)
+    and may not differ only in letter case from an existing id: the two would share their
+    folders on a case-insensitive file system (macOS, Windows).
+    """
+    _check_id(participant_id)
+    twin = con.execute(
+        "SELECT participant_id FROM participants "
+        "WHERE lower(participant_id) = lower(?) AND participant_id <> ?",
+        [participant_id, participant_id],
+    ).fetchone()
+    if twin is not None:
+        raise BookkeepingError(
+            f"participant id {participant_id!r} differs only in letter case from the existing "
+            f"{twin[0]!r}; their folders would be one on a case-insensitive file system"
+        )
     check_tz(tz)
     if baseline_start and baseline_end and baseline_end < baseline_start:
         raise BookkeepingError("baseline end date is before its start date")
@@ -165,6 +200,10 @@ def set_device(
     ``channel_roles`` is a list of ``(channel label, muscle, side)``.
     """
     _require_participant(con, participant_id)
+    try:
+        device_component(device_id)
+    except InvalidIdError as exc:
+        raise BookkeepingError(str(exc)) from None
     roles = json.dumps([list(r) for r in channel_roles]) if channel_roles else None
     con.execute(
         """
@@ -269,6 +308,7 @@ def insert_import_qc(
 
 def add_participant(data_dir: DataDir, participant_id: str, tz: str, **fields: object) -> None:
     """Open the catalog briefly and add or update one participant."""
+    _check_id(participant_id)
     check_tz(tz)
     with open_write(data_dir) as con:
         upsert_participant(con, participant_id, tz, **fields)  # type: ignore[arg-type]
@@ -285,6 +325,7 @@ __all__ = [
     "insert_import_qc",
     "log_symptoms",
     "register_placement",
+    "require_registered",
     "set_device",
     "set_phase",
     "upsert_participant",

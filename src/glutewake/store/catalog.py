@@ -5,7 +5,9 @@ DuckDB allows one read-write process *or* many read-only processes on a file, ne
 * the collector never opens the catalog;
 * batch jobs (``process``, bookkeeping commands) take ``catalog.lock`` (a file lock), then open
   the file read-write with a bounded retry, and keep it open only for the write itself;
-* every read path opens it read-only with a bounded retry (a writer holds it for moments only).
+* every read path opens it read-only with a bounded retry (a writer holds it for moments only),
+  confined (:func:`open_read`): no files but the data directory's sample and reference trees, no
+  writes, no other databases, no extensions, no network, and settings locked.
 
 Migrations are applied in order on every read-write open; ``schema_version`` records them.
 """
@@ -18,6 +20,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glutewake import __version__
@@ -874,10 +877,8 @@ def open_write(
             f"gave up after {timeout_s:g} s"
         ) from exc
     try:
-        new = not data_dir.catalog.exists()
         con = _connect(str(data_dir.catalog), read_only=False, timeout_s=timeout_s)
-        if new:
-            os.chmod(data_dir.catalog, 0o600)
+        os.chmod(data_dir.catalog, 0o600)  # new, or written 0644 by an older glutewake
         try:
             _migrate(con)
             yield con
@@ -891,7 +892,16 @@ def open_write(
 def open_read(
     data_dir: DataDir, *, timeout_s: float = 10.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the catalog read-only with a bounded retry (writers hold it only briefly).
+    """Open the catalog read-only with a bounded retry (writers hold it only briefly), confined.
+
+    The connection reads the catalog and the Parquet files under the data directory's
+    ``samples/`` and ``reference/`` trees (and those of a local ``data_dir.storage``), and nothing
+    else: DuckDB's ``enable_external_access`` is off with those trees as ``allowed_directories``,
+    extensions are neither installed nor loaded, and ``lock_configuration`` keeps any statement
+    from changing that. The catalog itself is opened read-only, so it cannot change either; what
+    a statement may still do inside the allowed trees (``COPY ... TO`` a file there) is refused
+    by :func:`glutewake.store.user_query.check_read_only`, which every path that runs user SQL
+    applies.
 
     Raises
     ------
@@ -913,9 +923,66 @@ def open_read(
             pass
         con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s)
     try:
+        _confine(con, readable_trees(data_dir))
         yield con
     finally:
         con.close()
+
+
+def readable_trees(data_dir: DataDir) -> list[str]:
+    """Folders a read-only catalog connection may read Parquet from (with a trailing separator).
+
+    The sample and reference trees of the data directory and of a local ``storage`` location,
+    each as given and with symbolic links resolved. Not the spool: it is the record of truth and
+    only the pipeline reads it.
+    """
+    roots = [data_dir.root]
+    if data_dir.storage:
+        store = data_dir.store
+        if store.local:
+            roots.append(Path(store.location))
+    trees: list[str] = []
+    for root in roots:
+        for name in ("samples", "reference"):
+            for folder in (root.absolute() / name, (root / name).resolve()):
+                text = str(folder).rstrip(os.sep) + os.sep
+                if text not in trees:
+                    trees.append(text)
+    return trees
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _confine(con: duckdb.DuckDBPyConnection, trees: list[str]) -> None:
+    """Lock a read-only connection's DuckDB instance down (see :func:`open_read`)."""
+
+    def setting(name: str) -> object:
+        row = con.execute("SELECT current_setting(?)", [name]).fetchone()
+        return row[0] if row else None
+
+    if setting("lock_configuration"):
+        # DuckDB shares one instance among a process's connections to a file: a connection
+        # opened earlier has confined it already, unless someone locked it open
+        if setting("enable_external_access"):
+            raise CatalogError(
+                "the catalog is open in this process with external access enabled and the "
+                "configuration locked; close that connection first"
+            )
+        return
+    # allowed_directories can only be set while external access is still on
+    listed = ", ".join(_sql_text(t) for t in trees)
+    con.execute(f"SET allowed_directories = [{listed}]")
+    for statement in (
+        "SET enable_external_access = false",
+        "SET autoinstall_known_extensions = false",
+        "SET autoload_known_extensions = false",
+        "SET allow_community_extensions = false",
+        "SET allow_persistent_secrets = false",
+        "SET lock_configuration = true",
+    ):
+        con.execute(statement)
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int:

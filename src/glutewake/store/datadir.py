@@ -17,16 +17,17 @@ Chosen by ``--data DIR``, else ``$GLUTEWAKE_DATA``, else the per-user data direc
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from glutewake.store.ids import device_component, participant_component
+from glutewake.store.private import private_dir
 
 if TYPE_CHECKING:
     from glutewake.store.storage import Store
 
 ENV_VAR = "GLUTEWAKE_DATA"
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def default_data_dir() -> Path:
@@ -37,15 +38,14 @@ def default_data_dir() -> Path:
 
 
 def safe_component(value: str) -> str:
-    """Turn an id (a BLE address, a participant id) into a safe path component.
+    """Turn a device id into a path component, one-to-one (``ids.device_component``).
+
+    Participant ids are not mapped but checked: :func:`~glutewake.store.ids.participant_component`.
 
     >>> safe_component("A0:9E:1A:12:34:56")
     'A0-9E-1A-12-34-56'
     """
-    cleaned = _SAFE.sub("-", value.replace(":", "-")).strip("-.")
-    if not cleaned:
-        raise ValueError(f"{value!r} cannot be used as a name in the data directory")
-    return cleaned
+    return device_component(value)
 
 
 @dataclass(frozen=True)
@@ -108,14 +108,14 @@ class DataDir:
         """Folder of one device's spool segments for one participant."""
         return (
             self.spool
-            / f"participant_id={safe_component(participant_id)}"
-            / f"device={safe_component(device_id)}"
+            / f"participant_id={participant_component(participant_id)}"
+            / f"device={device_component(device_id)}"
         )
 
     def create(self) -> DataDir:
         """Create the folder tree, readable by the owner only (health data)."""
         for path in (self.root, self.spool, self.samples, self.reports, self.logs):
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(path)
         os.chmod(self.root, 0o700)
         return self
 

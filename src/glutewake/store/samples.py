@@ -26,7 +26,8 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from glutewake.devices.base import Gap, StreamSamples
-from glutewake.store.datadir import DataDir, safe_component
+from glutewake.store.datadir import DataDir
+from glutewake.store.ids import check_component, device_component, participant_component
 from glutewake.store.storage import Store
 
 _US_PER_DAY = 86_400_000_000
@@ -99,7 +100,7 @@ def write_recording(
     cuts = np.flatnonzero(np.diff(days)) + 1
     bounds = np.concatenate(([0], cuts, [len(t_us)]))
     store = data_dir.store
-    base = f"samples/stream={stream}/participant_id={safe_component(participant_id)}"
+    base = f"samples/stream={stream}/participant_id={participant_component(participant_id)}"
     paths: list[str] = []
     for lo, hi in itertools.pairwise(bounds):
         if hi <= lo:
@@ -121,7 +122,7 @@ def write_recording(
             ]
         )
         table = pa.table(columns, schema=schema)
-        rel = f"{base}/date={day.isoformat()}/{safe_component(recording_name)}.parquet"
+        rel = f"{base}/date={day.isoformat()}/{check_component(recording_name)}.parquet"
         store.write_parquet(rel, table, **PARQUET_OPTIONS)
         paths.append(rel)
     return paths
@@ -141,9 +142,9 @@ def read_samples(
     Only the date partitions that can hold the range are read; ``device_id`` restricts the read
     to one device's recordings (files are named ``<device>-c<conn>.parquet``).
     """
-    pattern = f"{safe_component(device_id)}-*.parquet" if device_id else "*.parquet"
+    pattern = f"{device_component(device_id)}-*.parquet" if device_id else "*.parquet"
     store = data_dir.store
-    base = f"samples/stream={stream}/participant_id={safe_component(participant_id)}"
+    base = f"samples/stream={stream}/participant_id={participant_component(participant_id)}"
     first = dt.date(1970, 1, 1) + dt.timedelta(days=start_us // _US_PER_DAY)
     last = dt.date(1970, 1, 1) + dt.timedelta(days=(end_us - 1) // _US_PER_DAY)
     files: list[str] = []

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from glutewake import __version__
 from glutewake.devices.base import RawRecords
+from glutewake.store.private import FILE_MODE, private_dir
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -111,7 +112,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _open_private(path: Path, flags: int) -> int:
-    return os.open(path, flags, 0o600)
+    fd = os.open(path, flags, FILE_MODE)
+    os.chmod(path, FILE_MODE)  # an existing file keeps its mode through O_CREAT
+    return fd
 
 
 def write_segment(
@@ -283,7 +286,7 @@ class SpoolWriter:
         self.segment_bytes = segment_bytes
         self.journal_fsync_s = journal_fsync_s
         self._clock = clock
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.folder)
         self._journal_path = self.folder / JOURNAL_NAME
         self.next_seq = self._recover()
         self._fd = _open_private(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from glutewake.store.private import FILE_MODE, private_dir
+
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -152,9 +154,9 @@ class Store:
     def _durable_local(self, rel: str) -> Iterator[io.BufferedWriter]:
         """A local file written as ``*.tmp``, fsynced, then renamed over ``rel``."""
         final = Path(self.location) / rel
-        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(final.parent)
         tmp = final.with_name(final.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         try:
             with os.fdopen(fd, "wb") as fh:
                 yield fh

@@ -198,11 +198,12 @@ def run_import(
     Parameters
     ----------
     data_dir : DataDir or path
-        Target data directory (created if missing).
+        Target data directory; its catalog must hold the participant.
     paths : sequence of paths
         Files to import; each is imported (or fails) on its own.
     participant_id : str
-        Participant the files belong to.
+        Participant the files belong to: a registered id (``glutewake participant add``), as
+        for every other command; a typo fails the call instead of storing data under it.
     add_recordings : RecordingSink
         Stores, derives and writes each file's recordings; the CLI passes
         :func:`glutewake.pipeline.add_recordings` (:func:`glutewake.pipeline.import_files`
@@ -233,7 +234,8 @@ def run_import(
     Raises
     ------
     ImportFileError
-        For problems of the call itself (unknown format name or time zone).
+        For problems of the call itself (unknown format name or time zone, an invalid device
+        id, a participant id that breaks the rule or is not in the catalog).
 
     Examples
     --------
@@ -245,24 +247,25 @@ def run_import(
     ['imported']
     """
     from glutewake.ingest.importers._core import ReadContext, check_tz
-    from glutewake.store.datadir import DataDir, safe_component
+    from glutewake.store.bookkeeping import BookkeepingError, require_registered
+    from glutewake.store.datadir import DataDir
+    from glutewake.store.ids import InvalidIdError, check_participant_id, device_component
 
     if format is not None and format not in _REGISTRY:
         raise ImportFileError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     if tz is not None:
         check_tz(tz)
     try:
-        safe_component(participant_id)
-    except ValueError as exc:
+        check_participant_id(participant_id)
+        if device_id is not None:
+            device_component(device_id)
+    except InvalidIdError as exc:
         raise ImportFileError(str(exc)) from None
-    if device_id is not None:
-        try:
-            safe_component(device_id)
-        except ValueError as exc:
-            raise ImportFileError(str(exc)) from None
     target = data_dir if isinstance(data_dir, DataDir) else DataDir.resolve(data_dir)
-    if not target.exists():
-        target.create()
+    try:
+        require_registered(target, participant_id)
+    except BookkeepingError as exc:
+        raise ImportFileError(str(exc)) from None
     ctx = ReadContext(tz=tz, chunk_rows=chunk_rows)
     summary = ImportSummary()
     done = _already_imported(target, participant_id)
@@ -322,7 +325,7 @@ def _import_one(
     add_recordings: RecordingSink,
 ) -> None:
     from glutewake.ingest.importers.sniff import Head
-    from glutewake.store.datadir import safe_component
+    from glutewake.store.ids import device_component
 
     head = Head.read(path)
     fmt = format or _detect(head)
@@ -339,7 +342,7 @@ def _import_one(
     source: Source = getattr(_module(module), opener)(path, head, ctx)
     device = device_id or source.device_id or f"import-{fmt}"
     try:
-        prefix = f"{safe_component(device)}-{str(result.sha256)[:12]}"
+        prefix = f"{device_component(device)}-{str(result.sha256)[:12]}"
     except ValueError:
         device = f"import-{fmt}"
         prefix = f"{device}-{str(result.sha256)[:12]}"
@@ -577,9 +580,9 @@ class _RecordingFeed(Sequence["NewRecording"]):
 
 def _remove_samples(data_dir: DataDir, participant_id: str, prefix: str) -> None:
     """Delete sample files a failed commit may have written (nothing stays for that file)."""
-    from glutewake.store.datadir import safe_component
+    from glutewake.store.ids import participant_component
 
-    pid = safe_component(participant_id)
+    pid = participant_component(participant_id)
     store = data_dir.store
     for rel in store.glob(f"samples/stream=*/participant_id={pid}/date=*/{prefix}-*.parquet"):
         store.remove(rel)

@@ -17,7 +17,6 @@ with one join.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,9 @@ import polars as pl
 from glutewake.ingest.importers._core import ReadContext, need_tz
 from glutewake.ingest.importers.errors import ImportFileError
 from glutewake.ingest.importers.sniff import Head
-from glutewake.store.datadir import DataDir, safe_component
+from glutewake.store.datadir import DataDir
+from glutewake.store.ids import participant_component
+from glutewake.store.private import private_tmp
 
 NAME = "activpal-events"
 #: activPAL activity codes -> the project's posture names
@@ -147,20 +148,12 @@ def reference_path(data_dir: DataDir, participant_id: str, sha256: str) -> Path:
         data_dir.root
         / "reference"
         / "source=activpal"
-        / f"participant_id={safe_component(participant_id)}"
+        / f"participant_id={participant_component(participant_id)}"
         / f"{sha256[:16]}.parquet"
     )
 
 
 def write_reference(path: Path, periods: pl.DataFrame) -> None:
     """Write periods atomically (tmp, fsync, rename), readable by the owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    periods.write_parquet(tmp, compression="zstd", statistics=True)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    with private_tmp(path) as tmp:
+        periods.write_parquet(tmp, compression="zstd", statistics=True)
