@@ -57,8 +57,8 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "polar-sensor-logger": ("polar_logger", "sniff", "open_source"),
     "actigraph-csv": ("accel_csv", "sniff_actigraph", "open_actigraph"),
     "activpal-events": ("activpal", "sniff", ""),
-    "movesense-json": ("movesense", "sniff_json", "open_json"),
-    "movesense-csv": ("movesense", "sniff_csv", "open_csv"),
+    "movesense-json": ("movesense_json", "sniff", "open_source"),
+    "movesense-csv": ("movesense_csv", "sniff", "open_source"),
     "generic-csv": ("generic_csv", "sniff", "open_source"),
     "axivity-csv": ("accel_csv", "sniff_axivity", "open_axivity"),
 }

@@ -77,6 +77,8 @@ class Batch:
     first_line: int = 0
     #: the device's sample counter where the file has one (else a running index is used)
     sample_seq: NDArray[np.int64] | None = None
+    #: what ``first_line`` counts: "line" of a text file, or "sample" of the stream
+    place: str = "line"
 
     def __len__(self) -> int:
         return int(self.t_us.shape[0])
@@ -93,6 +95,8 @@ class Source:
     fs_hz: dict[str, float] = field(default_factory=dict)
     #: facts worth keeping with the recording (time zone source, header fields, ...)
     info: dict[str, Any] = field(default_factory=dict)
+    #: things found wrong but imported anyway: (flag, one-line explanation), shown as warnings
+    flags: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ class ReadContext:
 
     tz: str | None = None
     chunk_rows: int = 4_000_000
+    #: ``--start``: UTC µs of the first sample, for files whose clock is only relative
+    start_us: int | None = None
 
 
 def check_tz(tz: str) -> ZoneInfo:

@@ -19,6 +19,7 @@ import polars as pl
 
 from glutewake.ingest.importers._core import Batch
 from glutewake.ingest.importers.errors import ImportFileError
+from glutewake.ingest.importers.localtime import LocalTimes, to_utc
 
 TimeKind = Literal["text", "epoch", "elapsed", "rate", "anchored"]
 
@@ -71,13 +72,20 @@ class CsvLayout:
     #: True when the file's own header line (the last of ``data_line0``) names the columns
     has_header: bool = True
     decimal_comma: bool = False
+    #: numbers written with a decimal comma in a comma-separated file (a phone's locale): each
+    #: channel column ``c`` is followed by its fraction digits in column ``c + FRACTION``
+    split_decimals: bool = False
+
+
+#: suffix of the fraction-digits column of a number split by a decimal comma
+FRACTION = "#fraction"
 
 
 def _schema(layout: CsvLayout) -> dict[str, pl.DataType]:
     numeric = {c for s in layout.streams for c in s.columns}
     schema: dict[str, pl.DataType] = {}
     for name in layout.columns:
-        if name in numeric:
+        if name in numeric and not layout.split_decimals:
             schema[name] = pl.Float64()
         elif name == layout.time.column and layout.time.kind in ("epoch", "anchored"):
             schema[name] = pl.Int64() if layout.time.scale_us <= 1 else pl.Float64()
@@ -104,17 +112,20 @@ def _scan(layout: CsvLayout, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
 
 def _time_expr(spec: TimeSpec) -> pl.Expr | None:
     if spec.kind == "text":
+        # local times are parsed naive and placed in UTC with numpy (localtime.to_utc): far
+        # cheaper per row than polars' zone conversion, and it gives both readings of a
+        # repeated hour in one pass
         parsed = (
             pl.col(str(spec.column))
             .str.strip_chars()
             .str.to_datetime(
-                spec.fmt, time_unit="us", strict=True, time_zone=None if spec.tz else "UTC"
+                spec.fmt,
+                time_unit="us",
+                strict=True,
+                time_zone=None if spec.tz else "UTC",
+                cache=False,
             )
         )
-        if spec.tz:
-            parsed = parsed.dt.replace_time_zone(
-                spec.tz, ambiguous="earliest", non_existent="raise"
-            )
         return parsed.dt.epoch("us").alias("_t_us")
     if spec.kind in ("epoch", "elapsed", "anchored"):
         col = pl.col(str(spec.column))
@@ -125,18 +136,6 @@ def _time_expr(spec: TimeSpec) -> pl.Expr | None:
             return (col.cast(pl.Int64) // round(1 / spec.scale_us) + base).alias("_t_us")
         return ((col * spec.scale_us).round(0).cast(pl.Int64) + base).alias("_t_us")
     return None
-
-
-def _late_expr(spec: TimeSpec) -> pl.Expr:
-    """Local times read as the *second* occurrence where the zone repeats an hour."""
-    return (
-        pl.col(str(spec.column))
-        .str.strip_chars()
-        .str.to_datetime(spec.fmt, time_unit="us", strict=True)
-        .dt.replace_time_zone(spec.tz, ambiguous="latest", non_existent="raise")
-        .dt.epoch("us")
-        .alias("_t_late")
-    )
 
 
 class _FoldResolver:
@@ -175,12 +174,40 @@ def _anchor_expr(spec: TimeSpec) -> pl.Expr:
         pl.col(str(spec.anchor))
         .str.strip_chars()
         .str.to_datetime(
-            spec.fmt, time_unit="us", strict=True, time_zone=None if spec.tz else "UTC"
+            spec.fmt,
+            time_unit="us",
+            strict=True,
+            time_zone=None if spec.tz else "UTC",
+            cache=False,
         )
     )
-    if spec.tz:
-        parsed = parsed.dt.replace_time_zone(spec.tz, ambiguous="earliest", non_existent="raise")
     return parsed.dt.epoch("us").alias("_anchor_us")
+
+
+def _local_to_utc(
+    layout: CsvLayout, naive: np.ndarray, rows_done: int, column: str | None
+) -> LocalTimes:
+    """UTC readings of a chunk's local times; a time the zone skipped fails with its line."""
+    tz = str(layout.time.tz)
+    found = to_utc(naive, tz)
+    if found.missing is not None:
+        row = int(np.flatnonzero(found.missing)[0])
+        raise ImportFileError(
+            f"{layout.path}: line {_line(layout, rows_done + row)}: column {column!r} holds a "
+            f"local time that does not exist in {tz} (skipped when clocks went forward); "
+            f"expected a local time that exists in {tz}"
+        )
+    return found
+
+
+def _value_expr(layout: CsvLayout, column: str) -> pl.Expr:
+    if not layout.split_decimals:
+        return pl.col(column)
+    # "-0" and "071787" are -0.071787: joined as text, so the sign of a zero integer part stays
+    joined = pl.concat_str(
+        [pl.col(column).str.strip_chars(), pl.lit("."), pl.col(column + FRACTION).str.strip_chars()]
+    )
+    return joined.cast(pl.Float64, strict=True).alias(column)
 
 
 def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator[Batch]:
@@ -191,13 +218,11 @@ def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator
     """
     schema = _schema(layout)
     needed = [c for s in layout.streams for c in s.columns]
-    exprs = [pl.col(c) for c in needed]
+    exprs = [_value_expr(layout, c) for c in needed]
     t_expr = _time_expr(layout.time)
     if t_expr is not None:
         exprs.append(t_expr)
     fold = _FoldResolver() if layout.time.kind == "text" and layout.time.tz else None
-    if fold is not None:
-        exprs.append(_late_expr(layout.time))
     if layout.time.kind == "anchored":
         exprs.append(_anchor_expr(layout.time))
     lf = _scan(layout, schema).select(exprs)
@@ -216,10 +241,14 @@ def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator
             else:
                 t_us = frame["_t_us"].to_numpy().astype(np.int64, copy=False)
             if fold is not None:
-                t_us = fold.resolve(t_us, frame["_t_late"].to_numpy().astype(np.int64, copy=False))
+                local = _local_to_utc(layout, t_us, rows_done, layout.time.column)
+                t_us = fold.resolve(local.early, local.late)
             if layout.time.kind == "anchored":
                 if anchor_offset is None:
-                    diff = frame["_anchor_us"].to_numpy() - t_us
+                    anchor = frame["_anchor_us"].to_numpy().astype(np.int64, copy=False)
+                    if layout.time.tz:
+                        anchor = _local_to_utc(layout, anchor, rows_done, layout.time.anchor).early
+                    diff = anchor - t_us
                     anchor_offset = int(np.percentile(diff, 1))
                 t_us = t_us + anchor_offset
             first_line = layout.data_line0 + rows_done + 1
@@ -267,7 +296,10 @@ def _diagnose(layout: CsvLayout, exc: BaseException) -> ImportFileError:
     spec = layout.time
     checks: list[tuple[str, pl.Expr, str]] = []
     for c in numeric:
-        checks.append((c, pl.col(c).str.strip_chars().cast(pl.Float64, strict=False), "a number"))
+        text = pl.col(c).str.strip_chars()
+        if layout.split_decimals:
+            text = pl.concat_str([text, pl.lit("."), pl.col(c + FRACTION).str.strip_chars()])
+        checks.append((c, text.cast(pl.Float64, strict=False), "a number"))
     if spec.kind in ("epoch", "anchored", "elapsed") and spec.column:
         checks.append(
             (
@@ -287,12 +319,6 @@ def _diagnose(layout: CsvLayout, exc: BaseException) -> ImportFileError:
                 )
             )
             checks.append((col, parsed_dt, want))
-            if spec.tz:
-                # parsed, but the local time does not exist (the hour skipped when clocks go on)
-                exists = parsed_dt.dt.replace_time_zone(
-                    spec.tz, ambiguous="earliest", non_existent="null"
-                )
-                checks.append((col, exists, f"a local time that exists in {spec.tz}"))
     try:
         lf = _scan(layout, strings).with_row_index("_row")
         bad = pl.lit(False)
