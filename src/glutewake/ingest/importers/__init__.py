@@ -55,12 +55,12 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "glutewake-samples": ("own_parquet", "sniff_samples", "open_samples"),
     "edf": ("edf", "sniff", "open_source"),
     "polar-sensor-logger": ("polar_logger", "sniff", "open_source"),
-    "actigraph-csv": ("accel_csv", "sniff_actigraph", "open_actigraph"),
+    "actigraph-csv": ("actigraph_csv", "sniff", "open_source"),
     "activpal-events": ("activpal", "sniff", ""),
     "movesense-json": ("movesense_json", "sniff", "open_source"),
     "movesense-csv": ("movesense_csv", "sniff", "open_source"),
     "generic-csv": ("generic_csv", "sniff", "open_source"),
-    "axivity-csv": ("accel_csv", "sniff_axivity", "open_axivity"),
+    "axivity-csv": ("axivity_csv", "sniff", "open_source"),
 }
 #: the formats ``run_import`` and ``glutewake import --format`` accept
 FORMATS: tuple[str, ...] = tuple(_REGISTRY)
@@ -109,6 +109,8 @@ class FileResult:
     recordings: list[str] = field(default_factory=list)
     message: str | None = None
     qc: dict[str, Any] = field(default_factory=dict)
+    #: what was found odd but imported, one line each (also ``qc`` rows of kind ``import_flag``)
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -455,6 +457,14 @@ class _RecordingFeed(Sequence["NewRecording"]):
             while pending_rows[batch.stream] >= checker.chunk_rows:
                 yield self._chunk(checker, pending[batch.stream], checker.chunk_rows, np)
                 pending_rows[batch.stream] -= checker.chunk_rows
+        if not self.checkers:
+            raise ImportFileError(f"{self.path}: no samples (a header but no data rows)")
+        for stream, checker in self.checkers.items():
+            try:
+                checker.finish()
+            except ImportFileError as exc:
+                raise ImportFileError(f"{self.path}: {exc}") from None
+            self.result.flags.extend(msg for _, msg in checker.qc.flags)
         for stream, parts in pending.items():
             if pending_rows[stream] > 0:
                 yield self._chunk(self.checkers[stream], parts, pending_rows[stream], np)

@@ -169,6 +169,11 @@ class StreamQC:
     gap_s: float = 0.0
     gap_list: list[tuple[int, int, str]] = field(default_factory=list)
     max_step_us: int = 0
+    #: where the first backward step and the first repeated time are ("line 12", "sample 7")
+    first_backward: str | None = None
+    first_duplicate: str | None = None
+    #: what was found odd but imported: (flag, message), from validate.verdict
+    flags: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def fs_measured_hz(self) -> float | None:
@@ -203,21 +208,25 @@ class StreamQC:
             "gap_s": round(self.gap_s, 6),
             "max_step_s": self.max_step_us / 1e6,
             "resampled": False,
+            "flags": [f for f, _ in self.flags],
         }
 
 
 class StreamChecker:
-    """Checks one stream's timing batch by batch (gaps, jumps, rate); keeps no samples."""
+    """Checks one stream batch by batch (values, gaps, jumps, rate); keeps no samples."""
 
     def __init__(self, stream: str, channels: tuple[str, ...], fs_stated_hz: float | None):
+        from glutewake.ingest.importers.validate import ValueLedger
+
         self.qc = StreamQC(stream=stream, channels=channels, fs_stated_hz=fs_stated_hz)
+        self.ledger = ValueLedger(stream, channels, STREAM_UNITS.get(stream, ""))
         if fs_stated_hz:
             self.qc.period_us = 1e6 / fs_stated_hz
         #: rows per stored chunk (one recording row and one sample write each)
         self.chunk_rows = max(1, CHUNK_VALUES // max(len(channels), 1))
 
     def add(self, batch: Batch) -> None:
-        """Check a batch's timing against what came before it."""
+        """Check a batch's values and timing against what came before it."""
         qc = self.qc
         if batch.channels != qc.channels:
             raise ImportFileError(
@@ -227,6 +236,7 @@ class StreamChecker:
         n = len(batch)
         if n == 0:
             return
+        self.ledger.add(batch)
         t = batch.t_us
         prev = qc.last_us
         steps = np.diff(t) if prev is None else np.diff(t, prepend=np.int64(prev))
@@ -234,6 +244,8 @@ class StreamChecker:
             positive = steps[steps > 0]
             if positive.size:
                 qc.period_us = float(np.median(positive))
+        if steps.size:
+            self._count_repeats(steps, batch, prev)
         if qc.period_us is not None and steps.size:
             self._check_steps(steps, t, prev)
         if qc.first_us is None:
@@ -241,14 +253,33 @@ class StreamChecker:
         qc.last_us = int(t[-1])
         qc.n_samples += n
 
+    def finish(self) -> None:
+        """Judge the whole stream (refused with :class:`ImportFileError`, or flagged)."""
+        from glutewake.ingest.importers.validate import verdict
+
+        self.qc.flags = verdict(self.qc, self.ledger)
+
+    def _count_repeats(self, steps: NDArray[np.int64], batch: Batch, prev: int | None) -> None:
+        """Count backward steps and repeated times, and where the first of each is."""
+        qc = self.qc
+        back = np.flatnonzero(steps < 0)
+        same = np.flatnonzero(steps == 0)
+        qc.backward_jumps += len(back)
+        qc.duplicate_times += len(same)
+        # step i ends at sample i + 1 of the batch, or sample i when it starts at ``prev``
+        offset = 0 if prev is None else 1
+        if back.size and qc.first_backward is None:
+            qc.first_backward = f"{batch.place} {batch.first_line + int(back[0]) + 1 - offset}"
+        if same.size and qc.first_duplicate is None:
+            qc.first_duplicate = f"{batch.place} {batch.first_line + int(same[0]) + 1 - offset}"
+
     def _check_steps(
         self, steps: NDArray[np.int64], t: NDArray[np.int64], prev: int | None
     ) -> None:
-        """Count gaps, backward jumps, duplicates and off-period steps (few passes, no copies)."""
+        """Count gaps and off-period steps (few passes, no copies)."""
         qc = self.qc
         period = float(qc.period_us or 1.0)
         tol = IRREGULAR_SHARE * period
-        n_back = int(np.count_nonzero(steps < 0))
         n_dup = int(np.count_nonzero(steps == 0))
         odd = np.flatnonzero((steps > GAP_PERIODS * period) | (steps < 0))
         gap_steps = steps[odd]
@@ -256,8 +287,6 @@ class StreamChecker:
         # every gap, jump and duplicate is also off-period: count those among the rest
         off = int(np.count_nonzero((steps < period - tol) | (steps > period + tol)))
         n_special = len(odd) + n_dup
-        qc.backward_jumps += n_back
-        qc.duplicate_times += n_dup
         qc.gaps += int(is_gap.sum())
         qc.gap_s += float(gap_steps[is_gap].sum()) / 1e6
         # the rate counts every step except long gaps and backward jumps, so that jitter

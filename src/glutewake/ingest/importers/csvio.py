@@ -30,7 +30,8 @@ class TimeSpec:
 
     ``text``: column of date-time text (``fmt`` strftime or None to infer); ``tz`` None means the
     text carries its offset. ``epoch``: numeric column, ``scale_us`` µs per unit, plus
-    ``offset_us``. ``elapsed``: numeric seconds-like column (``scale_us``) after ``start_us``.
+    ``offset_us`` (counting local wall-clock time in ``tz`` where ``tz`` is set, else UTC).
+    ``elapsed``: numeric seconds-like column (``scale_us``) after ``start_us``.
     ``rate``: no column; row i is at ``start_us + i / fs_hz``. ``anchored``: a device clock column
     (``column``, ``scale_us``, ``offset_us``) placed in UTC by the host clock column ``anchor``
     (text, ``fmt``, ``tz``): the offset is the 1st percentile of host minus device time in the
@@ -222,7 +223,8 @@ def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator
     t_expr = _time_expr(layout.time)
     if t_expr is not None:
         exprs.append(t_expr)
-    fold = _FoldResolver() if layout.time.kind == "text" and layout.time.tz else None
+    # local wall-clock times (text, or numbers counting local time) are placed in UTC here
+    fold = _FoldResolver() if layout.time.tz and layout.time.kind in ("text", "epoch") else None
     if layout.time.kind == "anchored":
         exprs.append(_anchor_expr(layout.time))
     lf = _scan(layout, schema).select(exprs)

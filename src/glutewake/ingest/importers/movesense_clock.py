@@ -107,8 +107,9 @@ def _ios_stamp(path: Path, ctx: ReadContext) -> WallTime | None:
 def _end_stamp(path: Path, ctx: ReadContext) -> WallTime | None:
     m = _ANDROID_NAME.search(path.name)
     if m:
-        stamp = dt.datetime.strptime(f"{m.group(1)} {m.group(2)}{m.group(3)}{m.group(4)}",
-                                     "%Y-%m-%d %H%M%S")
+        stamp = dt.datetime.strptime(
+            f"{m.group(1)} {m.group(2)}{m.group(3)}{m.group(4)}", "%Y-%m-%d %H%M%S"
+        )
         t_us = local_to_utc_us(stamp.replace(tzinfo=dt.UTC), None)
         return WallTime(t_us, "last", "log saved (UTC) in the Android app's file name")
     m = _DATALOGGER_NAME.search(path.name)

@@ -157,8 +157,9 @@ def _name_stream(path: Path) -> str | None:
     if resource in _IOS_RESOURCES:
         return _IOS_RESOURCES[str(resource)]
     name = path.name.lower()
-    return next((s for t, s in (("acc", "acc"), ("gyro", "gyro"), ("magn", "mag"))
-                 if f"_{t}" in name), None)
+    return next(
+        (s for t, s in (("acc", "acc"), ("gyro", "gyro"), ("magn", "mag")) if f"_{t}" in name), None
+    )
 
 
 def _ios(path: Path, head: Head) -> _Columns:
@@ -251,10 +252,8 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
         info["wall_time"] = "Unix ms column"
     else:
         anchor = wall_time(path, ctx, None)
-        if anchor.at == "first":
-            ref_ms = first_ms
-        else:
-            ref_ms = _ms(path, _last_value(path, 0), "last line")
+        last = anchor.at == "last"
+        ref_ms = _ms(path, _last_value(path, 0), "last line") if last else first_ms
         spec = TimeSpec(
             "epoch", column="timestamp", scale_us=1e3, offset_us=anchor.t_us - round(ref_ms * 1e3)
         )

@@ -186,11 +186,7 @@ def _value_fault(doc: Any) -> str | None:
             for s in samples:
                 for axis in "xyz":
                     v = s.get(axis) if isinstance(s, dict) else None
-                    if (
-                        not isinstance(v, int | float)
-                        or isinstance(v, bool)
-                        or not np.isfinite(v)
-                    ):
+                    if not isinstance(v, int | float) or isinstance(v, bool) or not np.isfinite(v):
                         return (
                             f"packet {k + 1} (Timestamp {stamp}): {key} {axis} is {v!r}; "
                             "expected a finite number"
@@ -305,8 +301,9 @@ def _in_file_time(parsed: _Parsed) -> WallTime | None:
                     continue
                 if start.tzinfo is not None:
                     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-                    return WallTime((start - epoch) // dt.timedelta(microseconds=1), "first",
-                                    "StartTime field")
+                    return WallTime(
+                        (start - epoch) // dt.timedelta(microseconds=1), "first", "StartTime field"
+                    )
     return None
 
 
