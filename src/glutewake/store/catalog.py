@@ -740,6 +740,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "devices: derivations waiting for a changed placement or channel roles",
+        """
+        ALTER TABLE devices ADD COLUMN rederive_pending BOOLEAN DEFAULT false;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -838,9 +845,7 @@ def open_write(
 
 
 @contextlib.contextmanager
-def open_read(
-    data_dir: DataDir, *, timeout_s: float = 10.0
-) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_read(data_dir: DataDir, *, timeout_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog read-only with a bounded retry (writers hold it only briefly).
 
     Raises

@@ -129,6 +129,21 @@ def need_tz(path: Path, ctx: ReadContext, what: str) -> str:
     return ctx.tz
 
 
+def parse_start(text: str, tz: str | None) -> int:
+    """UTC µs of ``--start``: ISO 8601 with an offset, or local time in ``tz``."""
+    try:
+        start = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ImportFileError(
+            f"--start {text!r} is not an ISO 8601 date-time (e.g. 2026-03-02T08:00:00+01:00)"
+        ) from None
+    if start.tzinfo is None and tz is None:
+        raise ImportFileError(
+            f"--start {text!r} has no UTC offset; add one (+01:00, Z) or give --tz ZONE"
+        )
+    return local_to_utc_us(start, tz)
+
+
 def local_to_utc_us(local: dt.datetime, tz: str | None) -> int:
     """UTC µs of a datetime; naive ones are read in ``tz`` (which must then be given)."""
     if local.tzinfo is None:

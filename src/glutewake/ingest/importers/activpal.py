@@ -250,6 +250,47 @@ def _check_events(path: Path, table: _Table, parsed: pl.DataFrame) -> None:
         )
 
 
+def settle_reference_versions(
+    data_dir: DataDir, participant_id: str, periods: pl.DataFrame, path: Path
+) -> list[tuple[str, Path]]:
+    """Earlier reference files this one extends (same first event, ends later): their file
+    hashes and paths, to be replaced. Refuses (as skipped) a file an earlier one holds."""
+    from glutewake.ingest.importers.versions import ContainedImportError
+
+    folder = reference_path(data_dir, participant_id, "x" * 16).parent
+    if not folder.is_dir():
+        return []
+    start, end = periods["start_time"].min(), periods["end_time"].max()
+    replaced: list[tuple[str, Path]] = []
+    for old in sorted(folder.glob("*.parquet")):
+        span = pl.read_parquet(old, columns=["start_time", "end_time"]).select(
+            pl.col("start_time").min(), pl.col("end_time").max()
+        )
+        old_start, old_end = span.row(0)
+        if old_start != start:
+            continue
+        if end > old_end:
+            replaced.append((_sha_of(data_dir, participant_id, old), old))
+        else:
+            raise ContainedImportError(
+                f"{path}: the same activPAL events (same first event) are already imported, as "
+                f"long or longer ({old.relative_to(data_dir.root)})"
+            )
+    return replaced
+
+
+def _sha_of(data_dir: DataDir, participant_id: str, reference: Path) -> str:
+    from glutewake.store.catalog import open_read
+
+    rel = str(reference.relative_to(data_dir.root))
+    with open_read(data_dir) as con:
+        row = con.execute(
+            "SELECT sha256 FROM import_files WHERE participant_id = ? AND recordings = ?",
+            [participant_id, rel],
+        ).fetchone()
+    return str(row[0]) if row else ""
+
+
 def sitting_minutes(periods: pl.DataFrame) -> dict[str, float]:
     """Minutes per posture in a reference table (what the file says, for the import summary)."""
     totals = periods.group_by("posture").agg(pl.col("duration_s").sum() / 60)

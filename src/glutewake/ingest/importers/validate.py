@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 #: ranges are ±200 g (ADXL375), ±4000 deg/s, ±50 gauss; surface EMG is millivolts
 VALUE_LIMITS = {"acc": 200.0, "gyro": 10_000.0, "mag": 100.0, "emg": 1_000_000.0}
 #: sampling rates a stream of each kind can have, Hz
-RATE_LIMITS_HZ = {"acc": (1.0, 20_000.0), "gyro": (1.0, 20_000.0), "mag": (0.5, 20_000.0),
-                  "emg": (1.0, 100_000.0)}
+RATE_LIMITS_HZ = {
+    "acc": (1.0, 20_000.0),
+    "gyro": (1.0, 20_000.0),
+    "mag": (0.5, 20_000.0),
+    "emg": (1.0, 100_000.0),
+}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: instants a recording can have: 2000-01-01 to 2100-01-01 UTC, µs
 TIME_RANGE_US = (
@@ -189,8 +193,7 @@ def verdict(qc: StreamQC, ledger: ValueLedger) -> list[tuple[str, str]]:
         flags.append(
             (
                 "rate_mismatch",
-                f"{stream}: the file states {stated:g} Hz, its timestamps give "
-                f"{measured:.4g} Hz",
+                f"{stream}: the file states {stated:g} Hz, its timestamps give {measured:.4g} Hz",
             )
         )
     flags.extend(_signal_flags(qc, ledger))
@@ -201,12 +204,17 @@ def _signal_flags(qc: StreamQC, ledger: ValueLedger) -> list[tuple[str, str]]:
     stream, unit = qc.stream, ledger.unit
     flags: list[tuple[str, str]] = []
     if ledger.minimum is not None and ledger.maximum is not None and qc.n_samples > 1:
-        flat = [c for c, a, b in zip(ledger.channels, ledger.minimum, ledger.maximum, strict=True)
-                if a == b]
+        flat = [
+            c
+            for c, a, b in zip(ledger.channels, ledger.minimum, ledger.maximum, strict=True)
+            if a == b
+        ]
         if flat:
             flags.append(
-                ("constant_channel",
-                 f"{stream}: channel(s) {', '.join(flat)} hold one value throughout")
+                (
+                    "constant_channel",
+                    f"{stream}: channel(s) {', '.join(flat)} hold one value throughout",
+                )
             )
     median = ledger.median_magnitude()
     if median is None or qc.n_samples < MIN_SAMPLES_JUDGED:
@@ -220,23 +228,31 @@ def _signal_flags(qc: StreamQC, ledger: ValueLedger) -> list[tuple[str, str]]:
             )
         if not ACC_FLAG_G[0] <= median <= ACC_FLAG_G[1]:
             flags.append(
-                ("acc_magnitude",
-                 f"acc: median magnitude {median:.3g} g, where a worn sensor reads about 1 g")
+                (
+                    "acc_magnitude",
+                    f"acc: median magnitude {median:.3g} g, where a worn sensor reads about 1 g",
+                )
             )
     elif stream == "mag" and not MAG_FLAG_GAUSS[0] <= median <= MAG_FLAG_GAUSS[1]:
         flags.append(
-            ("mag_magnitude",
-             f"mag: median magnitude {median:.3g} gauss, where the Earth's field is 0.25-0.65")
+            (
+                "mag_magnitude",
+                f"mag: median magnitude {median:.3g} gauss, where the Earth's field is 0.25-0.65",
+            )
         )
     elif stream == "gyro" and median > GYRO_FLAG_DPS:
         flags.append(
-            ("gyro_magnitude",
-             f"gyro: median rotation {median:.4g} {unit}, far above body movement (wrong unit?)")
+            (
+                "gyro_magnitude",
+                f"gyro: median rotation {median:.4g} {unit}, far above body movement (wrong unit?)",
+            )
         )
     elif stream == "emg" and not EMG_FLAG_UV[0] <= median <= EMG_FLAG_UV[1]:
         flags.append(
-            ("emg_amplitude",
-             f"emg: median |amplitude| {median:.3g} µV, outside surface EMG's "
-             f"{EMG_FLAG_UV[0]:g}-{EMG_FLAG_UV[1]:g} µV (a wrong unit?)")
+            (
+                "emg_amplitude",
+                f"emg: median |amplitude| {median:.3g} µV, outside surface EMG's "
+                f"{EMG_FLAG_UV[0]:g}-{EMG_FLAG_UV[1]:g} µV (a wrong unit?)",
+            )
         )
     return flags
