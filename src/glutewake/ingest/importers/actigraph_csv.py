@@ -114,9 +114,11 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
         streams=(StreamColumns("acc", ("x", "y", "z"), tuple(axes)),),
         data_line0=data_line0,
     )
+    flags: list[tuple[str, str]] = []
     return Source(
-        read_csv_batches(layout, ctx.chunk_rows),
+        read_csv_batches(layout, ctx.chunk_rows, flags),
         device_id=meta.get("Serial Number") or None,
         fs_hz={"acc": fs_hz},
         info={"tz_source": f"--tz {tz}", "header": meta},
+        flags=flags,
     )

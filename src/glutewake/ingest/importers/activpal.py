@@ -126,8 +126,15 @@ def sniff(head: Head) -> bool:
     return _table(head) is not None
 
 
-def read_events(path: Path, head: Head, ctx: ReadContext) -> pl.DataFrame:
-    """The file's events as posture periods (UTC start/end, duration, posture, code, steps)."""
+def read_events(
+    path: Path, head: Head, ctx: ReadContext, flags: list[tuple[str, str]] | None = None
+) -> pl.DataFrame:
+    """The file's events as posture periods (UTC start/end, duration, posture, code, steps).
+
+    A last line cut off mid-row is left out, with a ``last_line_cut`` entry in ``flags``.
+    """
+    from glutewake.ingest.importers.csvio import cut_last_line
+
     table = _table(head)
     if table is None:
         raise ImportFileError(
@@ -144,6 +151,15 @@ def read_events(path: Path, head: Head, ctx: ReadContext) -> pl.DataFrame:
     extra = len(_cells(first_row, table.sep)) - len(names)
     # EventsEx rows end with the separator: one empty field more than the header
     names += [f"_extra{k}" for k in range(max(extra, 0))]
+    cut = cut_last_line(path, table.sep, len(names))
+    if cut is not None and flags is not None:
+        flags.append(
+            (
+                "last_line_cut",
+                f"line {cut[0]} (the last) has {cut[1]} of {len(names)} fields and no line "
+                "break: the file was cut off there; that event is left out",
+            )
+        )
     try:
         raw = pl.read_csv(
             path,
@@ -153,6 +169,7 @@ def read_events(path: Path, head: Head, ctx: ReadContext) -> pl.DataFrame:
             schema={f"c{k}": pl.String() for k in range(len(names))},
             quote_char='"',
             truncate_ragged_lines=False,
+            n_rows=None if cut is None else max(0, cut[0] - 2 - table.line),
         )
     except pl.exceptions.PolarsError as exc:
         raise ImportFileError(

@@ -180,4 +180,5 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
     }
     if extras:
         info["extra_columns_not_imported"] = len(extras)
-    return Source(read_csv_batches(layout, ctx.chunk_rows), info=info)
+    flags: list[tuple[str, str]] = []
+    return Source(read_csv_batches(layout, ctx.chunk_rows, flags), info=info, flags=flags)

@@ -9,6 +9,7 @@ names it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ class CsvLayout:
     #: numbers written with a decimal comma in a comma-separated file (a phone's locale): each
     #: channel column ``c`` is followed by its fraction digits in column ``c + FRACTION``
     split_decimals: bool = False
+    #: data rows to read (set when the file's last line is cut off: it is left out)
+    n_rows: int | None = None
 
 
 #: suffix of the fraction-digits column of a number split by a decimal comma
@@ -108,7 +111,33 @@ def _scan(layout: CsvLayout, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
         truncate_ragged_lines=False,
         raise_if_empty=False,
         quote_char='"',
+        n_rows=layout.n_rows,
     )
+
+
+def cut_last_line(path: Path, separator: str, n_fields: int) -> tuple[int, int] | None:
+    """``(line number, fields)`` of a last line cut off mid-row, or None.
+
+    A writer that was stopped (an app killed, a copy interrupted) leaves a last line without
+    its line break and with fewer fields than the rows before it; such a line is left out of
+    the import and flagged. A last line without a line break but with every field is kept.
+    """
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+        if not tail or tail.endswith((b"\n", b"\r")):
+            return None
+        last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+        fields = last.count(separator) + 1
+        if fields >= n_fields:
+            return None
+        fh.seek(0)
+        breaks = 0
+        while block := fh.read(8 << 20):
+            breaks += block.count(b"\n")
+    return breaks + 1, fields
 
 
 def _time_expr(spec: TimeSpec) -> pl.Expr | None:
@@ -211,12 +240,29 @@ def _value_expr(layout: CsvLayout, column: str) -> pl.Expr:
     return joined.cast(pl.Float64, strict=True).alias(column)
 
 
-def read_csv_batches(layout: CsvLayout, chunk_rows: int = 1_000_000) -> Iterator[Batch]:
+def read_csv_batches(
+    layout: CsvLayout,
+    chunk_rows: int = 1_000_000,
+    flags: list[tuple[str, str]] | None = None,
+) -> Iterator[Batch]:
     """Yield the file's samples stream by stream and chunk by chunk, in file order.
 
     Raises :class:`ImportFileError` naming the file, the line and what was expected when a value
     does not parse, a value is missing, or a time is invalid.
+    A last line cut off mid-row is left out, with a ``last_line_cut`` entry in ``flags``.
     """
+    cut = cut_last_line(layout.path, layout.separator, len(layout.columns))
+    if cut is not None:
+        line, fields = cut
+        layout = dataclasses.replace(layout, n_rows=max(0, line - 1 - layout.data_line0))
+        if flags is not None:
+            flags.append(
+                (
+                    "last_line_cut",
+                    f"line {line} (the last) has {fields} of {len(layout.columns)} fields and no "
+                    "line break: the file was cut off there; that line is left out",
+                )
+            )
     schema = _schema(layout)
     needed = [c for s in layout.streams for c in s.columns]
     exprs = [_value_expr(layout, c) for c in needed]
@@ -359,6 +405,7 @@ def _ragged_line(layout: CsvLayout) -> tuple[int, int] | None:
             quote_char=None,
             skip_lines=layout.data_line0,
             schema={"line": pl.String()},
+            n_rows=layout.n_rows,
         )
         hit = (
             lines.with_row_index("_row")

@@ -268,8 +268,10 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
         split_decimals=found.split,
     )
     serial = name_serial(path)
+    flags: list[tuple[str, str]] = []
     return Source(
-        read_csv_batches(layout, ctx.chunk_rows),
+        read_csv_batches(layout, ctx.chunk_rows, flags),
+        flags=flags,
         device_id=f"Movesense-{serial}" if serial else None,
         info=info,
     )

@@ -103,8 +103,10 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
         separator=";",
         data_line0=1,
     )
+    flags: list[tuple[str, str]] = []
     return Source(
-        read_csv_batches(layout, ctx.chunk_rows),
+        read_csv_batches(layout, ctx.chunk_rows, flags),
+        flags=flags,
         device_id=name_match.group(1) if name_match else None,
         info={
             "tz_source": "file" if offset else f"--tz {tz}",
