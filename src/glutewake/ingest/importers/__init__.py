@@ -483,7 +483,8 @@ def _import_reference(
     from glutewake.ingest.importers import activpal
     from glutewake.store.bookkeeping import write
 
-    periods = activpal.read_events(path, head, ctx)
+    flags: list[tuple[str, str]] = []
+    periods = activpal.read_events(path, head, ctx, flags)
     if periods.height == 0:
         raise ImportFileError(f"{path}: no events after the header")
     replaced = activpal.settle_reference_versions(data_dir, participant_id, periods, path)
@@ -503,20 +504,39 @@ def _import_reference(
             rows=result.rows,
             recordings=result.recordings,
             replaced=[sha for sha, _ in replaced],
+            flags=flags,
         )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
     for _, old in replaced:
         old.unlink(missing_ok=True)
+    result.flags = [message for _, message in flags]
+    summary.warnings.extend(f"{path}: {message}" for message in result.flags)
     if replaced:
         result.message = "replaced a shorter version of the same events file"
 
 
-def _reference_rows(con: Any, *, replaced: list[str], participant_id: str, **row: Any) -> None:
-    """The reference file's ``import_files`` row; shorter versions' rows removed."""
-    from glutewake.store.bookkeeping import forget_import, insert_import_file
+def _reference_rows(
+    con: Any,
+    *,
+    replaced: list[str],
+    participant_id: str,
+    flags: list[tuple[str, str]],
+    **row: Any,
+) -> None:
+    """The reference file's ``import_files`` row and flags; shorter versions' rows removed."""
+    from glutewake.store.bookkeeping import forget_import, insert_import_file, insert_import_flag
 
     for sha in replaced:
         forget_import(con, participant_id, sha)
     insert_import_file(con, participant_id=participant_id, **row)
+    for flag, message in flags:
+        insert_import_flag(
+            con,
+            participant_id=participant_id,
+            recording_id=row["recordings"][0],
+            flag=flag,
+            message=message,
+            file=row["path"],
+        )
