@@ -58,6 +58,8 @@ IRREGULAR_SHARE = 0.25
 MAX_GAP_ROWS = 1000
 #: values per stored chunk: one recording row and sample write each (bounds memory)
 CHUNK_VALUES = 12_000_000
+#: samples after which a stream whose times never advanced is refused without reading on
+EARLY_VERDICT_SAMPLES = 100_000
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -239,6 +241,8 @@ class StreamChecker:
             self.qc.period_us = 1e6 / fs_stated_hz
         #: rows per stored chunk (one recording row and one sample write each)
         self.chunk_rows = max(1, CHUNK_VALUES // max(len(channels), 1))
+        #: steps so far whose time advanced
+        self.advancing = 0
 
     def add(self, batch: Batch) -> None:
         """Check a batch's values and timing against what came before it."""
@@ -261,18 +265,22 @@ class StreamChecker:
                 qc.period_us = float(np.median(positive))
         if steps.size:
             self._count_repeats(steps, batch, prev)
+            self.advancing += int(np.count_nonzero(steps > 0))
         if qc.period_us is not None and steps.size:
             self._check_steps(steps, t, prev)
         if qc.first_us is None:
             qc.first_us = int(t[0])
         qc.last_us = int(t[-1])
         qc.n_samples += n
+        if self.advancing == 0 and qc.n_samples >= EARLY_VERDICT_SAMPLES:
+            # times that never advance: refused now, not after storing them all
+            self.finish(complete=False)
 
-    def finish(self) -> None:
+    def finish(self, *, complete: bool = True) -> None:
         """Judge the whole stream (refused with :class:`ImportFileError`, or flagged)."""
         from glutewake.ingest.importers.validate import verdict
 
-        self.qc.flags = verdict(self.qc, self.ledger)
+        self.qc.flags = verdict(self.qc, self.ledger, complete=complete)
 
     def _count_repeats(self, steps: NDArray[np.int64], batch: Batch, prev: int | None) -> None:
         """Count backward steps and repeated times, and where the first of each is."""

@@ -83,6 +83,8 @@ class CsvLayout:
 
 #: suffix of the fraction-digits column of a number split by a decimal comma
 FRACTION = "#fraction"
+#: prefix of columns read only so that a row with too many fields is noticed
+_UNUSED = "#unused:"
 
 
 def _schema(layout: CsvLayout) -> dict[str, pl.DataType]:
@@ -273,6 +275,12 @@ def read_csv_batches(
     fold = _FoldResolver() if layout.time.tz and layout.time.kind in ("text", "epoch") else None
     if layout.time.kind == "anchored":
         exprs.append(_anchor_expr(layout.time))
+    # every column is read, used or not: polars checks a row's field count only against the
+    # columns it parses, and a row with more fields than the header must fail, not pass
+    used = set(needed) | {layout.time.column, layout.time.anchor}
+    if layout.split_decimals:
+        used |= {c + FRACTION for c in needed}
+    exprs += [pl.col(c).alias(f"{_UNUSED}{c}") for c in layout.columns if c not in used]
     lf = _scan(layout, schema).select(exprs)
     rows_done = 0
     anchor_offset: int | None = None
@@ -318,6 +326,8 @@ def _check_nulls(layout: CsvLayout, frame: pl.DataFrame, rows_done: int) -> None
     if sum(frame.null_count().row(0)) == 0:
         return
     for name in frame.columns:
+        if name.startswith(_UNUSED):  # empty extras (event letters, a trailing field) are fine
+            continue
         nulls = frame[name].is_null()
         if nulls.any():
             row = int(nulls.arg_true()[0])

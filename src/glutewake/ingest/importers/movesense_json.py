@@ -397,6 +397,11 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
             stated[s.stream] = float(uri_rate.group(1))
         if fs is None:
             fs = stated.get(s.stream)
+        if fs is None and len(s.stamps_ms) > 1:
+            raise ImportFileError(
+                f"{path}: the {len(s.stamps_ms):,} {s.key} packets' Timestamps never increase "
+                "(reversed or constant); expected the sensor's ms clock, packet by packet"
+            )
         if fs is None:
             raise ImportFileError(
                 f"{path}: one {s.key} packet and no /Meas/<X>/<rate> URI: the sampling rate "

@@ -136,10 +136,11 @@ class ValueLedger:
         return float(meds[order][np.searchsorted(cum, cum[-1] / 2)])
 
 
-def verdict(qc: StreamQC, ledger: ValueLedger) -> list[tuple[str, str]]:
+def verdict(qc: StreamQC, ledger: ValueLedger, *, complete: bool = True) -> list[tuple[str, str]]:
     """Refuse a stream whose timing or signal is impossible; flag what is odd but usable.
 
     Returns ``(flag, message)`` pairs; raises :class:`ImportFileError` for a refusal.
+    ``complete`` False: judged on the samples read so far (the file is longer).
     """
     stream, n = qc.stream, qc.n_samples
     steps = max(n - 1, 0)
@@ -149,8 +150,9 @@ def verdict(qc: StreamQC, ledger: ValueLedger) -> list[tuple[str, str]]:
     advancing = steps - qc.duplicate_times - qc.backward_jumps
     if steps and advancing == 0:
         how = "are all equal" if qc.backward_jumps == 0 else "never increase"
+        first = "" if complete else "first "
         raise ImportFileError(
-            f"{stream}: the {n:,} timestamps {how}; expected times that increase sample by "
+            f"{stream}: the {first}{n:,} timestamps {how}; expected times that increase sample by "
             "sample (a constant or reversed time column?)"
         )
     if qc.backward_jumps > max(MAX_BACKWARD_FEW, MAX_BACKWARD_SHARE * steps):
