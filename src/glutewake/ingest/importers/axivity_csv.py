@@ -148,7 +148,9 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
     )
     if form == "text":
         fmt = "%Y-%m-%d %H:%M:%S%.f" if " " in first[0] else "%Y-%m-%dT%H:%M:%S%.f"
-        spec = TimeSpec("text", column="time", fmt=fmt, tz=tz)
+        # cwa-convert always writes milliseconds ("%03d", main.c L654-660): read by position
+        fixed = all(len(r[0]) == 23 for r in rows)
+        spec = TimeSpec("text", column="time", fmt=fmt, tz=tz, fixed_ms=fixed)
     elif form == "serial":
         spec = TimeSpec("epoch", column="time", scale_us=1e6, tz=tz)
     else:

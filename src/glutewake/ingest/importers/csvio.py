@@ -48,6 +48,9 @@ class TimeSpec:
     start_us: int = 0
     fs_hz: float = 0.0
     anchor: str | None = None
+    #: the text is always ``YYYY-MM-DD hh:mm:ss.fff`` (23 characters, ``T`` allowed): read by
+    #: position, about 2.5x cheaper than ``strptime``; a row that differs fails with its line
+    fixed_ms: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,43 @@ def cut_last_line(path: Path, separator: str, n_fields: int) -> tuple[int, int] 
     return breaks + 1, fields
 
 
+#: characters of ``YYYY-MM-DD hh:mm:ss.fff``
+_FIXED_MS_CHARS = 23
+
+
+def _fixed_ms_exprs(column: str) -> tuple[pl.Expr, pl.Expr]:
+    """Naive µs of ``YYYY-MM-DD hh:mm:ss.fff`` text read by position, and whether each row
+    has that shape (digits where digits go, 23 characters)."""
+    c = pl.col(column)
+
+    def part(start: int, length: int) -> pl.Expr:
+        return c.str.slice(start, length).cast(pl.Int64, strict=False)
+
+    # dates repeat for a whole day of rows: the cache parses each once
+    day = c.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False, cache=True)
+    hh, mm, ss, ms = part(11, 2), part(14, 2), part(17, 2), part(20, 3)
+    t_us = (
+        day.cast(pl.Int64) * 86_400_000_000
+        + hh * 3_600_000_000
+        + mm * 60_000_000
+        + ss * 1_000_000
+        + ms * 1_000
+    )
+    ok = (
+        (c.str.len_bytes() == _FIXED_MS_CHARS)
+        & day.is_not_null()
+        & (hh < 24)
+        & (mm < 60)
+        & (ss < 61)
+        & ms.is_not_null()
+        & (c.str.slice(19, 1) == ".")
+    ).fill_null(False)
+    return t_us.alias("_t_us"), ok.alias("_t_ok")
+
+
 def _time_expr(spec: TimeSpec) -> pl.Expr | None:
+    if spec.kind == "text" and spec.fixed_ms:
+        return _fixed_ms_exprs(str(spec.column))[0]
     if spec.kind == "text":
         # local times are parsed naive and placed in UTC with numpy (localtime.to_utc): far
         # cheaper per row than polars' zone conversion, and it gives both readings of a
@@ -271,6 +310,8 @@ def read_csv_batches(
     t_expr = _time_expr(layout.time)
     if t_expr is not None:
         exprs.append(t_expr)
+    if layout.time.kind == "text" and layout.time.fixed_ms:
+        exprs.append(_fixed_ms_exprs(str(layout.time.column))[1])
     # local wall-clock times (text, or numbers counting local time) are placed in UTC here
     fold = _FoldResolver() if layout.time.tz and layout.time.kind in ("text", "epoch") else None
     if layout.time.kind == "anchored":
@@ -288,6 +329,10 @@ def read_csv_batches(
         for frame in lf.collect_batches(chunk_size=chunk_rows):
             if frame.height == 0:
                 continue
+            if "_t_ok" in frame.columns:
+                if not frame["_t_ok"].all():
+                    raise _bad_fixed_time(layout, rows_done + int((~frame["_t_ok"]).arg_true()[0]))
+                frame = frame.drop("_t_ok")
             _check_nulls(layout, frame, rows_done)
             if layout.time.kind == "rate":
                 idx = np.arange(rows_done, rows_done + frame.height, dtype=np.float64)
@@ -316,6 +361,16 @@ def read_csv_batches(
             rows_done += frame.height
     except pl.exceptions.PolarsError as exc:
         raise _diagnose(layout, exc) from None
+
+
+def _bad_fixed_time(layout: CsvLayout, row: int) -> ImportFileError:
+    """The message for a row whose time is not ``YYYY-MM-DD hh:mm:ss.fff`` (read again)."""
+    strings: dict[str, pl.DataType] = {c: pl.String() for c in layout.columns}
+    value = _scan(layout, strings).slice(row, 1).collect()[str(layout.time.column)][0]
+    return ImportFileError(
+        f"{layout.path}: line {_line(layout, row)}: column {layout.time.column!r} holds "
+        f"{value!r}; expected a date-time like 2019-02-26 10:55:06.010, as on the rows before"
+    )
 
 
 def _line(layout: CsvLayout, row: int) -> int:
