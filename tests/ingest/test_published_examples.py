@@ -78,11 +78,13 @@ def test_polar_sensor_logger_published_lines(data_dir: DataDir, tmp_path: Path) 
         assert detect_format(path) == "polar-sensor-logger"
         status, f = one(data_dir, path, tz="Europe/Helsinki")
         assert status == "imported", f.message  # type: ignore[attr-defined]
-    np.testing.assert_allclose(stored(data_dir).values, [[-0.777, 0.436, -0.499],
-                                                         [-0.778, 0.437, -0.498]], atol=1e-6)
+    np.testing.assert_allclose(
+        stored(data_dir).values, [[-0.777, 0.436, -0.499], [-0.778, 0.437, -0.498]], atol=1e-6
+    )
     np.testing.assert_allclose(stored(data_dir, "gyro").values[1], [0.0, 0.42, 2.1], atol=1e-6)
-    np.testing.assert_allclose(stored(data_dir, "mag").values[0], [-1.2495, -0.4125, 0.2475],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        stored(data_dir, "mag").values[0], [-1.2495, -0.4125, 0.2475], atol=1e-6
+    )
     block = stored(data_dir)
     assert int(block.t_us[1] - block.t_us[0]) == 19_340  # the sensor clock's spacing (ns -> µs)
     # placed by the phone's arrival time (Helsinki, UTC+3 in April), not later than it
@@ -110,9 +112,7 @@ IOS_EVENT = (
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_movesense_ios_event_lines(data_dir: DataDir, tmp_path: Path, wrapped: bool) -> None:
     # the verbatim event, then two more 77 ms apart (the next packets of a 52 Hz stream)
-    events = [IOS_EVENT] + [
-        IOS_EVENT.replace("599025762", str(599025762 + 77 * k)) for k in (1, 2)
-    ]
+    events = [IOS_EVENT] + [IOS_EVENT.replace("599025762", str(599025762 + 77 * k)) for k in (1, 2)]
     path = tmp_path / "20220301T101500Z_175030001234_acc_stream.json"
     if wrapped:  # RecorderFileJson.swift L26-36, L69, L181-193 (stopped: "]}" at the end)
         path.write_text('{"data": [\n' + ",\n".join(events) + "\n]}")
@@ -123,8 +123,9 @@ def test_movesense_ios_event_lines(data_dir: DataDir, tmp_path: Path, wrapped: b
     assert status == "imported", f.message  # type: ignore[attr-defined]
     block = stored(data_dir)
     assert len(block.t_us) == 12
-    np.testing.assert_allclose(block.values[0], np.array([0.31347096, -0.31347096, 9.928176]) / G,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        block.values[0], np.array([0.31347096, -0.31347096, 9.928176]) / G, rtol=1e-6
+    )
     assert int(block.t_us[0]) == utc_us("2022-03-01T10:15:00")  # the stamp in the name (UTC)
 
 
@@ -238,8 +239,12 @@ EVENTS_EX = (
     [
         (PAL_R, ["sitting", "standing"], [50.1, 25.4], "2018-11-24T09:29:22.000"),
         (AREND, ["standing", "sitting"], [0.6, 353.0], "2019-02-20T16:15:28.000"),
-        (DEEPPOSTURES, ["sitting", "standing", "moving"], [1205.6, 3.5, 1.4],
-         "2016-09-20T09:59:47.000"),
+        (
+            DEEPPOSTURES,
+            ["sitting", "standing", "moving"],
+            [1205.6, 3.5, 1.4],
+            "2016-09-20T09:59:47.000",
+        ),
         (EVENTS_EX, ["sitting", "standing"], [30.5, 1.3], "2020-10-25T23:32:36.000"),
     ],
 )
@@ -261,3 +266,62 @@ def test_activpal_published_lines(
     assert ref["duration_s"].to_list() == seconds
     first = ref["start_time"][0].replace(tzinfo=None)
     assert abs((first - dt.datetime.fromisoformat(first_local)).total_seconds()) < 0.5
+
+
+# --------------------------------------------------------------------------- layouts from code
+# No published file of these was found; they follow the vendor's writer code line by line.
+
+
+def _imu_rows(n: int, fields: int, decimal: str = ".") -> list[str]:
+    rows = []
+    for i in range(n):
+        acc = [0.1 + 0.001 * (i % 7), -0.2, 9.79]  # m/s^2
+        gyro = [1.5, -0.5, 0.25]  # deg/s
+        magn = [22.0, -4.0, -41.0]  # µT
+        values = (acc + gyro + magn)[: fields - 1]
+        text = ",".join(f"{v:.6f}".replace(".", decimal) for v in values)
+        rows.append(f"{100_000 + round(i * 1000 / 52)},{text}")
+    return rows
+
+
+@pytest.mark.parametrize("fields", [7, 10])
+def test_movesense_android_imu_log(data_dir: DataDir, tmp_path: Path, fields: int) -> None:
+    # ImuActivity.java (movesense-mobile-lib android/Showcaseapp, f307a7bb) L162: one header for
+    # IMU6 and IMU9, rows "%d,%.6f,..." of 7 (IMU6) or 10 (IMU9) fields (L205-228); the file
+    # name carries the UTC time the log was saved (CsvLogger.java L98-118)
+    path = tmp_path / "2026-03-02_08-00-10_175030001234_ImuActivity.csv"
+    header = "Timestamp,AccX,AccY,AccZ,GyroX,GyroY,GyroZ,MagnX,MagnY,MagnZ"
+    path.write_text("\n".join([header, *_imu_rows(520, fields)]) + "\n")
+    assert detect_format(path) == "movesense-csv"
+    status, f = one(data_dir, path)
+    assert status == "imported", f.message  # type: ignore[attr-defined]
+    assert sorted(f.qc) == (["acc", "gyro"] if fields == 7 else ["acc", "gyro", "mag"])  # type: ignore[attr-defined]
+    np.testing.assert_allclose(stored(data_dir, "gyro").values[0], [1.5, -0.5, 0.25])
+    np.testing.assert_allclose(stored(data_dir).values[0], np.array([0.1, -0.2, 9.79]) / G,
+                               rtol=1e-6)  # fmt: skip
+    # the last sample lies at the time the log was saved (the name's, to the second)
+    assert int(stored(data_dir).t_us[-1]) == utc_us("2026-03-02T08:00:10")
+
+
+def test_movesense_ios_imu_csv(data_dir: DataDir, tmp_path: Path) -> None:
+    # Recorder.swift (movesense-mobile-lib, f307a7bb) L56: imuHeader "timestamp,x,y,z,gx,gy,gz"
+    path = tmp_path / "20260302T080000Z_175030001234_imu_stream.csv"
+    path.write_text("\n".join(["timestamp,x,y,z,gx,gy,gz", *_imu_rows(520, 7)]) + "\n")
+    assert detect_format(path) == "movesense-csv"
+    status, f = one(data_dir, path)
+    assert status == "imported", f.message  # type: ignore[attr-defined]
+    np.testing.assert_allclose(stored(data_dir, "gyro").values[1], [1.5, -0.5, 0.25])
+    assert int(stored(data_dir).t_us[0]) == utc_us("2026-03-02T08:00:00")
+
+
+def test_activpal_header_block_and_semicolons(data_dir: DataDir, tmp_path: Path) -> None:
+    # load.events.file.R (PALkitchen/activPAL, 353266e8) L17-44: a **header** ... **data** block
+    # may precede the table, and a semicolon file after a "sep=" line is read with sep=";"
+    body = AREND.replace(",", ";")
+    path = tmp_path / "block-Events.csv"
+    path.write_text("sep=;\n**header**\nSerial;AP840024\n**data**\n" + body)
+    assert detect_format(path) == "activpal-events"
+    status, f = one(data_dir, path, tz="UTC")
+    assert status == "imported", f.message  # type: ignore[attr-defined]
+    ref = pl.read_parquet(data_dir.root / f.recordings[0])  # type: ignore[attr-defined]
+    assert ref["posture"].to_list() == ["standing", "sitting"]
