@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from glutewake.ingest.importers.errors import ImportFileError
 
 if TYPE_CHECKING:
-    from glutewake.ingest.importers import FileResult
     from glutewake.ingest.importers._core import Batch, Source, StreamChecker
     from glutewake.store.samples import NewRecording
+
+
+class FileResult(Protocol):
+    """The parts of ``glutewake.ingest.importers.FileResult`` the feed fills in."""
+
+    sha256: str | None
+    rows: int
+    recordings: list[str]
+    qc: dict[str, Any]
+    flags: list[str]
 
 
 class RecordingFeed(Sequence["NewRecording"]):

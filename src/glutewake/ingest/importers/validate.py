@@ -13,14 +13,41 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from glutewake.ingest.importers.errors import ImportFileError
 
-if TYPE_CHECKING:
-    from glutewake.ingest.importers._core import Batch, StreamQC
+
+class Batch(Protocol):
+    """What is judged of a batch (``_core.Batch`` has it; no import, so no cycle)."""
+
+    @property
+    def t_us(self) -> NDArray[np.int64]: ...
+    @property
+    def values(self) -> NDArray[np.float64]: ...
+    @property
+    def first_line(self) -> int: ...
+    @property
+    def place(self) -> str: ...
+
+
+class StreamQC(Protocol):
+    """What is judged of a stream's timing (``_core.StreamQC`` has it)."""
+
+    stream: str
+    n_samples: int
+    duplicate_times: int
+    backward_jumps: int
+    first_backward: str | None
+    first_duplicate: str | None
+    fs_stated_hz: float | None
+
+    @property
+    def fs_measured_hz(self) -> float | None: ...
+
 
 #: |value| beyond which no sensor of the stream reads (project units): the largest common
 #: ranges are ±200 g (ADXL375), ±4000 deg/s, ±50 gauss; surface EMG is millivolts
