@@ -36,8 +36,17 @@ def one(data_dir: DataDir, path: Path, **kw: object) -> tuple[str, object]:
 
 
 def stored(data_dir: DataDir, stream: str = "acc") -> sample_store.SampleBlock:
+    """The stream's samples over the span its recordings cover (read back from the store)."""
+    from glutewake.store.catalog import open_read
+
+    with open_read(data_dir) as con:
+        lo, hi = con.execute(
+            "SELECT epoch_us(min(start_time)), epoch_us(max(end_time)) FROM recordings "
+            "WHERE stream = ?",
+            [stream],
+        ).fetchone()  # type: ignore[misc]
     block = sample_store.read_samples(
-        data_dir, stream=stream, participant_id="P01", start_us=0, end_us=4_102_444_800_000_000
+        data_dir, stream=stream, participant_id="P01", start_us=int(lo), end_us=int(hi) + 1
     )
     assert block is not None
     return block

@@ -1,15 +1,18 @@
 """Import recordings researchers already have: vendor app exports, lab files, our own Parquet.
 
 ``run_import`` recognises each file's format from its content (or takes ``format=``), reads it in
-bounded-memory chunks, checks its timing (gaps, clock jumps, irregular sampling: recorded as QC,
+bounded-memory chunks, refuses what no sensor could have recorded and flags what is odd but usable
+(:mod:`.validate`), checks its timing (gaps, clock jumps, irregular sampling: recorded as QC,
 never resampled) and hands the chunks to the ``add_recordings`` callable its caller passes (the
 CLI passes :func:`glutewake.pipeline.add_recordings`, which stores them like collected data,
 derives what they touch, and writes the catalog rows, with the file's SHA-256 in
 ``import_files``, in one short transaction after the last chunk). Importers are a source: they
 never import the pipeline, the analytics or the CLI, and write bookkeeping only through
 :mod:`glutewake.store.bookkeeping`. A file already imported
-for the participant is skipped; a malformed file fails alone with one message naming the file, the
-line or record and what was expected, and the samples of any chunk already stored are removed.
+for the participant is skipped, and so is a shorter version of a recording already imported; a
+longer one replaces it (:mod:`.versions`). A malformed file fails alone with one message naming
+the file, the line or record and what was expected, and the samples of any chunk already stored
+are removed.
 The registry (:data:`FORMATS`) and the formats are described in ``docs/import.md``.
 
 Heavy modules (polars, pyarrow, pyedflib) load only when an import runs, so the CLI starts fast.
