@@ -169,7 +169,7 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
                     idx = np.arange(lo, lo + n, dtype=np.float64)
                     t_us = start_us + np.round(idx * 1e6 / fs_hz).astype(np.int64)
                     channels = tuple(name for _, name, _ in sigs)
-                    yield Batch(stream, t_us, values, channels, first_line=int(lo / fs_hz) + 1)
+                    yield Batch(stream, t_us, values, channels, first_line=lo + 1, place="sample")
         finally:
             reader.close()
 
