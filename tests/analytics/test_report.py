@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -119,16 +120,26 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> DataDir:
     return d
 
 
-def _images(page: str) -> list[str]:
-    return re.findall(r"<img [^>]*alt=\"([^\"]+)\"[^>]*src=\"data:image/png;base64,", page)
+def figures(page: str) -> list[str]:
+    """The accessible names of the page's inline SVG figures, in order."""
+    return re.findall(r"<svg class=\"fig\"[^>]*aria-label=\"([^\"]+)\"", page)
 
 
 def assert_self_contained(page: str) -> None:
-    """No resource outside the file: no URLs in src/href/url(), no scripts or links."""
-    assert not re.search(r"""(src|href)\s*=\s*["']?(?!data:)[a-z]+:""", page, re.I)
-    assert not re.search(r"url\(\s*['\"]?(?!data:)", page, re.I)
-    assert "<script" not in page.lower() and "<link" not in page.lower()
+    """No resource outside the file; every internal reference resolves to one element.
+
+    No URL in src/href/url() other than a ``#fragment`` of this page (the figures' clip paths,
+    hatches and markers), no scripts, links or images, no http(s) address anywhere.
+    """
+    assert not re.search(r"""(src|href)\s*=\s*["']?(?!#)[^"'\s>]""", page, re.I)
+    assert not re.search(r"url\(\s*['\"]?(?!#)", page, re.I)
+    lower = page.lower()
+    assert "<script" not in lower and "<link" not in lower and "<img" not in lower
     assert "http://" not in page and "https://" not in page
+    ids = re.findall(r"\sid=\"([^\"]+)\"", page)
+    assert len(ids) == len(set(ids)), "duplicate element ids"
+    refs = set(re.findall(r"url\(#([^)]+)\)", page)) | set(re.findall(r'href="#([^"]+)"', page))
+    assert refs <= set(ids), f"unresolved references: {sorted(refs - set(ids))[:5]}"
 
 
 def test_dst_day_report_shows_the_day(study: DataDir) -> None:
@@ -139,7 +150,7 @@ def test_dst_day_report_shows_the_day(study: DataDir) -> None:
     assert (data.periods["start_h"].diff().drop_nulls() > 0).all()
     page = render_daily_html(data)
     assert_self_contained(page)
-    alts = _images(page)
+    alts = figures(page)
     assert alts == [
         "posture timeline of the day", "sitting time by bout length", "sitting versus wear time",
         "sitting on recent days, baseline and goal", "contraction peaks per repetition",
@@ -148,9 +159,12 @@ def test_dst_day_report_shows_the_day(study: DataDir) -> None:
     assert "1 data gap(s), 5.0 min" in page
     assert "lowest battery level 41%" in page
     assert "pain today (0-10): lower back 3, hip 1, knee 0" in page
-    assert "glutes 30 ms first" in page
+    # glute and hamstring onsets coincide in the fixture: inside the onset error, not a verdict
+    assert "together (within ±25 ms)" in page
+    # the other session has no per-repetition onsets: its median is shown, not judged
+    assert "median -30 ms <span class='unsure'>(not judged" in page
     assert "2 sessions" in page and "Compared with the baseline week (5 valid days)" in page
-    assert "Sitting goal 15 h 00 min" in page
+    assert "Sitting goal 15 h: <span class='bad'>not met, 4 h 05 min over" in page
     longest = data.summary["longest_bout_min"] if data.summary else None
     assert longest == pytest.approx(95.0)
     assert "longest 95 min" in page
@@ -176,7 +190,7 @@ def test_exercise_without_thigh_data_and_an_empty_day(study: DataDir) -> None:
     page = render_daily_html(load_day(study, "P1", EXERCISE_ONLY_DAY))
     assert "No thigh-sensor data was processed for this day" in page
     assert "posture timeline" not in page
-    assert "<table>" in page and "glute_bridge" in page
+    assert "<table>" in page and "<td>glute bridge</td>" in page
     empty = render_daily_html(load_day(study, "P1", dt.date(2026, 6, 1)))
     assert "No thigh-sensor data was processed" in empty
     assert "No exercise session was recorded on this day." in empty
@@ -204,3 +218,77 @@ def test_report_errors(study: DataDir, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="html, pdf or png"):
         write_daily_report(study, "P1", DST_DAY, fmt="docx")  # type: ignore[arg-type]
     assert not (tmp_path / "x.html").exists()
+
+
+def test_bouts_across_midnight_are_drawn_once_and_labelled_only_with_a_bar(
+    study: DataDir,
+) -> None:
+    from glutewake.analytics.daily_figures import bout_spans, draw_timeline
+    from glutewake.analytics.svg import pyplot, style
+
+    day = load_day(study, "P1", DST_DAY)
+    t0 = dt.datetime(2026, 3, 29)
+    rows = [  # (start_h, minutes): from yesterday 23:00, stored twice; a normal bout; a bout
+        (-1.0, 90.0), (-1.0, 90.0), (10.0, 40.0), (22.999, 45.0)]  # starting 4 s before midnight
+    bouts = pl.DataFrame({
+        "start_h": [h for h, _ in rows],
+        "start_local": [t0 + dt.timedelta(hours=h) for h, _ in rows],
+        "end_local": [t0 + dt.timedelta(hours=h, minutes=m) for h, m in rows],
+        "duration_min": [m for _, m in rows],
+    })
+    odd = dataclasses.replace(day, bouts=bouts)
+    spans = bout_spans(odd, 30.0)
+    assert spans.height == 3  # the duplicate is drawn once
+    assert spans["x0"].to_list()[0] == 0.0 and spans["x1"].to_list()[0] == pytest.approx(0.5)
+    assert spans["x1"].to_list()[2] == pytest.approx(23.0)  # clipped to the 23-hour day
+    with style():
+        fig, ax = pyplot().subplots(figsize=(5, 1.9), layout="constrained")
+        draw_timeline(ax, odd)
+    labels = sorted(t.get_text() for t in ax.texts)
+    pyplot().close(fig)
+    # the 45-minute bout has 4 s inside the day: a sliver, so no label beside it
+    assert labels == ["40′", "90′"]
+
+
+def test_daily_figures_start_at_zero(study: DataDir) -> None:
+    from glutewake.analytics import daily_figures as figs
+    from glutewake.analytics.svg import pyplot, style
+
+    day = load_day(study, "P1", DST_DAY)
+    with style():
+        fig, axes = pyplot().subplots(4, 1, figsize=(5, 8))
+        figs.draw_bouts(axes[0], day)
+        figs.draw_recent(axes[1], day)
+        figs.draw_activation(axes[2], day)
+        figs.draw_wear(axes[3], day)
+    assert [ax.get_ylim()[0] for ax in axes[:3]] == [0, 0, 0]
+    assert axes[3].get_xlim()[0] == 0
+    pyplot().close(fig)
+
+
+def test_report_commands_take_a_clinicians_next_steps_file(
+    study: DataDir, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from glutewake.cli import main
+
+    rules = tmp_path / "clinic.toml"
+    rules.write_text('[[rules]]\nid = "break_up_sitting"\n'
+                     'text = "Walk every {every_min} minutes: {long_bouts}."\n'
+                     "params = { every_min = 20 }\n", encoding="utf-8")
+    out = tmp_path / "day.html"
+    assert main(["report", "daily", "--data", str(study.root), "--participant", "P1", "--date",
+                 str(DST_DAY), "--out", str(out), "--next-steps", str(rules)]) == 0
+    assert "Walk every 20 minutes: 00:00–00:50 (50 min)" in out.read_text(encoding="utf-8")
+    progress = tmp_path / "progress.html"
+    assert main(["report", "progress", "--data", str(study.root), "--participant", "P1",
+                 "--out", str(progress), "--next-steps", str(rules)]) == 0
+    assert "<section class='next'><h2>Next steps (the week" in progress.read_text("utf-8")
+    rules.write_text('[[rules]]\nid = "break_up_sitting"\ntext = "{nap}"\n', encoding="utf-8")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "daily", "--data", str(study.root), "--participant", "P1", "--date",
+              str(DST_DAY), "--out", str(tmp_path / "bad.html"), "--next-steps", str(rules)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("glutewake: error: ") and "unknown field {nap}" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "bad.html").exists()

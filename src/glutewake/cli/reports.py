@@ -23,6 +23,17 @@ __all__ = [
 ]
 
 
+def _next_steps(args: argparse.Namespace) -> Path | None:
+    value = getattr(args, "next_steps", None)
+    return Path(value) if value else None
+
+
+NEXT_STEPS_HELP = (
+    "a next-steps rules file (TOML) laid over the built-in table: a clinician's wording, "
+    "thresholds and rules (docs/reports.md)"
+)
+
+
 def report_daily(args: argparse.Namespace) -> int:
     """``glutewake report daily``: one report per local day (HTML, PDF or PNG)."""
     from glutewake.analytics.report import write_daily_report
@@ -35,6 +46,7 @@ def report_daily(args: argparse.Namespace) -> int:
         args.until,
         out=out,
         fmt=getattr(args, "format", "html") or "html",
+        next_steps=_next_steps(args),
     )
     for path in paths:
         print(path)
@@ -52,6 +64,7 @@ def report_progress(args: argparse.Namespace) -> int:
         start=args.start,
         end=args.until,
         fmt=args.format,
+        next_steps=_next_steps(args),
     )
     print(path)
     return 0
@@ -97,6 +110,7 @@ def add_report_subcommands(
             default="html",
             help="html (default, self-contained page) or a printable A4 pdf/png",
         )
+        daily.add_argument("--next-steps", metavar="FILE", help=NEXT_STEPS_HELP)
         daily.set_defaults(func=report_daily)
     q = report_sub.add_parser(
         "progress",
@@ -111,6 +125,7 @@ def add_report_subcommands(
     q.add_argument("--until", type=_date, metavar="DATE", help="last local date")
     q.add_argument("--out", metavar="FILE", help="output file (default DATA/reports/...)")
     q.add_argument("--format", choices=("html", "pdf", "png"), default="html")
+    q.add_argument("--next-steps", metavar="FILE", help=NEXT_STEPS_HELP)
     q.set_defaults(func=report_progress)
 
 
