@@ -11,11 +11,15 @@ that one-off cost is not per row.
 
     python benchmarks/import_speed.py                 # 7 days at 100 Hz (60.5 M rows, ~2 GB)
     python benchmarks/import_speed.py --days 1        # quicker look
+    python benchmarks/import_speed.py --axivity --days 1 --rounds 3
+        # Axivity CSV (cwa-convert's default layout: local time text, %f values) against the
+        # generic CSV of the same samples, imported alternately, CPU per row best of N
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -60,6 +64,31 @@ def write_csv(path: Path, days: float, fs_hz: float, iso: bool) -> int:
     return n_total
 
 
+def write_axivity(path: Path, days: float, fs_hz: float) -> int:
+    """cwa-convert's default CSV (local device time, six-decimal g) of the same signal, and a
+    generic CSV of it next to it (``t_us`` and the same six-decimal values)."""
+    n_total = int(days * 86_400 * fs_hz)
+    per_day = int(86_400 * fs_hz)
+    rng = np.random.default_rng(0)
+    generic = path.with_name(path.stem + "-generic.csv")
+    with open(path, "wb") as ax, open(generic, "wb") as gen:
+        gen.write(b"t_us,acc_x[g],acc_y[g],acc_z[g]\n")
+        for lo in range(0, n_total, per_day):
+            n = min(per_day, n_total - lo)
+            idx = np.arange(lo, lo + n, dtype=np.int64)
+            t_us = _T0_US + np.round(idx * 1e6 / fs_hz).astype(np.int64)
+            acc = rng.normal(0.0, 0.02, size=(n, 3)) + np.array([0.0, 0.0, 1.0])
+            values = {"x": acc[:, 0], "y": acc[:, 1], "z": acc[:, 2]}
+            frame = pl.DataFrame({"t": t_us, **values})
+            frame.write_csv(gen, include_header=False, float_precision=6)
+            local = pl.from_epoch(frame["t"], time_unit="us").dt.replace_time_zone("UTC")
+            local = local.dt.convert_time_zone("Europe/Berlin").dt.replace_time_zone(None)
+            frame.with_columns(local.dt.strftime("%Y-%m-%d %H:%M:%S%.3f").alias("t")).write_csv(
+                ax, include_header=False, float_precision=6
+            )
+    return n_total
+
+
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -81,7 +110,7 @@ def child_read_csv(path: Path) -> dict[str, float]:
     }
 
 
-def child_import(path: Path, data: Path, derive: bool) -> dict[str, float]:
+def child_import(path: Path, data: Path, derive: bool, tz: str | None = None) -> dict[str, float]:
     from glutewake.pipeline import import_files as run_import
     from glutewake.store.bookkeeping import add_participant
     from glutewake.store.datadir import DataDir
@@ -96,7 +125,7 @@ def child_import(path: Path, data: Path, derive: bool) -> dict[str, float]:
 
     cpu, t = _cpu_s(), time.perf_counter()
     summary = run_import(
-        data_dir, [path], participant_id="B01", placement="thigh" if derive else None
+        data_dir, [path], participant_id="B01", placement="thigh" if derive else None, tz=tz
     )
     elapsed, cpu = time.perf_counter() - t, _cpu_s() - cpu
     if summary.failed:
@@ -117,6 +146,15 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/glutewake-import-bench")
     parser.add_argument("--iso", action="store_true", help="ISO 8601 time column, not t_us")
     parser.add_argument("--derive", action="store_true", help="also derive sitting per day")
+    parser.add_argument(
+        "--axivity", action="store_true", help="Axivity CSV against the same generic CSV"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--axivity)")
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="another checkout's src folder, run interleaved with this one (--axivity)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = Path(args.dir)
@@ -124,11 +162,16 @@ def main() -> None:
         kind, path = args.child
         if kind == "read_csv":
             out = child_read_csv(Path(path))
+        elif kind == "import-axivity":
+            out = child_import(Path(path), folder / "data", False, tz="Europe/Berlin")
         else:
             out = child_import(Path(path), folder / "data", kind == "import-derive")
         print(json.dumps(out))
         return
     folder.mkdir(parents=True, exist_ok=True)
+    if args.axivity:
+        compare_axivity(folder, args.days, args.fs, args.rounds, args.baseline)
+        return
     name = f"acc_{args.days:g}d_{args.fs:g}hz_{'iso' if args.iso else 'tus'}.csv"
     path = folder / name
     if not path.exists():
@@ -159,6 +202,64 @@ def main() -> None:
             f"{label:<26} {res['rows']:>12,} rows  {res['seconds']:7.1f} s  "
             f"{rate / 1e6:6.2f} M rows/s  CPU {res['cpu_s']:6.1f} s  "
             f"peak RSS {res['peak_rss_mib']:6.0f} MiB"
+        )
+
+
+def _child(
+    folder: Path, kind: str, path: Path, source: str | None = None
+) -> dict[str, float] | None:
+    """One import in its own process; ``source`` runs another checkout's ``src`` instead."""
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = source
+    proc = subprocess.run(
+        [sys.executable, __file__, "--dir", str(folder), "--child", kind, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if proc.returncode != 0:
+        print(f"{kind}: failed\n{proc.stderr[-2000:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare_axivity(
+    folder: Path, days: float, fs_hz: float, rounds: int, baseline: str | None = None
+) -> None:
+    """Axivity and generic CSV of the same samples, imported alternately; CPU per row.
+
+    ``baseline``: another checkout's ``src`` folder, run interleaved with this one (before and
+    after a change, in the same run)."""
+    path = folder / f"axivity_{days:g}d_{fs_hz:g}hz.csv"
+    generic = path.with_name(path.stem + "-generic.csv")
+    if not (path.exists() and generic.exists()):
+        n = write_axivity(path, days, fs_hz)
+        print(f"wrote {path.name} and {generic.name} ({n:,} rows each)")
+    best: dict[str, float] = {}
+    sources = [("", None)] + ([("baseline ", baseline)] if baseline else [])
+    for r in range(rounds):
+        for (tag, source), (kind, file) in itertools.product(
+            sources, (("import", generic), ("import-axivity", path))
+        ):
+            load = os.getloadavg()[0]
+            res = _child(folder, kind, file, source)
+            if res is None:
+                return
+            ns_row = 1e9 * res["cpu_s"] / res["rows"]
+            label = tag + ("axivity-csv" if kind == "import-axivity" else "generic-csv")
+            best[label] = min(best.get(label, float("inf")), ns_row)
+            print(
+                f"round {r + 1} {label:21} {res['rows']:>11,} rows  {res['seconds']:6.1f} s  "
+                f"CPU {res['cpu_s']:6.1f} s = {ns_row:5.0f} ns/row  "
+                f"({res['rows'] / res['seconds'] / 1e6:4.2f} M rows/s)  load {load:.1f}"
+            )
+    for tag, _ in sources:
+        gen, ax = best[tag + "generic-csv"], best[tag + "axivity-csv"]
+        print(
+            f"{tag or 'this checkout '}best of {rounds}: generic {gen:.0f} ns/row, axivity "
+            f"{ax:.0f} ns/row: {ax / gen:.2f}x the generic CSV's CPU per row"
         )
 
 

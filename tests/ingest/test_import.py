@@ -408,8 +408,8 @@ def test_hour_repeated_when_clocks_go_back_is_read_in_order(
 ) -> None:
     # Berlin, 2026-10-25: 03:00 CEST becomes 02:00 CET, so 02:00-02:59 local happens twice
     start = dt.datetime(2026, 10, 25, 1, 30)
-    local = [start + dt.timedelta(seconds=10 * i) for i in range(6 * 90)]  # 01:30-02:59:50
-    local += [dt.datetime(2026, 10, 25, 2, 0) + dt.timedelta(seconds=10 * i) for i in range(6 * 90)]
+    local = [start + dt.timedelta(seconds=i) for i in range(60 * 90)]  # 01:30-02:59:59, 1 Hz
+    local += [dt.datetime(2026, 10, 25, 2, 0) + dt.timedelta(seconds=i) for i in range(60 * 90)]
     path = tmp_path / "fold.csv"
     path.write_text(
         "time,acc_x[g],acc_y[g],acc_z[g]\n"
@@ -430,7 +430,7 @@ def test_hour_repeated_when_clocks_go_back_is_read_in_order(
         end_us=first_utc + 10**11,
     )
     assert block is not None
-    np.testing.assert_array_equal(block.t_us, first_utc + np.arange(len(local)) * 10_000_000)
+    np.testing.assert_array_equal(block.t_us, first_utc + np.arange(len(local)) * 1_000_000)
 
 
 def test_thigh_data_with_a_clock_jump_back_still_gives_daily_sitting(

@@ -188,7 +188,7 @@ Current Battery Voltage: 4.21     Mode = 12
 @pytest.mark.parametrize("with_timestamp", [True, False])
 def test_actigraph_csv(data_dir: DataDir, tmp_path: Path, with_timestamp: bool) -> None:
     n = 300
-    acc = np.round(np.random.default_rng(2).normal(0, 0.1, (n, 3)), 3)
+    acc = np.round(np.random.default_rng(2).normal(0, 0.1, (n, 3)) + np.array([0.0, 0.0, 1.0]), 3)
     lines = []
     for i, (x, y, z) in enumerate(acc):
         t = T0_US + round(i * 1e6 / 30)
@@ -213,7 +213,7 @@ def test_actigraph_csv(data_dir: DataDir, tmp_path: Path, with_timestamp: bool) 
 
 def test_axivity_csv(data_dir: DataDir, tmp_path: Path) -> None:
     n = 500
-    acc = np.round(np.random.default_rng(3).normal(0, 0.1, (n, 3)), 4)
+    acc = np.round(np.random.default_rng(3).normal(0, 0.1, (n, 3)) + np.array([0.0, 0.0, 1.0]), 4)
     lines = [
         f"{local_text(T0_US + i * 10_000, '%Y-%m-%d %H:%M:%S.%f')},{x},{y},{z}"
         for i, (x, y, z) in enumerate(acc)
@@ -373,7 +373,7 @@ def test_truncated_edf_names_the_record(data_dir: DataDir, tmp_path: Path) -> No
 
 def test_sample_parquet_reimports_into_another_data_dir(data_dir: DataDir, tmp_path: Path) -> None:
     n = 400
-    acc = np.round(np.random.default_rng(6).normal(0, 0.1, (n, 3)), 4)
+    acc = np.round(np.random.default_rng(6).normal(0, 0.1, (n, 3)) + np.array([0.0, 0.0, 1.0]), 4)
     src = tmp_path / "src.csv"
     src.write_text(
         "t_us,acc_x[g],acc_y[g],acc_z[g]\n"

@@ -207,18 +207,14 @@ def cmd_symptom_log(args: argparse.Namespace) -> int:
 
 def cmd_device_set(args: argparse.Namespace) -> int:
     from glutewake.devices import PROFILES
-    from glutewake.store.bookkeeping import set_device, write
+    from glutewake.ingest.importers import FORMATS
+    from glutewake.store.bookkeeping import parse_channel_roles, set_device, write
 
-    if args.profile not in PROFILES:
-        raise CliError(f"unknown profile {args.profile!r} (known: {', '.join(sorted(PROFILES))})")
-    roles = None
-    if args.channel_roles:
-        roles = []
-        for item in args.channel_roles.split(","):
-            parts = item.split(":")
-            if len(parts) != 3:
-                raise CliError(f"channel role {item!r} is not CHANNEL:MUSCLE:SIDE")
-            roles.append((parts[0], parts[1], parts[2]))
+    # imported devices carry the profile import:<format> (docs/import.md)
+    known = sorted(PROFILES) + [f"import:{f}" for f in FORMATS]
+    if args.profile not in known:
+        raise CliError(f"unknown profile {args.profile!r} (known: {', '.join(known)})")
+    roles = parse_channel_roles(args.channel_roles) if args.channel_roles else None
     write(
         _data_dir(args),
         set_device,
@@ -469,13 +465,20 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = psub.add_parser("set", parents=[common], help="register a participant's device")
     q.add_argument("participant")
-    q.add_argument("device", help="device id (BLE address or name as spooled)")
-    q.add_argument("--profile", required=True)
+    q.add_argument("device", help="device id (BLE address or name as spooled, or as imported)")
+    q.add_argument(
+        "--profile",
+        required=True,
+        help="device profile (polar-pmd, glutewake-open, movesense, metawear, ganglion) or "
+        "import:<format> for an imported device (e.g. import:edf)",
+    )
     q.add_argument("--placement", help="thigh, lower_back, glute, ...")
     q.add_argument(
         "--channel-roles",
         metavar="CH:MUSCLE:SIDE,...",
-        help="EMG channel roles, e.g. ch1:glute_max:right,ch2:hamstring:right",
+        help="EMG channel roles, e.g. ch1:glute_max:right,ch2:hamstring:right; changing them "
+        "(or the placement) after data arrived re-derives the device's sessions and days at "
+        "the next process",
     )
     q.set_defaults(func=cmd_device_set)
 

@@ -27,6 +27,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         "exercise": args.exercise,
         "placement": args.placement,
         "device_id": args.device,
+        "start": args.start,
+        "channel_roles": args.channel_roles,
         "progress": progress,
         # the importer is a source: the pipeline stores and derives what it reads
         "add_recordings": add_recordings,
@@ -38,9 +40,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         summary = run_import(_data_dir(args), args.paths, **kwargs)
     for f in summary.files:
         if f.status == "imported":
-            print(
-                f"imported {f.path} ({f.format}): {f.rows:,} rows, {len(f.recordings)} recording(s)"
+            what = (
+                _reference_minutes(f.qc["reference_minutes"])
+                if "reference_minutes" in f.qc
+                else f"{len(f.recordings)} recording(s)"
             )
+            note = f"; {f.message}" if f.message else ""
+            print(f"imported {f.path} ({f.format}): {f.rows:,} rows, {what}{note}")
         elif f.status == "skipped":
             print(f"skipped  {f.path}: {f.message}")
         else:
@@ -53,6 +59,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
         f"{summary.exercise_sessions} exercise session(s) derived"
     )
     return 1 if summary.failed else 0
+
+
+def _reference_minutes(minutes: dict[str, float]) -> str:
+    order = ("sitting", "standing", "moving", "cycling", "lying", "travelling", "nonwear")
+    parts = [f"{p} {minutes[p]:,.1f}" for p in order if p in minutes]
+    return "minutes: " + ", ".join(parts)
 
 
 def add_import_command(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -81,6 +93,18 @@ def add_import_command(sub: Any, common: argparse.ArgumentParser) -> argparse.Ar
         "--device",
         metavar="ID",
         help="device id to store under (default: from the file, else import-<format>)",
+    )
+    p.add_argument(
+        "--start",
+        metavar="TIME",
+        help="ISO 8601 date and time of the first sample (with an offset, else in --tz), for "
+        "files whose clock counts from the sensor's reset (Movesense); overrides the file's",
+    )
+    p.add_argument(
+        "--channel-roles",
+        metavar="CH:MUSCLE:SIDE,...",
+        help="EMG channel roles of the imported device, e.g. glute_r:glute_max:right,"
+        "hamstring_r:hamstring:right (stored channel names: docs/import.md)",
     )
     p.set_defaults(func=_cmd_import)
     return p

@@ -62,6 +62,81 @@ def _known_state(data_dir: DataDir) -> tuple[dict[str, tuple[int, int, int]], di
     return files, tzs, devices
 
 
+def _stored_recordings(
+    data_dir: DataDir, redo: bool
+) -> tuple[dict[str, list[Recording]], set[tuple[str, str]]]:
+    """Recordings to derive again although no new spool data touches them, per participant.
+
+    A device whose placement or channel roles changed after its data arrived
+    (``devices.rederive_pending``): its recordings, and the other thigh ACC recordings of the
+    days its ACC touches (a day is measured from what is worn on the thigh). With ``redo``:
+    every imported recording (spool data is decoded again anyway).
+    """
+    if not data_dir.catalog.exists():
+        return {}, set()
+    with catalog.open_read(data_dir) as con:
+        pending = {
+            (str(p), str(d))
+            for p, d in con.execute(
+                "SELECT participant_id, device_id FROM devices WHERE rederive_pending"
+            ).fetchall()
+        }
+        query = """
+            WITH pending AS (
+                SELECT participant_id, device_id FROM devices WHERE rederive_pending),
+            own AS (
+                SELECT r.* FROM recordings r JOIN pending USING (participant_id, device_id)),
+            touched AS (
+                SELECT participant_id, min(start_time) - INTERVAL 1 DAY AS lo,
+                       max(end_time) + INTERVAL 1 DAY AS hi
+                FROM own WHERE stream = 'acc' GROUP BY participant_id)
+            SELECT * FROM own
+            UNION
+            SELECT r.* FROM recordings r JOIN touched t USING (participant_id)
+            WHERE r.stream = 'acc' AND r.end_time >= t.lo AND r.start_time <= t.hi
+        """
+        if redo:
+            query += " UNION SELECT * FROM recordings WHERE profile LIKE 'import:%'"
+        cols = [
+            "recording_id",
+            "participant_id",
+            "device_id",
+            "profile",
+            "stream",
+            "conn_id",
+            "start_time",
+            "end_time",
+            "n_samples",
+            "fs_hz",
+            "channels",
+            "unit",
+            "exercise",
+        ]
+        rows = con.execute(f"SELECT {', '.join(cols)} FROM ({query}) ORDER BY ALL").fetchall()
+    out: dict[str, list[Recording]] = {}
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    for rid, pid, dev, profile, stream, conn, t0, t1, n, fs, channels, unit, ex in rows:
+        out.setdefault(str(pid), []).append(
+            Recording(
+                recording_id=str(rid),
+                participant_id=str(pid),
+                device_id=str(dev),
+                profile=str(profile),
+                stream=str(stream),
+                conn_id=int(conn),
+                start_us=(t0 - epoch) // dt.timedelta(microseconds=1),
+                end_us=(t1 - epoch) // dt.timedelta(microseconds=1),
+                n_samples=int(n),
+                fs_hz=float(fs),
+                channels=tuple(str(channels).split(",")),
+                unit=str(unit),
+                exercise=ex,
+                qc={},
+            )
+        )
+    return out, pending
+
+
 def add_recordings(
     data_dir: DataDir,
     recordings: Iterable[NewRecording],
@@ -140,11 +215,8 @@ def process(
     summary = ProcessSummary()
     known, tzs, devices = _known_state(data_dir)
     failed = _known_failures(data_dir)
-    stored: dict[str, list[Recording]] = {}
     if redo:
         known = {}
-        for rec in _stored_acc_recordings(data_dir):
-            stored.setdefault(rec.participant_id, []).append(rec)
     # each decode task gets its own folder's entries only: the whole study's would be pickled
     # and shipped with every task
     known_by_folder: dict[str, dict[str, tuple[int, int, int]]] = {}
@@ -156,8 +228,9 @@ def process(
     by_participant: dict[str, list[str]] = {}
     for folder in folders:
         by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
+    again, pending = _stored_recordings(data_dir, redo)
     participants = sorted(
-        set(by_participant) | {str(f["participant_id"]) for f in failed} | set(stored)
+        set(by_participant) | {str(f["participant_id"]) for f in failed} | set(again)
     )
     decode_bar = progress("decoding spool", len(folders))
     # a batch of participants is decoded, derived and written before the next starts, so the
@@ -176,7 +249,10 @@ def process(
             progress,
             decode_bar,
             runner,
-            [r for p in sorted(batch) for r in stored.get(p, [])],
+            (
+                [r for p in sorted(batch) for r in again.get(p, [])],
+                {d for d in pending if d[0] in batch},
+            ),
         )
     return summary
 
@@ -193,11 +269,12 @@ def _process_batch(
     progress: ProgressHook,
     decode_bar: Callable[[int], None],
     runner: TaskRunner,
-    rederive: Sequence[Recording] = (),
+    stored: tuple[list[Recording], set[tuple[str, str]]] = ([], set()),
 ) -> None:
     """Decode, derive and write one batch of participants; ``failed`` are their earlier
     failures (decoding retries itself: a failed folder's segments were never marked done);
-    the days of ``rederive`` (recordings already in the catalog) are derived again."""
+    ``stored`` the recordings to derive again from the store and the pending devices they
+    serve (:func:`_stored_recordings`)."""
     rows = Rows()
     retry = [f for f in failed if f["task"] != "decode"]
     # largest folders first (most segments), so that no long task starts last and keeps one
@@ -218,9 +295,11 @@ def _process_batch(
         summary.samples += part_summary.samples
         summary.warnings += part_summary.warnings
     summary.spool_files += len(rows.spool_files)
-    if not rows.spool_files and not retry and not rows.failures and not rederive:
+    again, pending = stored
+    if not rows.spool_files and not retry and not rows.failures and not again and not pending:
         return
-    _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry, rederive)
+    rows.rederived_devices |= pending
+    _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry, again)
     summary.retried += len({(f["task"], f["key"]) for f in failed} & rows.attempted)
     write_rows(data_dir, rows)
 
@@ -230,39 +309,6 @@ def _folder_participant(folder: str) -> str | None:
         if part.startswith("participant_id="):
             return part.removeprefix("participant_id=")
     return None
-
-
-def _stored_acc_recordings(data_dir: DataDir) -> list[Recording]:
-    """The catalog's accelerometer recordings (spool-decoded and imported), for a redo."""
-    if not data_dir.catalog.exists():
-        return []
-    with catalog.open_read(data_dir) as con:
-        rows = con.execute(
-            "SELECT recording_id, participant_id, device_id, profile, stream, conn_id, "
-            "epoch_us(start_time), epoch_us(end_time), n_samples, fs_hz, channels, unit, "
-            "exercise FROM recordings WHERE stream = 'acc' ORDER BY recording_id"
-        ).fetchall()
-    return [
-        Recording(
-            recording_id=str(rid),
-            participant_id=str(pid),
-            device_id=str(dev),
-            profile=str(profile),
-            stream=str(stream),
-            conn_id=int(conn),
-            start_us=int(start),
-            end_us=int(end),
-            n_samples=int(n),
-            fs_hz=float(fs),
-            channels=tuple(str(channels).split(",")),
-            unit=str(unit),
-            exercise=exercise,
-            qc={},
-        )
-        for rid, pid, dev, profile, stream, conn, start, end, n, fs, channels, unit, exercise in (
-            rows
-        )
-    ]
 
 
 def _known_failures(data_dir: DataDir) -> list[dict[str, Any]]:
@@ -287,16 +333,26 @@ def _derive(
     progress: ProgressHook,
     runner: TaskRunner,
     retry: Sequence[dict[str, Any]] = (),
-    rederive: Sequence[Recording] = (),
+    again: Sequence[Recording] = (),
 ) -> None:
-    missing_tz = sorted({r.participant_id for r in rows.recordings} - set(tzs))
+    recordings = [*rows.recordings, *again]
+    missing_tz = sorted({r.participant_id for r in recordings} - set(tzs))
     for pid in missing_tz:
         summary.warnings.append(
             f"participant {pid!r} has no time zone in the catalog, so its local days are not "
             f"derived yet: run 'glutewake participant add {pid} --tz ZONE', then 'process --redo'"
         )
     todo: dict[tuple[str, str, dt.date], float] = {}
-    for rec in [*rows.recordings, *rederive]:
+    for rec in again:
+        tz = tzs.get(rec.participant_id)
+        if tz is not None and rec.stream == "acc":
+            # the day is measured again from what is on the thigh now, or emptied if nothing is
+            day, last = local_date(rec.start_us, tz), local_date(rec.end_us, tz)
+            while day <= last:
+                rows.days.setdefault(rec.participant_id, set()).add(day)
+                rows.sitting_days.setdefault(rec.participant_id, set()).add(day)
+                day += dt.timedelta(days=1)
+    for rec in recordings:
         tz = tzs.get(rec.participant_id)
         if tz is None or rec.stream != "acc":
             continue
@@ -321,7 +377,8 @@ def _derive(
             key = (f["participant_id"], a["device_id"], dt.date.fromisoformat(a["local_date"]))
             todo.setdefault(key, float(a["fs_hz"]))
     derive_sitting(data_dir, rows, todo, tzs, summary, progress, runner)
-    emg = [r for r in rows.recordings if r.stream == "emg" and r.participant_id in tzs]
+    emg = [r for r in recordings if r.stream == "emg" and r.participant_id in tzs]
+    rows.rederived_emg |= {r.recording_id for r in again if r.stream == "emg"}
     seen = {r.recording_id for r in emg}
     for f in retry:
         if f["task"] == "emg" and f["key"] not in seen and f["participant_id"] in tzs:

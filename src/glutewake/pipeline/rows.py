@@ -94,6 +94,11 @@ class Rows:
     #: connections decoded in this run (``participant/device-cN``): their connection-level QC
     #: rows (disconnect, battery) are replaced
     connections: set[str] = field(default_factory=set)
+    #: EMG recordings derived again from the store (not decoded in this run): their earlier
+    #: sessions, contractions and EMG QC rows are replaced
+    rederived_emg: set[str] = field(default_factory=set)
+    #: devices whose pending re-derivation (changed placement or roles) this run did
+    rederived_devices: set[tuple[str, str]] = field(default_factory=set)
 
 
 def us_to_dt(t_us: int) -> dt.datetime:

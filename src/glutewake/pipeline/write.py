@@ -132,6 +132,7 @@ def write_rows(
                     "(SELECT (participant_id, device_id, t) FROM new_errors)"
                 )
                 con.execute("INSERT INTO packet_errors SELECT * FROM new_errors")
+            _clear_rederived(con, rows)
             from glutewake.pipeline.emg_sessions import write_sessions
 
             write_sessions(con, rows)
@@ -149,6 +150,26 @@ def _day_keys(days: dict[str, set[dt.date]]) -> pl.DataFrame:
         [{"participant_id": p, "local_date": d} for p, ds in days.items() for d in ds],
         schema={"participant_id": pl.Utf8, "local_date": pl.Date},
     )
+
+
+def _clear_rederived(con: Any, rows: Rows) -> None:
+    """Rows of EMG recordings derived again go before their new ones are written (roles that
+    no longer allow a session leave none); devices whose re-derivation ran are done."""
+    if rows.rederived_emg:
+        con.register("rederived", pl.DataFrame({"id": sorted(rows.rederived_emg)}))
+        con.execute(
+            "DELETE FROM qc WHERE kind IN ('emg_too_short', 'emg_roles_unknown') "
+            "AND recording_id IN (SELECT id FROM rederived)"
+        )
+        con.execute("DELETE FROM contractions WHERE session_id IN (SELECT id FROM rederived)")
+        con.execute("DELETE FROM exercise_sessions WHERE session_id IN (SELECT id FROM rederived)")
+        con.unregister("rederived")
+    for pid, device_id in sorted(rows.rederived_devices):
+        con.execute(
+            "UPDATE devices SET rederive_pending = false "
+            "WHERE participant_id = ? AND device_id = ?",
+            [pid, device_id],
+        )
 
 
 def _write_failures(con: Any, rows: Rows) -> None:

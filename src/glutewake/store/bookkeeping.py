@@ -186,6 +186,44 @@ def log_symptoms(
     )
 
 
+#: muscles an EMG channel role may name (glute_* are scored; the others are the reference)
+MUSCLES = (
+    "glute_max",
+    "glute_med",
+    "glute_min",
+    "hamstring",
+    "biceps_femoris",
+    "semitendinosus",
+    "erector_spinae",
+)
+_SIDES = {"left": "left", "l": "left", "right": "right", "r": "right"}
+
+
+def parse_channel_roles(text: str) -> list[tuple[str, str, str]]:
+    """``CHANNEL:MUSCLE:SIDE,...`` as ``(channel, muscle, side)`` triples, checked.
+
+    >>> parse_channel_roles("glute_r:glute_max:right,ham_r:hamstring:r")
+    [('glute_r', 'glute_max', 'right'), ('ham_r', 'hamstring', 'right')]
+    """
+    roles = []
+    for item in text.split(","):
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) != 3 or not all(parts):
+            raise BookkeepingError(f"channel role {item!r} is not CHANNEL:MUSCLE:SIDE")
+        channel, muscle, side = parts
+        if muscle.lower() not in MUSCLES:
+            raise BookkeepingError(
+                f"channel role {item!r}: muscle {muscle!r} is not one of {', '.join(MUSCLES)}"
+            )
+        if side.lower() not in _SIDES:
+            raise BookkeepingError(f"channel role {item!r}: side {side!r} is not left or right")
+        roles.append((channel, muscle.lower(), _SIDES[side.lower()]))
+    channels = [c for c, _, _ in roles]
+    if len(set(channels)) != len(channels):
+        raise BookkeepingError(f"channel roles name a channel twice: {text!r}")
+    return roles
+
+
 def set_device(
     con: duckdb.DuckDBPyConnection,
     participant_id: str,
@@ -197,7 +235,9 @@ def set_device(
 ) -> None:
     """Register a participant's device, its placement and (EMG) channel roles.
 
-    ``channel_roles`` is a list of ``(channel label, muscle, side)``.
+    ``channel_roles`` is a list of ``(channel label, muscle, side)``. A changed placement or
+    set of roles on a device that already delivered data marks it ``rederive_pending``: the
+    next ``process`` derives its sitting days and EMG sessions again with the new settings.
     """
     _require_participant(con, participant_id)
     try:
@@ -205,6 +245,19 @@ def set_device(
     except InvalidIdError as exc:
         raise BookkeepingError(str(exc)) from None
     roles = json.dumps([list(r) for r in channel_roles]) if channel_roles else None
+    before = con.execute(
+        "SELECT placement, channel_roles, first_seen FROM devices "
+        "WHERE participant_id = ? AND device_id = ?",
+        [participant_id, device_id],
+    ).fetchone()
+    changed = (
+        before is not None
+        and before[2] is not None
+        and (
+            (placement is not None and placement != before[0])
+            or (roles is not None and roles != before[1])
+        )
+    )
     con.execute(
         """
         INSERT INTO devices (device_id, participant_id, profile, placement, channel_roles)
@@ -212,22 +265,36 @@ def set_device(
         ON CONFLICT (participant_id, device_id) DO UPDATE SET
             profile = excluded.profile,
             placement = coalesce(excluded.placement, devices.placement),
-            channel_roles = coalesce(excluded.channel_roles, devices.channel_roles)
+            channel_roles = coalesce(excluded.channel_roles, devices.channel_roles),
+            rederive_pending = devices.rederive_pending OR ?
         """,
-        [device_id, participant_id, profile, placement, roles],
+        [device_id, participant_id, profile, placement, roles, changed],
     )
 
 
 def register_placement(
-    data_dir: DataDir, participant_id: str, device_id: str, profile: str, placement: str
+    data_dir: DataDir,
+    participant_id: str,
+    device_id: str,
+    profile: str,
+    placement: str | None,
+    channel_roles: Sequence[tuple[str, str, str]] | None = None,
 ) -> bool:
-    """Register a device's placement; True when the device was not in the catalog before."""
+    """Register a device's placement and/or channel roles; True when the device was not in
+    the catalog before."""
     with open_write(data_dir) as con:
         known = con.execute(
             "SELECT count(*) FROM devices WHERE participant_id = ? AND device_id = ?",
             [participant_id, device_id],
         ).fetchone()
-        set_device(con, participant_id, device_id, profile, placement=placement)
+        set_device(
+            con,
+            participant_id,
+            device_id,
+            profile,
+            placement=placement,
+            channel_roles=channel_roles,
+        )
     return not (known and known[0])
 
 
@@ -306,6 +373,70 @@ def insert_import_qc(
     )
 
 
+def insert_import_flag(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    participant_id: str,
+    recording_id: str,
+    flag: str,
+    message: str,
+    file: Path,
+) -> None:
+    """One ``qc`` row of kind ``import_flag``: something odd an import kept (not silently)."""
+    con.execute(
+        "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
+        "end_time, value, detail) VALUES (?, ?, NULL, 'import_flag', NULL, NULL, NULL, ?)",
+        [
+            participant_id,
+            recording_id,
+            json.dumps({"flag": flag, "message": message, "file": str(file)}, sort_keys=True),
+        ],
+    )
+
+
+def import_spans(
+    con: duckdb.DuckDBPyConnection, participant_id: str, device_id: str, fmt: str
+) -> dict[str, dict[str, tuple[int, int, float]]]:
+    """Earlier imports of a device in one format: sha256 -> stream -> (first µs, last µs, Hz)."""
+    rows = con.execute(
+        """
+        SELECT f.sha256, r.stream, min(epoch_us(r.start_time)), max(epoch_us(r.end_time)),
+               max(r.fs_hz)
+        FROM import_files f
+        JOIN recordings r ON r.participant_id = f.participant_id
+            AND list_contains(string_split(f.recordings, ','), r.recording_id)
+        WHERE f.participant_id = ? AND f.format = ? AND r.device_id = ?
+        GROUP BY ALL
+        """,
+        [participant_id, fmt, device_id],
+    ).fetchall()
+    spans: dict[str, dict[str, tuple[int, int, float]]] = {}
+    for sha, stream, lo, hi, fs in rows:
+        spans.setdefault(str(sha), {})[str(stream)] = (int(lo), int(hi), float(fs))
+    return spans
+
+
+def forget_import(con: duckdb.DuckDBPyConnection, participant_id: str, sha256: str) -> list[str]:
+    """Remove an imported file's recordings, their QC and its ``import_files`` row (a longer
+    version of the same recording replaces it); returns the recording ids removed, whose
+    sample files the caller deletes after the commit."""
+    row = con.execute(
+        "SELECT recordings FROM import_files WHERE participant_id = ? AND sha256 = ?",
+        [participant_id, sha256],
+    ).fetchone()
+    if row is None:
+        return []
+    ids = [r for r in str(row[0] or "").split(",") if r]
+    if ids:
+        con.execute("DELETE FROM qc WHERE list_contains(?, recording_id)", [ids])
+        con.execute("DELETE FROM recordings WHERE list_contains(?, recording_id)", [ids])
+    con.execute(
+        "DELETE FROM import_files WHERE participant_id = ? AND sha256 = ?",
+        [participant_id, sha256],
+    )
+    return ids
+
+
 def add_participant(data_dir: DataDir, participant_id: str, tz: str, **fields: object) -> None:
     """Open the catalog briefly and add or update one participant."""
     _check_id(participant_id)
@@ -319,11 +450,15 @@ __all__ = [
     "CatalogError",
     "add_participant",
     "check_tz",
+    "forget_import",
     "forget_unseen_device",
+    "import_spans",
     "imported_hashes",
     "insert_import_file",
+    "insert_import_flag",
     "insert_import_qc",
     "log_symptoms",
+    "parse_channel_roles",
     "register_placement",
     "require_registered",
     "set_device",

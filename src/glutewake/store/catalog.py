@@ -793,6 +793,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON ph.participant_id = k.participant_id AND k.local_date >= ph.start_date;
         """,
     ),
+    Migration(
+        6,
+        "devices: derivations waiting for a changed placement or channel roles",
+        """
+        ALTER TABLE devices ADD COLUMN rederive_pending BOOLEAN DEFAULT false;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

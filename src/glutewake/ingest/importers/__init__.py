@@ -1,15 +1,18 @@
 """Import recordings researchers already have: vendor app exports, lab files, our own Parquet.
 
 ``run_import`` recognises each file's format from its content (or takes ``format=``), reads it in
-bounded-memory chunks, checks its timing (gaps, clock jumps, irregular sampling: recorded as QC,
+bounded-memory chunks, refuses what no sensor could have recorded and flags what is odd but usable
+(:mod:`.validate`), checks its timing (gaps, clock jumps, irregular sampling: recorded as QC,
 never resampled) and hands the chunks to the ``add_recordings`` callable its caller passes (the
 CLI passes :func:`glutewake.pipeline.add_recordings`, which stores them like collected data,
 derives what they touch, and writes the catalog rows, with the file's SHA-256 in
 ``import_files``, in one short transaction after the last chunk). Importers are a source: they
 never import the pipeline, the analytics or the CLI, and write bookkeeping only through
 :mod:`glutewake.store.bookkeeping`. A file already imported
-for the participant is skipped; a malformed file fails alone with one message naming the file, the
-line or record and what was expected, and the samples of any chunk already stored are removed.
+for the participant is skipped, and so is a shorter version of a recording already imported; a
+longer one replaces it (:mod:`.versions`). A malformed file fails alone with one message naming
+the file, the line or record and what was expected, and the samples of any chunk already stored
+are removed.
 The registry (:data:`FORMATS`) and the formats are described in ``docs/import.md``.
 
 Heavy modules (polars, pyarrow, pyedflib) load only when an import runs, so the CLI starts fast.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from glutewake.ingest.importers.errors import ImportFileError, NoSamplesError
 
 if TYPE_CHECKING:
-    from glutewake.ingest.importers._core import Batch, ReadContext, Source, StreamChecker
+    from glutewake.ingest.importers._core import ReadContext, Source
     from glutewake.ingest.importers.sniff import Head
     from glutewake.store.datadir import DataDir
     from glutewake.store.samples import NewRecording
@@ -55,12 +58,12 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "glutewake-samples": ("own_parquet", "sniff_samples", "open_samples"),
     "edf": ("edf", "sniff", "open_source"),
     "polar-sensor-logger": ("polar_logger", "sniff", "open_source"),
-    "actigraph-csv": ("accel_csv", "sniff_actigraph", "open_actigraph"),
+    "actigraph-csv": ("actigraph_csv", "sniff", "open_source"),
     "activpal-events": ("activpal", "sniff", ""),
-    "movesense-json": ("movesense", "sniff_json", "open_json"),
-    "movesense-csv": ("movesense", "sniff_csv", "open_csv"),
+    "movesense-json": ("movesense_json", "sniff", "open_source"),
+    "movesense-csv": ("movesense_csv", "sniff", "open_source"),
     "generic-csv": ("generic_csv", "sniff", "open_source"),
-    "axivity-csv": ("accel_csv", "sniff_axivity", "open_axivity"),
+    "axivity-csv": ("axivity_csv", "sniff", "open_source"),
 }
 #: the formats ``run_import`` and ``glutewake import --format`` accept
 FORMATS: tuple[str, ...] = tuple(_REGISTRY)
@@ -109,6 +112,8 @@ class FileResult:
     recordings: list[str] = field(default_factory=list)
     message: str | None = None
     qc: dict[str, Any] = field(default_factory=dict)
+    #: what was found odd but imported, one line each (also ``qc`` rows of kind ``import_flag``)
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -190,6 +195,8 @@ def run_import(
     exercise: str | None = None,
     placement: str | None = None,
     device_id: str | None = None,
+    start: str | None = None,
+    channel_roles: str | Sequence[tuple[str, str, str]] | None = None,
     progress: ProgressHook = _no_progress,
     chunk_rows: int = 4_000_000,
 ) -> ImportSummary:
@@ -220,6 +227,13 @@ def run_import(
     device_id : str, optional
         Device id to store the samples under; default: the id the file states (serial number,
         Polar device id), else ``import-<format>``.
+    start : str, optional
+        ISO 8601 date and time of the first sample (with an offset, else read in ``tz``), for
+        files whose clock only counts from the sensor's reset (Movesense); it overrides the
+        time a file or its name states.
+    channel_roles : str or sequence of (channel, muscle, side), optional
+        EMG channel roles (``"glute_r:glute_max:right,ham_r:hamstring:right"``), registered for
+        the device before the import derives its sessions, as ``device set --channel-roles``.
     progress : callable, optional
         ``progress(description, total)`` returns ``advance(n)``; the CLI passes a progress bar.
     chunk_rows : int
@@ -235,7 +249,8 @@ def run_import(
     ------
     ImportFileError
         For problems of the call itself (unknown format name or time zone, an invalid device
-        id, a participant id that breaks the rule or is not in the catalog).
+        id, a participant id that breaks the rule or is not in the catalog, a ``start`` that is
+        not a date-time, channel roles that are not ``CHANNEL:MUSCLE:SIDE``).
 
     Examples
     --------
@@ -246,8 +261,12 @@ def run_import(
     >>> [f.status for f in summary.files]  # doctest: +SKIP
     ['imported']
     """
-    from glutewake.ingest.importers._core import ReadContext, check_tz
-    from glutewake.store.bookkeeping import BookkeepingError, require_registered
+    from glutewake.ingest.importers._core import ReadContext, check_tz, parse_start
+    from glutewake.store.bookkeeping import (
+        BookkeepingError,
+        parse_channel_roles,
+        require_registered,
+    )
     from glutewake.store.datadir import DataDir
     from glutewake.store.ids import InvalidIdError, check_participant_id, device_component
 
@@ -266,7 +285,18 @@ def run_import(
         require_registered(target, participant_id)
     except BookkeepingError as exc:
         raise ImportFileError(str(exc)) from None
-    ctx = ReadContext(tz=tz, chunk_rows=chunk_rows)
+    roles: list[tuple[str, str, str]] | None = None
+    if channel_roles is not None:
+        try:
+            roles = (
+                parse_channel_roles(channel_roles)
+                if isinstance(channel_roles, str)
+                else parse_channel_roles(",".join(":".join(r) for r in channel_roles))
+            )
+        except BookkeepingError as exc:
+            raise ImportFileError(str(exc)) from None
+    start_us = parse_start(start, tz) if start is not None else None
+    ctx = ReadContext(tz=tz, chunk_rows=chunk_rows, start_us=start_us)
     summary = ImportSummary()
     done = _already_imported(target, participant_id)
     for raw_path in paths:
@@ -289,8 +319,7 @@ def run_import(
                 participant_id,
                 format,
                 exercise,
-                placement,
-                device_id,
+                _Device(device_id, placement, roles),
                 progress,
                 summary,
                 add_recordings,
@@ -318,12 +347,12 @@ def _import_one(
     participant_id: str,
     format: str | None,
     exercise: str | None,
-    placement: str | None,
-    device_id: str | None,
+    wanted: _Device,
     progress: ProgressHook,
     summary: ImportSummary,
     add_recordings: RecordingSink,
 ) -> None:
+    from glutewake.ingest.importers.feed import RecordingFeed
     from glutewake.ingest.importers.sniff import Head
     from glutewake.store.ids import device_component
 
@@ -336,18 +365,18 @@ def _import_one(
         )
     result.format = fmt
     if fmt in REFERENCE_FORMATS:
-        _import_reference(data_dir, path, head, result, ctx, participant_id)
+        _import_reference(data_dir, path, head, result, ctx, participant_id, summary)
         return
     module, _, opener = _REGISTRY[fmt]
     source: Source = getattr(_module(module), opener)(path, head, ctx)
-    device = device_id or source.device_id or f"import-{fmt}"
+    device = wanted.device_id or source.device_id or f"import-{fmt}"
     try:
         prefix = f"{device_component(device)}-{str(result.sha256)[:12]}"
     except ValueError:
         device = f"import-{fmt}"
         prefix = f"{device}-{str(result.sha256)[:12]}"
     label = exercise or source.info.get("exercise")
-    feed = _RecordingFeed(
+    feed = RecordingFeed(
         source,
         path=path,
         fmt=fmt,
@@ -358,10 +387,10 @@ def _import_one(
         exercise=str(label) if label else None,
         advance=progress(f"reading {path.name}", _estimated_rows(path, head)),
     )
-    # the placement must be in the catalog before add_recordings reads the devices table
+    # placement and roles must be in the catalog before add_recordings reads the devices table
     created = (
-        _register_device(data_dir, participant_id, device, feed.profile, placement, path)
-        if placement
+        _register_device(data_dir, participant_id, device, feed.profile, wanted, path)
+        if wanted.placement or wanted.roles
         else False
     )
     try:
@@ -372,6 +401,18 @@ def _import_one(
         if created:
             _unregister_device(data_dir, participant_id, device)
         raise
+    _remove_recordings(data_dir, participant_id, feed.replaced)
+    if feed.replaced:
+        result.message = f"replaced {len(feed.replaced)} recording(s) of a shorter version"
+    summary.warnings.extend(f"{path}: {flag}" for flag in result.flags)
+    if wanted.roles and "emg" in feed.checkers:
+        stored = feed.checkers["emg"].qc.channels
+        unknown = [c for c, _, _ in wanted.roles if c not in stored]
+        if unknown:
+            summary.warnings.append(
+                f"{path}: channel roles name {', '.join(unknown)}, which the file's EMG "
+                f"channels ({', '.join(stored)}) do not include"
+            )
     summary.warnings.extend(w for w in added.warnings if w not in summary.warnings)
     summary.participant_days += added.participant_days
     summary.exercise_sessions += added.exercise_sessions
@@ -384,200 +425,6 @@ def _estimated_rows(path: Path, head: Head) -> int:
     return int(path.stat().st_size / mean_line)
 
 
-class _RecordingFeed(Sequence["NewRecording"]):
-    """A file's samples as recordings of bounded size, produced while the file is read.
-
-    ``add_recordings`` iterates it once: each chunk is parsed, checked, stored and released
-    before the next is read, so memory stays bounded whatever the file's length. The catalog
-    rows (``extra_rows``) are written after the last chunk, with the file's complete QC; a parse
-    error raises out of the iteration before anything reaches the catalog.
-    """
-
-    def __init__(
-        self,
-        source: Source,
-        *,
-        path: Path,
-        fmt: str,
-        result: FileResult,
-        participant_id: str,
-        device_id: str,
-        prefix: str,
-        exercise: str | None,
-        advance: Callable[[int], None],
-    ) -> None:
-        self.source = source
-        self.path = path
-        self.fmt = fmt
-        self.result = result
-        self.participant_id = participant_id
-        self.device_id = device_id
-        self.prefix = prefix
-        self.profile = f"import:{fmt}"
-        self.exercise = exercise
-        self.advance = advance
-        self.checkers: dict[str, StreamChecker] = {}
-        self.chunks: list[dict[str, Any]] = []
-
-    # Only iteration is used (add_recordings loops once); a streamed file has no length up front.
-    def __len__(self) -> int:
-        raise TypeError("a streamed import has no length before it is read")
-
-    def __getitem__(self, i: int) -> NewRecording:  # type: ignore[override]
-        raise TypeError("a streamed import can only be iterated")
-
-    def __iter__(self) -> Iterator[NewRecording]:
-        import numpy as np
-
-        from glutewake.ingest.importers._core import STREAM_UNITS, StreamChecker, prefetch
-
-        pending: dict[str, list[Batch]] = {}
-        pending_rows: dict[str, int] = {}
-        first_stream: str | None = None
-        for batch in prefetch(self.source.batches):
-            if batch.stream not in STREAM_UNITS:
-                raise ImportFileError(
-                    f"{self.path}: stream {batch.stream!r} is not one the project stores"
-                )
-            checker = self.checkers.get(batch.stream)
-            if checker is None:
-                checker = StreamChecker(
-                    batch.stream, batch.channels, self.source.fs_hz.get(batch.stream)
-                )
-                self.checkers[batch.stream] = checker
-            try:
-                checker.add(batch)
-            except ImportFileError as exc:
-                raise ImportFileError(f"{self.path}: {exc}") from None
-            first_stream = first_stream or batch.stream
-            if batch.stream == first_stream:
-                self.result.rows += len(batch)
-                self.advance(len(batch))
-            pending.setdefault(batch.stream, []).append(batch)
-            pending_rows[batch.stream] = pending_rows.get(batch.stream, 0) + len(batch)
-            while pending_rows[batch.stream] >= checker.chunk_rows:
-                yield self._chunk(checker, pending[batch.stream], checker.chunk_rows, np)
-                pending_rows[batch.stream] -= checker.chunk_rows
-        for stream, parts in pending.items():
-            if pending_rows[stream] > 0:
-                yield self._chunk(self.checkers[stream], parts, pending_rows[stream], np)
-        if not self.chunks:
-            raise ImportFileError(f"{self.path}: no samples (a header but no data rows)")
-
-    def _chunk(
-        self, checker: StreamChecker, parts: list[Batch], rows: int, np: Any
-    ) -> NewRecording:
-        """Take ``rows`` samples off the front of ``parts`` (in place) as one recording."""
-        from glutewake.devices.base import Gap, StreamSamples
-        from glutewake.ingest.importers._core import STREAM_UNITS, Batch
-        from glutewake.store.samples import NewRecording
-
-        qc = checker.qc
-        t_parts, v_parts, s_parts = [], [], []
-        seq_known = all(b.sample_seq is not None for b in parts)
-        need = rows
-        while need > 0:
-            b = parts[0]
-            take = min(need, len(b))
-            t_parts.append(b.t_us[:take])
-            v_parts.append(b.values[:take])
-            if b.sample_seq is not None:
-                s_parts.append(b.sample_seq[:take])
-            if take == len(b):
-                parts.pop(0)
-            else:
-                parts[0] = Batch(
-                    b.stream,
-                    b.t_us[take:],
-                    b.values[take:],
-                    b.channels,
-                    b.first_line + take,
-                    None if b.sample_seq is None else b.sample_seq[take:],
-                )
-            need -= take
-        k = sum(1 for c in self.chunks if c["stream"] == qc.stream)
-        first_seq = sum(c["rows"] for c in self.chunks if c["stream"] == qc.stream)
-        # one part (a reader batch the size of a chunk, the usual case) is taken without a copy
-        t_us = t_parts[0] if len(t_parts) == 1 else np.concatenate(t_parts)
-        values = v_parts[0] if len(v_parts) == 1 else np.concatenate(v_parts)
-        seq = (
-            (s_parts[0] if len(s_parts) == 1 else np.concatenate(s_parts))
-            if seq_known
-            else np.arange(first_seq, first_seq + rows, dtype=np.int64)
-        )
-        name = f"{self.prefix}-{k:03d}"
-        gaps_from = sum(c["gaps"] for c in self.chunks if c["stream"] == qc.stream)
-        gaps = tuple(Gap(qc.stream, a, b, r) for a, b, r in qc.gap_list[gaps_from:])
-        self.chunks.append(
-            {
-                "stream": qc.stream,
-                "k": k,
-                "rows": rows,
-                "gaps": len(gaps),
-                "recording_id": f"{self.participant_id}/{name}-{qc.stream}",
-                "t0": int(t_us.min()),
-                "t1": int(t_us.max()),
-            }
-        )
-        self.result.recordings.append(f"{self.participant_id}/{name}-{qc.stream}")
-        return NewRecording(
-            participant_id=self.participant_id,
-            device_id=self.device_id,
-            profile=self.profile,
-            recording_name=name,
-            samples=StreamSamples(
-                stream=qc.stream,
-                t_us=t_us.astype(np.int64, copy=False),
-                values=values.astype(np.float64, copy=False),
-                channel_names=qc.channels,
-                unit=STREAM_UNITS[qc.stream],
-                fs_hz=qc.fs_hz,
-                sample_seq=seq.astype(np.int64, copy=False),
-            ),
-            exercise=self.exercise,
-            gaps=gaps,
-            config={"import_format": self.fmt, "fs_hz": qc.fs_hz},
-        )
-
-    def extra_rows(self, con: Any) -> None:
-        """The file's hash and its per-recording QC, in add_recordings' transaction."""
-        from glutewake.store.bookkeeping import insert_import_file, insert_import_qc
-
-        result = self.result
-        result.qc = {s: c.qc.as_dict() for s, c in self.checkers.items()}
-        insert_import_file(
-            con,
-            sha256=str(result.sha256),
-            participant_id=self.participant_id,
-            path=self.path,
-            fmt=self.fmt,
-            rows=result.rows,
-            recordings=result.recordings,
-        )
-        info = {k: v for k, v in self.source.info.items() if k != "exercise"}
-        n_chunks = {s: sum(1 for c in self.chunks if c["stream"] == s) for s in self.checkers}
-        for c in self.chunks:
-            qc = self.checkers[c["stream"]].qc
-            detail = {
-                **qc.as_dict(),
-                **info,
-                "format": self.fmt,
-                "file": str(self.path),
-                "sha256": result.sha256,
-                "chunk": c["k"],
-                "chunks": n_chunks[c["stream"]],
-            }
-            insert_import_qc(
-                con,
-                participant_id=self.participant_id,
-                recording_id=c["recording_id"],
-                start_us=c["t0"],
-                end_us=c["t1"],
-                fs_measured_hz=qc.fs_measured_hz,
-                detail=detail,
-            )
-
-
 def _remove_samples(data_dir: DataDir, participant_id: str, prefix: str) -> None:
     """Delete sample files a failed commit may have written (nothing stays for that file)."""
     from glutewake.store.ids import participant_component
@@ -588,16 +435,43 @@ def _remove_samples(data_dir: DataDir, participant_id: str, prefix: str) -> None
         store.remove(rel)
 
 
+@dataclass(frozen=True)
+class _Device:
+    """What the call says about the device: its id, placement and EMG channel roles."""
+
+    device_id: str | None
+    placement: str | None
+    roles: list[tuple[str, str, str]] | None
+
+
+def _remove_recordings(data_dir: DataDir, participant_id: str, recording_ids: list[str]) -> None:
+    """Delete the sample files of recordings a longer version replaced (after its commit)."""
+    from glutewake.store.ids import check_component, participant_component
+
+    pid = participant_component(participant_id)
+    store = data_dir.store
+    for rid in recording_ids:
+        name = rid.split("/", 1)[-1]
+        stream = name.rsplit("-", 1)[-1]
+        pattern = f"samples/stream={stream}/participant_id={pid}/date=*/{check_component(name)}"
+        for rel in store.glob(f"{pattern}.parquet"):
+            store.remove(rel)
+
+
 def _register_device(
-    data_dir: DataDir, participant_id: str, device: str, profile: str, placement: str, path: Path
+    data_dir: DataDir, participant_id: str, device: str, profile: str, wanted: _Device, path: Path
 ) -> bool:
-    """Register the placement; True when the device was not in the catalog before."""
+    """Register the placement and roles; True when the device was not in the catalog before."""
     from glutewake.store.bookkeeping import BookkeepingError, register_placement
 
     try:
-        return register_placement(data_dir, participant_id, device, profile, placement)
+        return register_placement(
+            data_dir, participant_id, device, profile, wanted.placement, wanted.roles
+        )
     except BookkeepingError as exc:
-        raise ImportFileError(f"{path}: --placement needs a known participant: {exc}") from None
+        raise ImportFileError(
+            f"{path}: --placement and --channel-roles need a known participant: {exc}"
+        ) from None
 
 
 def _unregister_device(data_dir: DataDir, participant_id: str, device: str) -> None:
@@ -613,28 +487,65 @@ def _import_reference(
     result: FileResult,
     ctx: ReadContext,
     participant_id: str,
+    summary: ImportSummary,
 ) -> None:
     from glutewake.ingest.importers import activpal
-    from glutewake.store.bookkeeping import insert_import_file, write
+    from glutewake.store.bookkeeping import write
 
-    periods = activpal.read_events(path, head, ctx)
+    flags: list[tuple[str, str]] = []
+    periods = activpal.read_events(path, head, ctx, flags)
     if periods.height == 0:
         raise ImportFileError(f"{path}: no events after the header")
+    replaced = activpal.settle_reference_versions(data_dir, participant_id, periods, path)
     target = activpal.reference_path(data_dir, participant_id, str(result.sha256))
     result.rows = periods.height
     result.recordings = [str(target.relative_to(data_dir.root))]
+    result.qc = {"reference_minutes": activpal.sitting_minutes(periods)}
     activpal.write_reference(target, periods)
     try:
         write(
             data_dir,
-            insert_import_file,
+            _reference_rows,
             sha256=str(result.sha256),
             participant_id=participant_id,
             path=path,
             fmt=str(result.format),
             rows=result.rows,
             recordings=result.recordings,
+            replaced=[sha for sha, _ in replaced],
+            flags=flags,
         )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+    for _, old in replaced:
+        old.unlink(missing_ok=True)
+    result.flags = [message for _, message in flags]
+    summary.warnings.extend(f"{path}: {message}" for message in result.flags)
+    if replaced:
+        result.message = "replaced a shorter version of the same events file"
+
+
+def _reference_rows(
+    con: Any,
+    *,
+    replaced: list[str],
+    participant_id: str,
+    flags: list[tuple[str, str]],
+    **row: Any,
+) -> None:
+    """The reference file's ``import_files`` row and flags; shorter versions' rows removed."""
+    from glutewake.store.bookkeeping import forget_import, insert_import_file, insert_import_flag
+
+    for sha in replaced:
+        forget_import(con, participant_id, sha)
+    insert_import_file(con, participant_id=participant_id, **row)
+    for flag, message in flags:
+        insert_import_flag(
+            con,
+            participant_id=participant_id,
+            recording_id=row["recordings"][0],
+            flag=flag,
+            message=message,
+            file=row["path"],
+        )

@@ -58,6 +58,8 @@ IRREGULAR_SHARE = 0.25
 MAX_GAP_ROWS = 1000
 #: values per stored chunk: one recording row and sample write each (bounds memory)
 CHUNK_VALUES = 12_000_000
+#: samples after which a stream whose times never advanced is refused without reading on
+EARLY_VERDICT_SAMPLES = 100_000
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -77,6 +79,8 @@ class Batch:
     first_line: int = 0
     #: the device's sample counter where the file has one (else a running index is used)
     sample_seq: NDArray[np.int64] | None = None
+    #: what ``first_line`` counts: "line" of a text file, or "sample" of the stream
+    place: str = "line"
 
     def __len__(self) -> int:
         return int(self.t_us.shape[0])
@@ -93,6 +97,8 @@ class Source:
     fs_hz: dict[str, float] = field(default_factory=dict)
     #: facts worth keeping with the recording (time zone source, header fields, ...)
     info: dict[str, Any] = field(default_factory=dict)
+    #: things found wrong but imported anyway: (flag, one-line explanation), shown as warnings
+    flags: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class ReadContext:
 
     tz: str | None = None
     chunk_rows: int = 4_000_000
+    #: ``--start``: UTC µs of the first sample, for files whose clock is only relative
+    start_us: int | None = None
 
 
 def check_tz(tz: str) -> ZoneInfo:
@@ -121,6 +129,21 @@ def need_tz(path: Path, ctx: ReadContext, what: str) -> str:
             "(the IANA zone the recording's clock was set to, e.g. Europe/Berlin)"
         )
     return ctx.tz
+
+
+def parse_start(text: str, tz: str | None) -> int:
+    """UTC µs of ``--start``: ISO 8601 with an offset, or local time in ``tz``."""
+    try:
+        start = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ImportFileError(
+            f"--start {text!r} is not an ISO 8601 date-time (e.g. 2026-03-02T08:00:00+01:00)"
+        ) from None
+    if start.tzinfo is None and tz is None:
+        raise ImportFileError(
+            f"--start {text!r} has no UTC offset; add one (+01:00, Z) or give --tz ZONE"
+        )
+    return local_to_utc_us(start, tz)
 
 
 def local_to_utc_us(local: dt.datetime, tz: str | None) -> int:
@@ -163,6 +186,11 @@ class StreamQC:
     gap_s: float = 0.0
     gap_list: list[tuple[int, int, str]] = field(default_factory=list)
     max_step_us: int = 0
+    #: where the first backward step and the first repeated time are ("line 12", "sample 7")
+    first_backward: str | None = None
+    first_duplicate: str | None = None
+    #: what was found odd but imported: (flag, message), from validate.verdict
+    flags: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def fs_measured_hz(self) -> float | None:
@@ -197,21 +225,27 @@ class StreamQC:
             "gap_s": round(self.gap_s, 6),
             "max_step_s": self.max_step_us / 1e6,
             "resampled": False,
+            "flags": [f for f, _ in self.flags],
         }
 
 
 class StreamChecker:
-    """Checks one stream's timing batch by batch (gaps, jumps, rate); keeps no samples."""
+    """Checks one stream batch by batch (values, gaps, jumps, rate); keeps no samples."""
 
     def __init__(self, stream: str, channels: tuple[str, ...], fs_stated_hz: float | None):
+        from glutewake.ingest.importers.validate import ValueLedger
+
         self.qc = StreamQC(stream=stream, channels=channels, fs_stated_hz=fs_stated_hz)
+        self.ledger = ValueLedger(stream, channels, STREAM_UNITS.get(stream, ""))
         if fs_stated_hz:
             self.qc.period_us = 1e6 / fs_stated_hz
         #: rows per stored chunk (one recording row and one sample write each)
         self.chunk_rows = max(1, CHUNK_VALUES // max(len(channels), 1))
+        #: steps so far whose time advanced
+        self.advancing = 0
 
     def add(self, batch: Batch) -> None:
-        """Check a batch's timing against what came before it."""
+        """Check a batch's values and timing against what came before it."""
         qc = self.qc
         if batch.channels != qc.channels:
             raise ImportFileError(
@@ -221,6 +255,7 @@ class StreamChecker:
         n = len(batch)
         if n == 0:
             return
+        self.ledger.add(batch)
         t = batch.t_us
         prev = qc.last_us
         steps = np.diff(t) if prev is None else np.diff(t, prepend=np.int64(prev))
@@ -228,21 +263,46 @@ class StreamChecker:
             positive = steps[steps > 0]
             if positive.size:
                 qc.period_us = float(np.median(positive))
+        if steps.size:
+            self._count_repeats(steps, batch, prev)
+            self.advancing += int(np.count_nonzero(steps > 0))
         if qc.period_us is not None and steps.size:
             self._check_steps(steps, t, prev)
         if qc.first_us is None:
             qc.first_us = int(t[0])
         qc.last_us = int(t[-1])
         qc.n_samples += n
+        if self.advancing == 0 and qc.n_samples >= EARLY_VERDICT_SAMPLES:
+            # times that never advance: refused now, not after storing them all
+            self.finish(complete=False)
+
+    def finish(self, *, complete: bool = True) -> None:
+        """Judge the whole stream (refused with :class:`ImportFileError`, or flagged)."""
+        from glutewake.ingest.importers.validate import verdict
+
+        self.qc.flags = verdict(self.qc, self.ledger, complete=complete)
+
+    def _count_repeats(self, steps: NDArray[np.int64], batch: Batch, prev: int | None) -> None:
+        """Count backward steps and repeated times, and where the first of each is."""
+        qc = self.qc
+        back = np.flatnonzero(steps < 0)
+        same = np.flatnonzero(steps == 0)
+        qc.backward_jumps += len(back)
+        qc.duplicate_times += len(same)
+        # step i ends at sample i + 1 of the batch, or sample i when it starts at ``prev``
+        offset = 0 if prev is None else 1
+        if back.size and qc.first_backward is None:
+            qc.first_backward = f"{batch.place} {batch.first_line + int(back[0]) + 1 - offset}"
+        if same.size and qc.first_duplicate is None:
+            qc.first_duplicate = f"{batch.place} {batch.first_line + int(same[0]) + 1 - offset}"
 
     def _check_steps(
         self, steps: NDArray[np.int64], t: NDArray[np.int64], prev: int | None
     ) -> None:
-        """Count gaps, backward jumps, duplicates and off-period steps (few passes, no copies)."""
+        """Count gaps and off-period steps (few passes, no copies)."""
         qc = self.qc
         period = float(qc.period_us or 1.0)
         tol = IRREGULAR_SHARE * period
-        n_back = int(np.count_nonzero(steps < 0))
         n_dup = int(np.count_nonzero(steps == 0))
         odd = np.flatnonzero((steps > GAP_PERIODS * period) | (steps < 0))
         gap_steps = steps[odd]
@@ -250,8 +310,6 @@ class StreamChecker:
         # every gap, jump and duplicate is also off-period: count those among the rest
         off = int(np.count_nonzero((steps < period - tol) | (steps > period + tol)))
         n_special = len(odd) + n_dup
-        qc.backward_jumps += n_back
-        qc.duplicate_times += n_dup
         qc.gaps += int(is_gap.sum())
         qc.gap_s += float(gap_steps[is_gap].sum()) / 1e6
         # the rate counts every step except long gaps and backward jumps, so that jitter

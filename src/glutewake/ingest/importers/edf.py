@@ -2,9 +2,13 @@
 
 Signals are grouped into streams by their physical dimension (uV/mV/V EMG, g/mg/m/s^2 acc,
 deg/s gyro, gauss/uT mag); signals of other dimensions (annotations, %, bpm) are skipped and
-listed in the QC. All signals of one stream must share a sampling rate. The EDF start date and
-time are the recording's local clock: ``--tz`` is required. The header's record count is checked
-against the file size first, so a truncated file is reported with the record where it ends.
+listed in the QC. A signal's stored channel name is its label (as ``pyedflib.EdfReader.getLabel``
+returns it: right-stripped, UTF-8 or latin-1) in lower case with other characters as ``_`` and
+a leading type word of its stream dropped: ``EMG Glute R`` is ``glute_r``, ``Accel X`` is ``x``
+(:func:`channel_name`); these are the names ``--channel-roles`` refers to. All signals of one
+stream must share a sampling rate. The EDF start date and time are the recording's local clock:
+``--tz`` is required. The header's record count is checked against the file size first, so a
+truncated file is reported with the record where it ends.
 """
 
 from __future__ import annotations
@@ -75,8 +79,30 @@ def _check_size(path: Path) -> None:
             )
 
 
-def _channel_name(label: str, used: set[str]) -> str:
+#: leading signal-type words dropped from a channel's name (EDF+ labels are "<type> <name>",
+#: e.g. "EMG Glute R"; the stream already says the type), per stream
+_TYPE_WORDS = {
+    "emg": ("emg_",),
+    "acc": ("accelerometer_", "accel_", "acc_"),
+    "gyro": ("gyroscope_", "gyro_", "gyr_"),
+    "mag": ("magnetometer_", "magn_", "mag_"),
+}
+
+
+def channel_name(label: str, stream: str, used: set[str]) -> str:
+    """The stored name of an EDF signal: its label in lower case, runs of other characters as
+    ``_``, a leading type word of its stream dropped, made unique with ``_2``, ``_3``, ...
+
+    >>> channel_name("EMG Glute R", "emg", set())
+    'glute_r'
+    >>> channel_name("Accel X", "acc", set())
+    'x'
+    """
     name = _SAFE.sub("_", label.strip().lower()).strip("_") or "ch"
+    for word in _TYPE_WORDS.get(stream, ()):
+        if name.startswith(word) and len(name) > len(word):
+            name = name[len(word) :]
+            break
     base, k = name, 2
     while name in used:
         name, k = f"{base}_{k}", k + 1
@@ -108,7 +134,7 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
                 skipped.append(f"{label} [{dim}]")
                 continue
             stream, factor = unit
-            groups.setdefault(stream, []).append((i, _channel_name(label, used), factor))
+            groups.setdefault(stream, []).append((i, channel_name(label, stream, used), factor))
         if not groups:
             raise ImportFileError(
                 f"{path}: no signal with a dimension the project uses (uV/mV, g, deg/s, gauss); "
@@ -143,7 +169,7 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
                     idx = np.arange(lo, lo + n, dtype=np.float64)
                     t_us = start_us + np.round(idx * 1e6 / fs_hz).astype(np.int64)
                     channels = tuple(name for _, name, _ in sigs)
-                    yield Batch(stream, t_us, values, channels, first_line=int(lo / fs_hz) + 1)
+                    yield Batch(stream, t_us, values, channels, first_line=lo + 1, place="sample")
         finally:
             reader.close()
 

@@ -166,9 +166,11 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
         data_line0=header_idx + 1,
     )
     rates = {s.stream: fs_hz for s in streams} if fs_hz else {}
+    flags: list[tuple[str, str]] = []
     return Source(
-        read_csv_batches(layout, ctx.chunk_rows),
+        read_csv_batches(layout, ctx.chunk_rows, flags),
         device_id=meta.get("device"),
         fs_hz=rates,
         info=info,
+        flags=flags,
     )

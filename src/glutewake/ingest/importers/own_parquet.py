@@ -85,7 +85,9 @@ def open_spool(path: Path, head: Head, ctx: ReadContext) -> Source:
 
     def batches() -> Iterator[Batch]:
         for smp in result.streams.values():
-            yield Batch(smp.stream, smp.t_us, smp.values, smp.channel_names, 1, smp.sample_seq)
+            yield Batch(
+                smp.stream, smp.t_us, smp.values, smp.channel_names, 1, smp.sample_seq, "sample"
+            )
 
     source_info: dict[str, object] = {
         "source_profile": info.profile,
@@ -128,7 +130,7 @@ def open_samples(path: Path, head: Head, ctx: ReadContext) -> Source:
                 raise ImportFileError(
                     f"{path}: row {line}: channel columns must be numeric"
                 ) from None
-            yield Batch(str(stream), t_us, values, channels, line, seq)
+            yield Batch(str(stream), t_us, values, channels, line, seq, "row")
             line += rb.num_rows
 
     # store files are <device>-c<conn>-<stream> (collected) or <device>-<hash>-<k>-<stream>

@@ -1,10 +1,10 @@
-"""Polar Sensor Logger app exports (``Polar_<model>_<id>_<yyyymmddhhmmss>_ACC.txt`` etc.).
+"""Polar Sensor Logger app exports (``Polar_<model>_<id>_<yyyymmdd>_<hhmmss>_ACC.txt`` etc.).
 
 ``;``-separated text, one file per stream, header as the app writes it::
 
     Phone timestamp;sensor timestamp [ns];X [mg];Y [mg];Z [mg]      (ACC, milli-g)
     Phone timestamp;sensor timestamp [ns];X [dps];Y [dps];Z [dps]   (GYRO, deg/s)
-    Phone timestamp;sensor timestamp [ns];X [G];Y [G];Z [G]         (MAG, gauss)
+    Phone timestamp;sensor timestamp [ns];X [G];Y [G];Z [G]         (MAGN, gauss)
 
 ``Phone timestamp`` is the phone's local clock when the frame arrived (ISO text, no zone: ``--tz``
 is required); ``sensor timestamp [ns]`` is the sensor's own clock per sample. Samples keep the
@@ -23,7 +23,10 @@ from glutewake.ingest.importers.errors import ImportFileError
 from glutewake.ingest.importers.sniff import Head
 
 NAME = "polar-sensor-logger"
-_FILE = re.compile(r"^(Polar_[^_]+_[0-9A-Fa-f]+)_\d+_([A-Z]+)\.", re.IGNORECASE)
+# the app names files Polar_<model>_<device id>_<yyyymmdd>_<hhmmss>_<STREAM>.txt (published
+# export: obss/BIOBSS sample_data/ik_d1_25042022_forearm_left/
+# Polar_Sense_A40F6F28_20220425_113903_ACC.txt); one joined date-time group is accepted too
+_FILE = re.compile(r"^(Polar_[^_]+_[0-9A-Fa-f]+)(?:_\d+)+_([A-Z]+)\.", re.IGNORECASE)
 _COL = re.compile(r"^\s*([^\[]+?)\s*\[([^\]]+)\]\s*$")
 #: the app's unit spellings (case matters: G is gauss in a MAG file)
 _UNITS = {
@@ -100,8 +103,10 @@ def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
         separator=";",
         data_line0=1,
     )
+    flags: list[tuple[str, str]] = []
     return Source(
-        read_csv_batches(layout, ctx.chunk_rows),
+        read_csv_batches(layout, ctx.chunk_rows, flags),
+        flags=flags,
         device_id=name_match.group(1) if name_match else None,
         info={
             "tz_source": "file" if offset else f"--tz {tz}",

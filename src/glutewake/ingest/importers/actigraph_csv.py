@@ -1,4 +1,4 @@
-"""Raw accelerometer CSV from research devices: ActiGraph (ActiLife export) and Axivity.
+"""ActiGraph raw accelerometer CSV, as ActiLife (or ``omconvert -csv-format:ag``) exports it.
 
 ActiGraph: a ten-line preamble (``... ActiGraph ... date format M/d/yyyy at 30 Hz ...``,
 ``Serial Number:``, ``Start Time``, ``Start Date``, a dashed line), then optionally a header line
@@ -6,8 +6,6 @@ ActiGraph: a ten-line preamble (``... ActiGraph ... date format M/d/yyyy at 30 H
 column, each row's time is the header's start plus its index over the stated rate. Times are the
 device's local clock: ``--tz`` is required.
 
-Axivity (OMGUI / ``cwa-convert`` CSV): no header; ``YYYY-MM-DD hh:mm:ss.fff,x,y,z`` in g (AX6 adds
-``gx,gy,gz`` in deg/s), or Unix seconds in the first column. Local times need ``--tz``.
 """
 
 from __future__ import annotations
@@ -26,36 +24,19 @@ from glutewake.ingest.importers.csvio import CsvLayout, StreamColumns, TimeSpec,
 from glutewake.ingest.importers.errors import ImportFileError
 from glutewake.ingest.importers.sniff import Head
 
-ACTIGRAPH = "actigraph-csv"
-AXIVITY = "axivity-csv"
+NAME = "actigraph-csv"
 
 _AG_FIRST = re.compile(r"ActiGraph", re.IGNORECASE)
 _AG_RATE = re.compile(r"at\s+(\d+(?:\.\d+)?)\s*Hz", re.IGNORECASE)
 _AG_DATEFMT = re.compile(r"date format\s+(\S+)", re.IGNORECASE)
 _NUM = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
-_AX_TIME = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?$")
 
 
-def sniff_actigraph(head: Head) -> bool:
+def sniff(head: Head) -> bool:
     """The ActiLife preamble's first line names ActiGraph."""
     return (
         bool(head.lines) and head.lines[0].startswith("-") and bool(_AG_FIRST.search(head.lines[0]))
     )
-
-
-def sniff_axivity(head: Head) -> bool:
-    """No header; a local date-time (or Unix seconds) then 3 or 6 numbers on every line."""
-    lines = [ln for ln in head.lines[:20] if ln.strip()]
-    if not lines:
-        return False
-    for line in lines:
-        fields = line.split(",")
-        if len(fields) not in (4, 7) or not all(_NUM.match(f) for f in fields[1:]):
-            return False
-        first = fields[0].strip()
-        if not (_AX_TIME.match(first) or (_NUM.match(first) and float(first) > 1e8)):
-            return False
-    return True
 
 
 def _java_to_strftime(fmt: str) -> str:
@@ -64,7 +45,7 @@ def _java_to_strftime(fmt: str) -> str:
     return re.sub(r"(?<![%d])d", "%d", out)
 
 
-def open_actigraph(path: Path, head: Head, ctx: ReadContext) -> Source:
+def open_source(path: Path, head: Head, ctx: ReadContext) -> Source:
     """Read an ActiLife raw CSV export (see the module docstring)."""
     lines = head.lines
     first = lines[0]
@@ -133,44 +114,11 @@ def open_actigraph(path: Path, head: Head, ctx: ReadContext) -> Source:
         streams=(StreamColumns("acc", ("x", "y", "z"), tuple(axes)),),
         data_line0=data_line0,
     )
+    flags: list[tuple[str, str]] = []
     return Source(
-        read_csv_batches(layout, ctx.chunk_rows),
+        read_csv_batches(layout, ctx.chunk_rows, flags),
         device_id=meta.get("Serial Number") or None,
         fs_hz={"acc": fs_hz},
         info={"tz_source": f"--tz {tz}", "header": meta},
+        flags=flags,
     )
-
-
-def open_axivity(path: Path, head: Head, ctx: ReadContext) -> Source:
-    """Read an Axivity CSV export (see the module docstring)."""
-    lines = [ln for ln in head.lines if ln.strip()]
-    if not lines:
-        raise ImportFileError(f"{path}: empty file")
-    fields = lines[0].split(",")
-    width = len(fields)
-    if width not in (4, 7):
-        raise ImportFileError(
-            f"{path}: line 1: {width} fields; expected time,x,y,z (or time,ax,ay,az,gx,gy,gz)"
-        )
-    cols = ["time", "ax", "ay", "az"] + (["gx", "gy", "gz"] if width == 7 else [])
-    streams = [StreamColumns("acc", ("x", "y", "z"), ("ax", "ay", "az"))]
-    if width == 7:
-        streams.append(StreamColumns("gyro", ("x", "y", "z"), ("gx", "gy", "gz")))
-    info: dict[str, object] = {}
-    if _AX_TIME.match(fields[0].strip()):
-        tz = need_tz(path, ctx, "Axivity times (device local clock)")
-        fmt = "%Y-%m-%d %H:%M:%S%.f" if " " in fields[0] else "%Y-%m-%dT%H:%M:%S%.f"
-        spec = TimeSpec("text", column="time", fmt=fmt, tz=tz)
-        info["tz_source"] = f"--tz {tz}"
-    else:
-        spec = TimeSpec("epoch", column="time", scale_us=1e6)
-        info["tz_source"] = "unix epoch (UTC)"
-    layout = CsvLayout(
-        path=path,
-        columns=tuple(cols),
-        time=spec,
-        streams=tuple(streams),
-        data_line0=0,
-        has_header=False,
-    )
-    return Source(read_csv_batches(layout, ctx.chunk_rows), info=info)
