@@ -29,9 +29,10 @@ from glutewake.pipeline.rows import (
     record_failure,
 )
 from glutewake.pipeline.sitting import THIGH_IMU_PROFILES, derive_sitting
-from glutewake.pipeline.write import write_rows
+from glutewake.pipeline.write import write_damage, write_rows
 from glutewake.store import catalog
 from glutewake.store.datadir import DataDir
+from glutewake.store.quarantine import read_reports, report_rows
 from glutewake.store.samples import NewRecording
 
 if TYPE_CHECKING:
@@ -170,7 +171,34 @@ def process(
             decode_bar,
             runner,
         )
+    _sync_damage(data_dir, summary)
     return summary
+
+
+def _damage_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in ("file", "part", "reason", "records_lost", "quarantined"))
+
+
+def _sync_damage(data_dir: DataDir, summary: ProcessSummary) -> None:
+    """Make ``spool_damage`` what the damage reports in the spool say (written only if changed).
+
+    The reports (``quarantine/*.json`` in the device folders) are the durable record: the
+    collector writes them for damaged journals, decode tasks for damaged segments.
+    """
+    rows = [
+        row
+        for folder, report in read_reports(data_dir.store, "spool/participant_id=*/device=*")
+        for row in report_rows(folder, report)
+    ]
+    known: set[tuple[Any, ...]] = set()
+    if data_dir.catalog.exists():
+        with catalog.open_read(data_dir) as con:
+            frame = catalog.query_frame(con, "SELECT * FROM spool_damage")
+        known = {_damage_key(r) for r in frame.iter_rows(named=True)}
+    if {_damage_key(r) for r in rows} == known:
+        return
+    write_damage(data_dir, rows)
+    summary.damaged_parts = len(rows)
 
 
 def _process_batch(

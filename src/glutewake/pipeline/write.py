@@ -150,6 +150,20 @@ def write_rows(
             raise
 
 
+def write_damage(data_dir: DataDir, rows: list[dict[str, Any]]) -> None:
+    """Replace ``spool_damage`` with ``rows`` (every damage report's parts) in one transaction."""
+    with catalog.open_write(data_dir) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM spool_damage")
+            if rows:
+                _insert_by_name(con, "spool_damage", [_frame(rows)])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
 def _write_failures(con: Any, rows: Rows) -> None:
     """Clear the failures of tasks that ran in this run and record the ones that failed again."""
     failed_again = {(f["task"], f["task_key"]) for f in rows.failures}

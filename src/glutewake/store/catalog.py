@@ -740,6 +740,82 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "spool_damage (damaged spool files, moved aside or partly read); daily_qc counts it",
+        """
+        CREATE TABLE spool_damage (
+            file VARCHAR NOT NULL,
+            part VARCHAR NOT NULL,
+            original_path VARCHAR NOT NULL,
+            quarantined BOOLEAN NOT NULL,
+            participant_id VARCHAR NOT NULL,
+            device_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            records_lost BIGINT,
+            start_time TIMESTAMPTZ,
+            end_time TIMESTAMPTZ,
+            span_from VARCHAR NOT NULL,
+            detected_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (file, part)
+        );
+
+        CREATE OR REPLACE VIEW daily_qc AS
+        WITH ledger AS (
+            SELECT q.participant_id,
+                   CAST(coalesce(q.local_date, timezone(p.tz, q.start_time)) AS DATE)
+                       AS local_date,
+                   q.kind, q.value
+            FROM qc q JOIN participants p ON p.participant_id = q.participant_id
+            WHERE q.kind LIKE 'gap:%' OR q.kind = 'battery'
+        ),
+        per_day AS (
+            SELECT participant_id, local_date,
+                   count(*) FILTER (WHERE kind LIKE 'gap:%') AS data_gaps,
+                   coalesce(sum(value) FILTER (WHERE kind LIKE 'gap:%'), 0) / 60 AS gap_min,
+                   max(value) FILTER (WHERE kind LIKE 'gap:%') / 60 AS longest_gap_min,
+                   min(value) FILTER (WHERE kind = 'battery') AS battery_min_pct
+            FROM ledger GROUP BY ALL
+        ),
+        -- each damaged part's estimated stretch, in local wall time, cut at local midnights
+        damage AS (
+            SELECT d.participant_id, timezone(p.tz, d.start_time) AS start_local,
+                   timezone(p.tz, coalesce(d.end_time, d.start_time)) AS end_local
+            FROM spool_damage d JOIN participants p ON p.participant_id = d.participant_id
+            WHERE d.start_time IS NOT NULL
+        ),
+        damage_days AS (
+            SELECT participant_id, CAST(g.day AS DATE) AS local_date,
+                   count(*) AS damaged_parts,
+                   sum(greatest(epoch(least(end_local, g.day + INTERVAL 1 DAY))
+                                - epoch(greatest(start_local, g.day)), 0)) / 60 AS damage_min
+            FROM damage, unnest(generate_series(date_trunc('day', start_local),
+                                                date_trunc('day', end_local),
+                                                INTERVAL 1 DAY)) AS g(day)
+            GROUP BY ALL
+        ),
+        days AS (
+            SELECT participant_id, local_date FROM daily_sitting
+            UNION SELECT participant_id, local_date FROM per_day
+            UNION SELECT participant_id, local_date FROM damage_days
+        )
+        SELECT k.participant_id, k.local_date, d.wear_min,
+               coalesce(d.valid_day, false) AS valid_day,
+               CAST(coalesce(g.data_gaps, 0) AS BIGINT) AS data_gaps,
+               coalesce(g.gap_min, 0) AS gap_min,
+               g.longest_gap_min, g.battery_min_pct,
+               CAST(coalesce(x.damaged_parts, 0) AS BIGINT) AS damaged_parts,
+               coalesce(x.damage_min, 0) AS damage_min
+        FROM days k
+        LEFT JOIN daily_sitting d
+            ON d.participant_id = k.participant_id AND d.local_date = k.local_date
+        LEFT JOIN per_day g
+            ON g.participant_id = k.participant_id AND g.local_date = k.local_date
+        LEFT JOIN damage_days x
+            ON x.participant_id = k.participant_id AND x.local_date = k.local_date;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
