@@ -285,7 +285,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from glutewake.ingest.status import stream_status
 
-    streams = stream_status(_data_dir(args))
+    streams = stream_status(_data_dir(args), rescan=args.rescan)
     if args.json:
         print(json.dumps(streams, indent=2, default=str))
         return 0
@@ -506,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common], help="collection health per stream")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--rescan",
+        action="store_true",
+        help="count every device from its whole spool instead of the collector's running "
+        "counts (slow on a large spool)",
+    )
     p.set_defaults(func=cmd_status)
     return parser
 

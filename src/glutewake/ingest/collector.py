@@ -44,9 +44,10 @@ from glutewake.ingest.supervisor import (
     MtuTooSmallError,
     ProfileNotFoundError,
     config_for,
+    status_path,
     utc_now_us,
 )
-from glutewake.store.datadir import DataDir, safe_component
+from glutewake.store.datadir import DataDir
 
 __all__ = [
     "DEFAULT_CONFIGS",
@@ -78,7 +79,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-STATUS_DIRNAME = "status"
 LOG_NAME = "collect.log"
 
 EXIT_OK = 0
@@ -133,12 +133,6 @@ async def in_daemon_thread(fn: Callable[[], None], *, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- status output
-def status_path(data_dir: DataDir, participant_id: str, device_id: str) -> Path:
-    """Where the collector writes one device's status JSON."""
-    name = f"{safe_component(participant_id)}__{safe_component(device_id)}.json"
-    return data_dir.root / STATUS_DIRNAME / name
-
-
 def write_status(path: Path, status: dict[str, Any]) -> None:
     """Write a status JSON atomically, readable by the owner only."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -599,7 +593,7 @@ async def _collect_simulated(
     plan = parse_faults(faults)
     async with BumbleRadio() as radio:
         peripherals = await start_virtual_peripherals(
-            radio, names, config=config, faults=plan, duration_s=duration_s
+            radio, names, config=config, faults=plan, duration_s=duration_s, keep_log=False
         )
         specs = [DeviceSpec(p.address, p.profile, p.config) for p in peripherals]
         return await run_collection(

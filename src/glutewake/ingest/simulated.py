@@ -120,8 +120,13 @@ async def start_virtual_peripherals(
     faults: FaultPlan | None = None,
     duration_s: float | None = None,
     seed: int = 0,
+    keep_log: bool = True,
 ) -> list[VirtualPeripheral]:
-    """Start one advertising virtual peripheral per profile name on ``radio``."""
+    """Start one advertising virtual peripheral per profile name on ``radio``.
+
+    ``keep_log=False``: the peripherals count what they send instead of logging every
+    notification (a long simulated collection stays flat in memory).
+    """
     from glutewake.ingest.supervisor import config_for
 
     peripherals = []
@@ -134,7 +139,13 @@ async def start_virtual_peripherals(
             name, cfg, start_us=start_us, duration_s=length_s, seed=seed + k
         )
         peripheral = VirtualPeripheral(
-            radio, profile, device, config=cfg, faults=faults, read_uuids=_READABLE.get(name, ())
+            radio,
+            profile,
+            device,
+            config=cfg,
+            faults=faults,
+            read_uuids=_READABLE.get(name, ()),
+            keep_log=keep_log,
         )
         await peripheral.start()
         peripherals.append(peripheral)

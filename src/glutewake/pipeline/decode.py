@@ -28,6 +28,7 @@ from glutewake.store.spool import (
     SpoolError,
     SpoolInfo,
     concat_records,
+    read_store_segment,
     unreadable_segment_report,
 )
 from glutewake.store.storage import Store
@@ -127,7 +128,7 @@ def _load(
 ) -> None:
     """Read one segment into ``loaded``, or note why it cannot be read in ``unreadable``."""
     try:
-        got = store.read_spool_segment(seg)
+        got = read_store_segment(store, seg)
     except SpoolError as exc:
         if store.exists(seg):  # else: moved aside by an earlier attempt of this task
             unreadable[seg] = str(exc).removeprefix(f"{seg}: ")

@@ -115,11 +115,12 @@ def move_aside(store: Store, folder: str, name: str, report: DamageReport) -> No
 
 def read_reports(store: Store, pattern: str) -> list[tuple[str, DamageReport]]:
     """``(device folder, report)`` for every report matching ``pattern`` (a glob of device
-    folders relative to the store, e.g. ``spool/participant_id=*/device=*``); unreadable
-    reports are logged and skipped."""
+    folders relative to the store, e.g. ``spool/participant_id=*/device=*``; ``""``: the store
+    is one device folder); unreadable reports are logged and skipped."""
     out = []
-    for rel in store.glob(f"{pattern}/{QUARANTINE_DIR}/*{REPORT_SUFFIX}"):
-        folder = rel.rsplit(f"/{QUARANTINE_DIR}/", 1)[0]
+    prefix = f"{pattern}/" if pattern else ""
+    for rel in store.glob(f"{prefix}{QUARANTINE_DIR}/*{REPORT_SUFFIX}"):
+        folder = rel.rsplit(f"{QUARANTINE_DIR}/", 1)[0].rstrip("/")
         try:
             out.append((folder, DamageReport.from_json(store.read_bytes(rel))))
         except (ValueError, TypeError, KeyError, OSError) as exc:

@@ -200,9 +200,8 @@ def _read_window(
                 chunk = meta.row_group(g).column(t_col)
                 # a damaged type field makes pyarrow abort the process on .statistics
                 stats = chunk.statistics if chunk.physical_type == "INT64" else None
-                if stats is None or not stats.has_min_max:
-                    groups.append(g)
-                elif stats.max >= start_us and stats.min < end_us:
+                unknown = stats is None or not stats.has_min_max
+                if unknown or (stats.max >= start_us and stats.min < end_us):  # type: ignore[union-attr]
                     groups.append(g)
             if not groups:
                 return None

@@ -50,7 +50,7 @@ from glutewake import __version__
 from glutewake.devices.base import RawRecords
 from glutewake.store import journal as jr
 from glutewake.store.quarantine import DamagedPart, DamageReport, move_aside, now_iso
-from glutewake.store.storage import Store
+from glutewake.store.storage import SEGMENT_GLOB, Store
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -311,7 +311,7 @@ def write_segment(
 
 def list_segments(folder: Path) -> list[Path]:
     """The finished segments of a spool folder, in record order."""
-    return sorted(p for p in folder.glob(f"seg-*{SEGMENT_SUFFIX}") if p.is_file())
+    return sorted(p for p in folder.glob(SEGMENT_GLOB) if p.is_file())
 
 
 @dataclass
@@ -450,6 +450,14 @@ def _records_of(table: pa.Table) -> tuple[RawRecords, np.ndarray]:
         conn_id=table["conn_id"].to_numpy().astype(np.int64, copy=False),
     )
     return records, table["record_seq"].to_numpy().astype(np.int64, copy=False)
+
+
+def read_store_segment(store: Store, rel: str) -> SegmentRead:
+    """:func:`read_segment_parts` of a segment in a store (local or fsspec), by relative path."""
+    if store.local:
+        return read_segment_parts(Path(store.location) / rel, rel)
+    with store.open_binary(rel) as fh:
+        return read_segment_parts(fh, rel)
 
 
 def read_segment(path: Path) -> tuple[SpoolInfo, RawRecords, np.ndarray]:

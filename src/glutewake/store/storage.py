@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 
+#: the finished segments of a device spool folder (named by ``store.spool.segment_name``)
+SEGMENT_GLOB = "seg-*.parquet"
+
+
 class StorageError(RuntimeError):
     """The store cannot be used (names the URL and the reason)."""
 
@@ -115,26 +119,21 @@ class Store:
     def spool_segments(self) -> dict[str, list[str]]:
         """The finished segments of every device spool folder, in record order (relative
         paths), by folder: one listing of the whole tree."""
-        from glutewake.store.spool import SEGMENT_SUFFIX
-
         by_folder: dict[str, list[str]] = {}
-        for seg in self.glob(f"spool/participant_id=*/device=*/seg-*{SEGMENT_SUFFIX}"):
+        for seg in self.glob(f"spool/participant_id=*/device=*/{SEGMENT_GLOB}"):
             by_folder.setdefault(seg.rsplit("/", 1)[0], []).append(seg)
         return by_folder
 
-    def read_spool_segment(self, rel: str) -> Any:
-        """One spool segment as a ``SegmentRead``: its info, the records of every row group
-        that passes its checks, and the row groups that do not.
-
-        Raises ``SpoolError`` if the file cannot be opened as a segment at all.
-        """
-        from glutewake.store.spool import read_segment_parts
-
+    @contextlib.contextmanager
+    def open_binary(self, rel: str) -> Iterator[Any]:
+        """A file opened for reading bytes (seekable)."""
         if self.local:
-            return read_segment_parts(Path(self.location) / rel, rel)
+            with open(Path(self.location) / rel, "rb") as fh:
+                yield fh
+            return
         fs, root = _filesystem(self.location)
         with fs.open(f"{root}/{rel}", "rb") as fh:
-            return read_segment_parts(fh, rel)
+            yield fh
 
     def exists(self, rel: str) -> bool:
         if self.local:
