@@ -112,10 +112,35 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from glutewake.pipeline.rebuild import rebuild
+
+    data_dir = _data_dir(args)
+    if not data_dir.exists():
+        raise CliError(f"data directory {data_dir.root} does not exist")
+    progress, bar = progress_factory(show_progress(args))
+    with bar if bar is not None else contextlib.nullcontext():
+        summary = rebuild(data_dir, progress=progress, workers=args.workers)
+    if summary.previous_catalog is not None:
+        print(f"the previous catalog was moved to {summary.previous_catalog}")
+    done = summary.process
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"rebuilt {data_dir.catalog}: {summary.ledger_entries} bookkeeping entries replayed, "
+        f"{summary.imported_recordings} imported recording(s), {done.spool_files} spool file(s) "
+        f"decoded, {done.participant_days} participant-day(s) and {done.exercise_sessions} "
+        "exercise session(s) derived"
+    )
+    for task, key, error in done.failures:
+        print(f"error: {task} task {key} failed: {error}", file=sys.stderr)
+    return 1 if done.failures else 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from glutewake.store.catalog import open_read, query_frame
+    from glutewake.store.catalog import damage_hint, open_read, query_frame
 
     data_dir = _data_dir(args)
     query = args.query
@@ -125,7 +150,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         try:
             frame = query_frame(con, query)
         except duckdb.Error as exc:
-            raise CliError(f"query failed: {str(exc).splitlines()[0]}") from exc
+            raise CliError(f"query failed: {str(exc).splitlines()[0]}{damage_hint(exc)}") from exc
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
@@ -388,6 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_process)
 
     p = sub.add_parser(
+        "rebuild",
+        parents=[common],
+        help="recreate the catalog from the bookkeeping ledger, the spool and the samples",
+        description="Recreate the catalog: the old one is moved aside (never deleted), the "
+        "bookkeeping ledger (bookkeeping.jsonl) is replayed, every spool file is decoded again "
+        "and every day derived again. Use it when catalog.duckdb is damaged or lost.",
+    )
+    p.add_argument(
+        "--workers", type=parse_workers, default=1, metavar="N", help="processes to use"
+    )
+    p.set_defaults(func=cmd_rebuild)
+
+    p = sub.add_parser(
         "sql",
         parents=[common],
         help="run a read-only SQL query on the catalog",
@@ -547,8 +585,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose >= 2:
             raise
         if not _expected(exc):
+            from glutewake.store.catalog import damage_hint
+
             log.debug("unexpected error", exc_info=True)
-            _fail(f"{type(exc).__name__}: {exc} (run with -vv for the traceback)")
+            hint = damage_hint(exc) or " (run with -vv for the traceback)"
+            _fail(f"{type(exc).__name__}: {exc}{hint}")
         _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
 
 

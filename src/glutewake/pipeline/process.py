@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from glutewake.pipeline import emg_sessions
 from glutewake.pipeline.decode import decode_task, store_stream
+from glutewake.pipeline.imported import IMPORTED_OP, imported_entry
 from glutewake.pipeline.parallel import TaskFailure, TaskRunner
 from glutewake.pipeline.rows import (
     ProcessError,
@@ -30,7 +31,7 @@ from glutewake.pipeline.rows import (
 )
 from glutewake.pipeline.sitting import THIGH_IMU_PROFILES, derive_sitting
 from glutewake.pipeline.write import write_damage, write_rows
-from glutewake.store import catalog
+from glutewake.store import catalog, ledger
 from glutewake.store.datadir import DataDir
 from glutewake.store.quarantine import read_reports, report_rows
 from glutewake.store.samples import NewRecording
@@ -83,8 +84,34 @@ def add_recordings(
     rows = Rows()
     for new in recordings:
         store_stream(data_dir, new, 0, rows, summary)
+    # what the sample files alone cannot give back, for 'glutewake rebuild' (the ledger)
+    entry = imported_entry(rows)
     _derive(data_dir, rows, tzs, devices, summary, progress, TaskRunner())
-    write_rows(data_dir, rows, extra_rows)
+
+    def in_transaction(con: Any) -> None:
+        ledger.append(con, IMPORTED_OP, entry)  # before the import's bookkeeping, as replayed
+        if extra_rows is not None:
+            extra_rows(con)
+
+    write_rows(data_dir, rows, in_transaction)
+    return summary
+
+
+def derive_recordings(
+    data_dir: DataDir,
+    recordings: Sequence[Recording],
+    *,
+    progress: ProgressHook = no_progress,
+    runner: TaskRunner | None = None,
+) -> ProcessSummary:
+    """Derive the participant-days and exercise sessions of recordings whose rows are already
+    in the catalog (a rebuild's imported recordings), from their sample files."""
+    summary = ProcessSummary()
+    _, tzs, devices = _known_state(data_dir)
+    rows = Rows(recordings=list(recordings))
+    _derive(data_dir, rows, tzs, devices, summary, progress, runner or TaskRunner())
+    rows.recordings = []  # written already (with their QC rows, which a rewrite would replace)
+    write_rows(data_dir, rows)
     return summary
 
 

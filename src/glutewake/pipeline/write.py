@@ -11,7 +11,7 @@ import polars as pl
 
 from glutewake import __version__
 from glutewake.pipeline.rows import Rows, us_to_dt
-from glutewake.store import catalog
+from glutewake.store import catalog, ledger
 from glutewake.store.datadir import DataDir
 
 
@@ -55,7 +55,7 @@ def write_rows(
         [{"participant_id": p, "local_date": d} for p, days in rows.days.items() for d in days],
         schema={"participant_id": pl.Utf8, "local_date": pl.Date},
     )
-    with catalog.open_write(data_dir) as con:
+    with catalog.open_write(data_dir) as con, ledger.transaction(con):
         con.execute("BEGIN TRANSACTION")
         try:
             if rows.spool_files:

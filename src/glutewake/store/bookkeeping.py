@@ -3,7 +3,9 @@ record of which files were imported.
 
 Functions taking a connection run inside the caller's write transaction (the pipeline's, for an
 import's rows); :func:`write` opens the catalog briefly for one of them. This module and the
-pipeline are the only writers of the catalog.
+pipeline are the only writers of the catalog. Every change is also written to the ledger
+(``DATA/bookkeeping.jsonl``, :mod:`glutewake.store.ledger`) with the exact values written, so
+that ``glutewake rebuild`` can :func:`replay` it into a new catalog.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from glutewake.store import ledger
 from glutewake.store.catalog import CatalogError, open_read, open_write
 
 if TYPE_CHECKING:
@@ -87,27 +90,19 @@ def upsert_participant(
     check_tz(tz)
     if baseline_start and baseline_end and baseline_end < baseline_start:
         raise BookkeepingError("baseline end date is before its start date")
-    con.execute(
-        """
-        INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?, ?, now())
-        ON CONFLICT (participant_id) DO UPDATE SET
-            tz = excluded.tz,
-            baseline_start = coalesce(excluded.baseline_start, participants.baseline_start),
-            baseline_end = coalesce(excluded.baseline_end, participants.baseline_end),
-            goal_sitting_min = coalesce(excluded.goal_sitting_min, participants.goal_sitting_min),
-            goal_breaks_per_sitting_hour = coalesce(excluded.goal_breaks_per_sitting_hour,
-                                                    participants.goal_breaks_per_sitting_hour),
-            notes = coalesce(excluded.notes, participants.notes)
-        """,
-        [
-            participant_id,
-            tz,
-            baseline_start,
-            baseline_end,
-            goal_sitting_min,
-            goal_breaks_per_sitting_hour,
-            notes,
-        ],
+    _apply(
+        con,
+        "participant",
+        {
+            "participant_id": participant_id,
+            "tz": tz,
+            "baseline_start": baseline_start,
+            "baseline_end": baseline_end,
+            "goal_sitting_min": goal_sitting_min,
+            "goal_breaks_per_sitting_hour": goal_breaks_per_sitting_hour,
+            "notes": notes,
+            "created_at": _now(),
+        },
     )
 
 
@@ -122,9 +117,10 @@ def set_phase(
     if phase not in (1, 2, 3):
         raise BookkeepingError(f"phase must be 1, 2 or 3, not {phase}")
     _require_participant(con, participant_id)
-    con.execute(
-        "INSERT OR REPLACE INTO phases VALUES (?, ?, ?, ?)",
-        [participant_id, phase, start_date, note],
+    _apply(
+        con,
+        "phase",
+        {"participant_id": participant_id, "phase": phase, "start_date": start_date, "note": note},
     )
 
 
@@ -145,9 +141,18 @@ def log_symptoms(
     if lower_back is None and hip is None and knee is None:
         raise BookkeepingError("give at least one pain rating (lower back, hip or knee)")
     _require_participant(con, participant_id)
-    con.execute(
-        "INSERT OR REPLACE INTO symptoms VALUES (?, ?, ?, ?, ?, ?, now())",
-        [participant_id, local_date, lower_back, hip, knee, note],
+    _apply(
+        con,
+        "symptoms",
+        {
+            "participant_id": participant_id,
+            "local_date": local_date,
+            "lower_back_pain": lower_back,
+            "hip_pain": hip,
+            "knee_pain": knee,
+            "note": note,
+            "logged_at": _now(),
+        },
     )
 
 
@@ -166,16 +171,16 @@ def set_device(
     """
     _require_participant(con, participant_id)
     roles = json.dumps([list(r) for r in channel_roles]) if channel_roles else None
-    con.execute(
-        """
-        INSERT INTO devices (device_id, participant_id, profile, placement, channel_roles)
-        VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (participant_id, device_id) DO UPDATE SET
-            profile = excluded.profile,
-            placement = coalesce(excluded.placement, devices.placement),
-            channel_roles = coalesce(excluded.channel_roles, devices.channel_roles)
-        """,
-        [device_id, participant_id, profile, placement, roles],
+    _apply(
+        con,
+        "device",
+        {
+            "device_id": device_id,
+            "participant_id": participant_id,
+            "profile": profile,
+            "placement": placement,
+            "channel_roles": roles,
+        },
     )
 
 
@@ -195,10 +200,13 @@ def register_placement(
 def forget_unseen_device(data_dir: DataDir, participant_id: str, device_id: str) -> None:
     """Remove a registered device that never delivered data (an import that failed)."""
     with open_write(data_dir) as con:
-        con.execute(
-            "DELETE FROM devices WHERE participant_id = ? AND device_id = ? AND first_seen IS NULL",
+        unseen = con.execute(
+            "SELECT count(*) FROM devices WHERE participant_id = ? AND device_id = ? "
+            "AND first_seen IS NULL",
             [participant_id, device_id],
-        )
+        ).fetchone()
+        if unseen and unseen[0]:
+            _apply(con, "forget_device", {"participant_id": participant_id, "device_id": device_id})
 
 
 def imported_hashes(data_dir: DataDir, participant_id: str) -> set[str]:
@@ -225,19 +233,19 @@ def insert_import_file(
     recordings: Sequence[str],
 ) -> None:
     """Record one imported file (its hash makes a second import of it a no-op)."""
-    con.execute(
-        "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
-        "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            sha256,
-            participant_id,
-            str(path),
-            fmt,
-            path.stat().st_size,
-            rows,
-            ",".join(recordings),
-            dt.datetime.now(dt.UTC),
-        ],
+    _apply(
+        con,
+        "import_file",
+        {
+            "sha256": sha256,
+            "participant_id": participant_id,
+            "path": str(path),
+            "format": fmt,
+            "size_bytes": path.stat().st_size,
+            "rows_read": rows,
+            "recordings": ",".join(recordings),
+            "imported_at": _now(),
+        },
     )
 
 
@@ -253,18 +261,99 @@ def insert_import_qc(
 ) -> None:
     """One ``qc`` row of kind ``import`` for one recording of an imported file."""
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    con.execute(
+    _apply(
+        con,
+        "import_qc",
+        {
+            "participant_id": participant_id,
+            "recording_id": recording_id,
+            "start_time": epoch + dt.timedelta(microseconds=int(start_us)),
+            "end_time": epoch + dt.timedelta(microseconds=int(end_us)),
+            "value": fs_measured_hz,
+            "detail": json.dumps(detail, sort_keys=True, default=str),
+        },
+    )
+
+
+#: each ledger operation: its SQL and the order of its parameters (the values written to the
+#: ledger, so that a replay writes exactly the same rows)
+_SQL: dict[str, tuple[str, tuple[str, ...]]] = {
+    "participant": (
+        """
+        INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (participant_id) DO UPDATE SET
+            tz = excluded.tz,
+            baseline_start = coalesce(excluded.baseline_start, participants.baseline_start),
+            baseline_end = coalesce(excluded.baseline_end, participants.baseline_end),
+            goal_sitting_min = coalesce(excluded.goal_sitting_min, participants.goal_sitting_min),
+            goal_breaks_per_sitting_hour = coalesce(excluded.goal_breaks_per_sitting_hour,
+                                                    participants.goal_breaks_per_sitting_hour),
+            notes = coalesce(excluded.notes, participants.notes)
+        """,
+        ("participant_id", "tz", "baseline_start", "baseline_end", "goal_sitting_min",
+         "goal_breaks_per_sitting_hour", "notes", "created_at"),
+    ),
+    "phase": (
+        "INSERT OR REPLACE INTO phases VALUES (?, ?, ?, ?)",
+        ("participant_id", "phase", "start_date", "note"),
+    ),
+    "symptoms": (
+        "INSERT OR REPLACE INTO symptoms VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ("participant_id", "local_date", "lower_back_pain", "hip_pain", "knee_pain", "note",
+         "logged_at"),
+    ),
+    "device": (
+        """
+        INSERT INTO devices (device_id, participant_id, profile, placement, channel_roles)
+        VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (participant_id, device_id) DO UPDATE SET
+            profile = excluded.profile,
+            placement = coalesce(excluded.placement, devices.placement),
+            channel_roles = coalesce(excluded.channel_roles, devices.channel_roles)
+        """,
+        ("device_id", "participant_id", "profile", "placement", "channel_roles"),
+    ),
+    "forget_device": (
+        "DELETE FROM devices WHERE participant_id = ? AND device_id = ? AND first_seen IS NULL",
+        ("participant_id", "device_id"),
+    ),
+    "import_file": (
+        "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
+        "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        ("sha256", "participant_id", "path", "format", "size_bytes", "rows_read", "recordings",
+         "imported_at"),
+    ),
+    "import_qc": (
         "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
         "end_time, value, detail) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)",
-        [
-            participant_id,
-            recording_id,
-            epoch + dt.timedelta(microseconds=int(start_us)),
-            epoch + dt.timedelta(microseconds=int(end_us)),
-            fs_measured_hz,
-            json.dumps(detail, sort_keys=True, default=str),
-        ],
-    )
+        ("participant_id", "recording_id", "start_time", "end_time", "value", "detail"),
+    ),
+}  # fmt: skip
+OPERATIONS = frozenset(_SQL)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _apply(con: duckdb.DuckDBPyConnection, op: str, row: dict[str, Any]) -> None:
+    """Run one operation and write it to the ledger (:mod:`glutewake.store.ledger`)."""
+    replay(con, op, row)
+    ledger.append(con, op, row)
+
+
+def replay(con: duckdb.DuckDBPyConnection, op: str, row: dict[str, Any]) -> None:
+    """Write one ledger entry's change to the catalog (no ledger entry is written).
+
+    Raises
+    ------
+    BookkeepingError
+        If ``op`` is not a bookkeeping operation.
+    """
+    if op not in _SQL:
+        raise BookkeepingError(f"unknown bookkeeping operation {op!r}")
+    sql, names = _SQL[op]
+    con.execute(sql, [row.get(name) for name in names])
 
 
 def add_participant(data_dir: DataDir, participant_id: str, tz: str, **fields: object) -> None:
@@ -285,6 +374,7 @@ __all__ = [
     "insert_import_qc",
     "log_symptoms",
     "register_placement",
+    "replay",
     "set_device",
     "set_phase",
     "upsert_participant",

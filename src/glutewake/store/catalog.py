@@ -32,6 +32,22 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 
+#: appended to errors that mean the catalog file itself is damaged
+REBUILD_HINT = (
+    " (if the file is damaged or lost, 'glutewake rebuild' recreates it from the spool, the "
+    "samples and bookkeeping.jsonl)"
+)
+
+
+
+
+def damage_hint(exc: BaseException) -> str:
+    """:data:`REBUILD_HINT` if ``exc`` says the catalog file is damaged, else ``""``."""
+    text = str(exc)
+    damaged = ("Corrupt database file", "not a valid DuckDB database file", "checksum")
+    return REBUILD_HINT if any(d in text for d in damaged) and "rebuild" not in text else ""
+
+
 class CatalogError(RuntimeError):
     """The catalog cannot be opened or used (names the file and the reason)."""
 
@@ -836,7 +852,7 @@ def _connect(path: str, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPy
             return duckdb.connect(path, read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_conflict(exc):
-                raise CatalogError(f"cannot open catalog {path}: {exc}") from exc
+                raise CatalogError(f"cannot open catalog {path}: {exc}{REBUILD_HINT}") from exc
             if time.monotonic() >= deadline:
                 mode = "read-only" if read_only else "read-write"
                 raise CatalogBusyError(
