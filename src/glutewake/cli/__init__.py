@@ -86,7 +86,16 @@ def cmd_process(args: argparse.Namespace) -> int:
                 runner.connect()
             except OSError as exc:
                 raise CliError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-            summary = process(data_dir, progress=progress, redo=args.redo, runner=runner)
+            summary = process(
+                data_dir,
+                progress=progress,
+                redo=args.redo,
+                runner=runner,
+                wait_s=args.wait,
+                on_wait=lambda why: print(
+                    f"waiting up to {args.wait:g} s for the catalog: {why}", file=sys.stderr
+                ),
+            )
     except TaskError as exc:
         raise CliError(f"{exc} (nothing was written; --on-error skip writes the rest)") from None
     for warning in summary.warnings:
@@ -376,6 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode new spool data, run detectors, update the catalog (idempotent)",
     )
     p.add_argument("--redo", action="store_true", help="re-decode and re-derive everything")
+    p.add_argument(
+        "--wait",
+        type=parse_positive,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for the catalog while another process has it open, a read-only "
+        "query included (default 600; 'inf': no limit); finished results are kept if it runs out",
+    )
     p.add_argument(
         "--workers",
         type=parse_workers,

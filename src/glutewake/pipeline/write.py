@@ -20,9 +20,15 @@ def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def write_rows(
-    data_dir: DataDir, rows: Rows, extra_rows: Callable[[Any], None] | None = None
+    data_dir: DataDir,
+    rows: Rows,
+    extra_rows: Callable[[Any], None] | None = None,
+    *,
+    wait_s: float = 30.0,
+    on_wait: catalog.WaitHook | None = None,
 ) -> None:
-    """Replace the derived rows this run recomputed, in one short read-write transaction."""
+    """Replace the derived rows this run recomputed, in one short read-write transaction
+    (waiting up to ``wait_s`` for the catalog; ``on_wait`` is told what it waits for)."""
     recs = pl.DataFrame(
         [
             {
@@ -55,7 +61,10 @@ def write_rows(
         [{"participant_id": p, "local_date": d} for p, days in rows.days.items() for d in days],
         schema={"participant_id": pl.Utf8, "local_date": pl.Date},
     )
-    with catalog.open_write(data_dir) as con, ledger.transaction(con):
+    with (
+        catalog.open_write(data_dir, timeout_s=wait_s, on_wait=on_wait) as con,
+        ledger.transaction(con),
+    ):
         con.execute("BEGIN TRANSACTION")
         try:
             if rows.spool_files:
@@ -150,9 +159,15 @@ def write_rows(
             raise
 
 
-def write_damage(data_dir: DataDir, rows: list[dict[str, Any]]) -> None:
+def write_damage(
+    data_dir: DataDir,
+    rows: list[dict[str, Any]],
+    *,
+    wait_s: float = 30.0,
+    on_wait: catalog.WaitHook | None = None,
+) -> None:
     """Replace ``spool_damage`` with ``rows`` (every damage report's parts) in one transaction."""
-    with catalog.open_write(data_dir) as con:
+    with catalog.open_write(data_dir, timeout_s=wait_s, on_wait=on_wait) as con:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute("DELETE FROM spool_damage")

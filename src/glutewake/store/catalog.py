@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glutewake import __version__
@@ -842,24 +845,57 @@ def _is_lock_conflict(exc: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "being used" in text
 
 
-def _connect(path: str, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+#: told what the catalog waits for, once, when a wait begins (e.g. prints it)
+WaitHook = Callable[[str], None]
+
+
+def _holder(exc: Exception, *, read_only: bool) -> str:
+    """Who holds the catalog file, from DuckDB's lock error, and why that blocks us."""
+    text = str(exc)
+    found = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+    who = f"process {found.group(2)} ({Path(found.group(1)).name})" if found else "a process"
+    if read_only:
+        return f"{who} is writing it (nobody can open a DuckDB file while it is written)"
+    if "read-only mode" in text:
+        return (
+            f"{who} has it open read-only (a query: 'glutewake sql', a report, a notebook); "
+            "DuckDB lets no process write a file that another has open, even read-only"
+        )
+    return f"{who} has it open read-write"
+
+
+def _connect(
+    path: str,
+    *,
+    read_only: bool,
+    timeout_s: float,
+    on_wait: WaitHook | None = None,
+    waited_s: float = 0.0,
+) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while another process holds the file (``waited_s``: time already
+    spent waiting for it elsewhere, for the message)."""
     import duckdb
 
     deadline = time.monotonic() + timeout_s
     delay = 0.02
+    told = False
     while True:
         try:
             return duckdb.connect(path, read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_conflict(exc):
                 raise CatalogError(f"cannot open catalog {path}: {exc}{REBUILD_HINT}") from exc
+            holder = _holder(exc, read_only=read_only)
             if time.monotonic() >= deadline:
                 mode = "read-only" if read_only else "read-write"
                 raise CatalogBusyError(
-                    f"catalog {path} is held by another process; gave up opening it {mode} after "
-                    f"{timeout_s:g} s (close notebooks or queries holding it read-write, or retry)"
+                    f"cannot open catalog {path} {mode}: {holder}; gave up after "
+                    f"{round(timeout_s + waited_s, 1):g} s"
                 ) from exc
-            time.sleep(delay)
+            if on_wait is not None and not told:
+                on_wait(f"catalog {path}: {holder}")
+                told = True
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 2, 0.5)
 
 
@@ -895,21 +931,32 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextlib.contextmanager
 def open_write(
-    data_dir: DataDir, *, timeout_s: float = 30.0
+    data_dir: DataDir, *, timeout_s: float = 30.0, on_wait: WaitHook | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog read-write under the writers' lock, migrating it; keep it briefly.
+
+    ``timeout_s`` bounds the whole wait (for the lock, then the file; ``math.inf``: no bound);
+    ``on_wait`` is told once what it waits for.
 
     Raises
     ------
     CatalogBusyError
-        If another writer holds the lock, or a reader holds the file, for longer than ``timeout_s``.
+        If another writer holds the lock, or any process holds the file (a read-only query
+        too: DuckDB allows no writer then), for longer than ``timeout_s``.
     """
     from filelock import FileLock, Timeout
 
     data_dir.create()
+    started = time.monotonic()
+    deadline = started + timeout_s
     lock = FileLock(str(data_dir.lock), mode=0o600)
     try:
-        lock.acquire(timeout=timeout_s)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait(f"another glutewake job is writing {data_dir.catalog}")
+            lock.acquire(timeout=-1 if math.isinf(timeout_s) else timeout_s)
     except Timeout as exc:
         raise CatalogBusyError(
             f"another glutewake job is writing {data_dir.catalog} (lock {data_dir.lock}); "
@@ -917,7 +964,13 @@ def open_write(
         ) from exc
     try:
         new = not data_dir.catalog.exists()
-        con = _connect(str(data_dir.catalog), read_only=False, timeout_s=timeout_s)
+        con = _connect(
+            str(data_dir.catalog),
+            read_only=False,
+            timeout_s=max(0.0, deadline - time.monotonic()),
+            on_wait=on_wait,
+            waited_s=time.monotonic() - started,
+        )
         if new:
             os.chmod(data_dir.catalog, 0o600)
         try:
@@ -931,7 +984,7 @@ def open_write(
 
 @contextlib.contextmanager
 def open_read(
-    data_dir: DataDir, *, timeout_s: float = 10.0
+    data_dir: DataDir, *, timeout_s: float = 10.0, on_wait: WaitHook | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog read-only with a bounded retry (writers hold it only briefly).
 
@@ -946,7 +999,7 @@ def open_read(
         raise CatalogMissingError(
             f"no catalog at {data_dir.catalog} (run 'glutewake process' or 'glutewake demo' first)"
         )
-    con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s)
+    con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s, on_wait=on_wait)
     if _schema_version(con) < SCHEMA_VERSION:
         # a catalog written by an older glutewake: migrate it forward once, briefly, then read
         con.close()
