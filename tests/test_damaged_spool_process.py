@@ -9,11 +9,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from glutewake.analytics.report import write_daily_report
 from glutewake.pipeline import process
 from glutewake.store.catalog import open_read, query_frame
 from glutewake.store.datadir import DataDir
 from glutewake.store.quarantine import QUARANTINE_DIR
 from glutewake.store.spool import list_segments, parse_segment_name, spool_folders
+from tests.conftest import STUDY_DAY
 
 
 def _copy(source: DataDir, to: Path) -> DataDir:
@@ -93,6 +95,12 @@ def test_damaged_segments_are_recorded_and_the_rest_processed(
         + span_s / 60
         + group_min
     )
+
+    # the daily report says what was lost
+    [page] = write_daily_report(data_dir, "P01", STUDY_DAY)
+    text = Path(page).read_text()
+    assert "3 damaged part(s) of the raw recording" in text
+    assert f"about {qc['damage_min']:.0f} min of data lost" in text
 
     # later runs go on: nothing left to move, nothing fails, the table unchanged
     again = process(data_dir)

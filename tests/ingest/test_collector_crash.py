@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from glutewake.devices.base import RecordKind
-from glutewake.ingest.status import read_spool, stream_status
+from glutewake.ingest.spool_scan import read_spool
+from glutewake.ingest.status import stream_status
 from glutewake.store.datadir import DataDir
 from glutewake.store.spool import list_segments, read_segment, spool_folders
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from glutewake.devices.base import RecordKind
-from glutewake.ingest import status as status_module
+from glutewake.ingest import spool_scan
 from glutewake.ingest.peripheral import FaultPlan
-from glutewake.ingest.status import STATUS_KEYS, read_spool, stream_status
+from glutewake.ingest.spool_scan import read_spool
+from glutewake.ingest.status import STATUS_KEYS, stream_status
 from glutewake.ingest.stream_tally import StreamTally, add_until_stops
 from tests.ingest.test_ble_toy_profile import PROFILE
 from tests.ingest.test_collector import CFG, collect_toy
@@ -51,7 +52,7 @@ async def test_status_of_a_collected_spool(tmp_path: Path, monkeypatch: pytest.M
     def no_spool_reads(folder: Path) -> None:
         raise AssertionError("status read the spool")
 
-    monkeypatch.setattr(status_module, "read_spool", no_spool_reads)
+    monkeypatch.setattr(spool_scan, "read_spool", no_spool_reads)
     [row] = stream_status(data)
     assert set(STATUS_KEYS) <= set(row)
     assert (row["participant_id"], row["profile"], row["stream"]) == ("P01", "toy", "toy")

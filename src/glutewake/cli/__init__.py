@@ -437,9 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bookkeeping ledger (bookkeeping.jsonl) is replayed, every spool file is decoded again "
         "and every day derived again. Use it when catalog.duckdb is damaged or lost.",
     )
-    p.add_argument(
-        "--workers", type=parse_workers, default=1, metavar="N", help="processes to use"
-    )
+    p.add_argument("--workers", type=parse_workers, default=1, metavar="N", help="processes to use")
     p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser(

@@ -214,8 +214,14 @@ def catch_up(qc: LiveQc, folder: Path) -> int:
             continue
         recs = got.records
         for i in np.flatnonzero(got.seq > after):
-            qc.feed(int(got.seq[i]), int(recs.t_us[i]), int(recs.kind[i]), recs.char_uuid[i],
-                    recs.payload[i], int(recs.conn_id[i]))  # fmt: skip
+            qc.feed(
+                int(got.seq[i]),
+                int(recs.t_us[i]),
+                int(recs.kind[i]),
+                recs.char_uuid[i],
+                recs.payload[i],
+                int(recs.conn_id[i]),
+            )
             fed += 1
     if fed:
         qc.evaluate()

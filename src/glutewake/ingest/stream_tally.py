@@ -17,10 +17,11 @@ costs nothing.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy loads when samples are counted: `glutewake status` only reads counts
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: a hole longer than this many sample periods counts as a gap
 GAP_PERIODS = 2.5
@@ -72,6 +73,8 @@ class StreamTally:
 
     def add(self, t_us: NDArray[np.int64], fs_hz: float) -> None:
         """Count newly decoded samples (each sample once: the caller passes only new ones)."""
+        import numpy as np
+
         if fs_hz > 0:
             self.fs_hz = float(fs_hz)
         t = np.sort(np.asarray(t_us, np.int64))
@@ -119,11 +122,18 @@ class StreamTally:
         }
 
 
+#: what ``glutewake status`` knows of one device: profile, participant, device, battery %, its
+#: time, and the tally of each stream
+Counts = tuple[str | None, str | None, str | None, int | None, int | None, dict[str, StreamTally]]
+
+
 def add_until_stops(
     tally: StreamTally, t_us: NDArray[np.int64], fs_hz: float, stops_us: list[int]
 ) -> None:
     """Count ``t_us`` into ``tally`` with the clean stops at ``stops_us`` (host times, sorted)
     closing the open stretch between the samples before and after each."""
+    import numpy as np
+
     t = np.sort(np.asarray(t_us, np.int64))
     lo = 0
     for stop_us in stops_us:

@@ -11,7 +11,7 @@ import numpy as np
 
 from glutewake.devices import RecordKind, get_profile
 from glutewake.devices.base import Gap, RawRecords
-from glutewake.ingest.status import battery_levels
+from glutewake.ingest.spool_scan import battery_levels
 from glutewake.pipeline.rows import ProcessSummary, Recording, Rows, us_to_dt
 from glutewake.store import samples as sample_store
 from glutewake.store.datadir import DataDir, safe_component

@@ -290,8 +290,16 @@ _SQL: dict[str, tuple[str, tuple[str, ...]]] = {
                                                     participants.goal_breaks_per_sitting_hour),
             notes = coalesce(excluded.notes, participants.notes)
         """,
-        ("participant_id", "tz", "baseline_start", "baseline_end", "goal_sitting_min",
-         "goal_breaks_per_sitting_hour", "notes", "created_at"),
+        (
+            "participant_id",
+            "tz",
+            "baseline_start",
+            "baseline_end",
+            "goal_sitting_min",
+            "goal_breaks_per_sitting_hour",
+            "notes",
+            "created_at",
+        ),
     ),
     "phase": (
         "INSERT OR REPLACE INTO phases VALUES (?, ?, ?, ?)",
@@ -299,8 +307,15 @@ _SQL: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "symptoms": (
         "INSERT OR REPLACE INTO symptoms VALUES (?, ?, ?, ?, ?, ?, ?)",
-        ("participant_id", "local_date", "lower_back_pain", "hip_pain", "knee_pain", "note",
-         "logged_at"),
+        (
+            "participant_id",
+            "local_date",
+            "lower_back_pain",
+            "hip_pain",
+            "knee_pain",
+            "note",
+            "logged_at",
+        ),
     ),
     "device": (
         """
@@ -320,15 +335,23 @@ _SQL: dict[str, tuple[str, tuple[str, ...]]] = {
     "import_file": (
         "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
         "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        ("sha256", "participant_id", "path", "format", "size_bytes", "rows_read", "recordings",
-         "imported_at"),
+        (
+            "sha256",
+            "participant_id",
+            "path",
+            "format",
+            "size_bytes",
+            "rows_read",
+            "recordings",
+            "imported_at",
+        ),
     ),
     "import_qc": (
         "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
         "end_time, value, detail) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)",
         ("participant_id", "recording_id", "start_time", "end_time", "value", "detail"),
     ),
-}  # fmt: skip
+}
 OPERATIONS = frozenset(_SQL)
 
 

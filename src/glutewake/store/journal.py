@@ -140,9 +140,14 @@ def scan(
             continue
         if bad_start is not None:
             yield JournalDamage(
-                bad_start, pos - bad_start, "checksum mismatch", before_seq, rec.seq,
-                before_t, rec.t_us,
-            )  # fmt: skip
+                bad_start,
+                pos - bad_start,
+                "checksum mismatch",
+                before_seq,
+                rec.seq,
+                before_t,
+                rec.t_us,
+            )
             bad_start = None
         yield rec
         last_seq = rec.seq

@@ -92,8 +92,9 @@ def write_report(store: Store, folder: str, report: DamageReport) -> None:
         except (ValueError, TypeError, KeyError, OSError):
             old = None
         if old is not None:
-            report = DamageReport(**{**asdict(report), "detected_at": old.detected_at,
-                                     "parts": report.parts})  # fmt: skip
+            report = DamageReport(
+                **{**asdict(report), "detected_at": old.detected_at, "parts": report.parts}
+            )
     store.write_bytes(rel, report.to_json())
 
 

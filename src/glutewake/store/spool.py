@@ -706,8 +706,14 @@ class SpoolWriter:
                         continue
                     # rows already in a segment (a crash after its rename) are skipped
                     if item.seq > last_seq:
-                        sink.add(item.seq, item.t_us, item.kind, item.conn_id,
-                                 item.char_uuid, item.payload)  # fmt: skip
+                        sink.add(
+                            item.seq,
+                            item.t_us,
+                            item.kind,
+                            item.conn_id,
+                            item.char_uuid,
+                            item.payload,
+                        )
                         last_seq = item.seq
                         self.last_conn_id = item.conn_id
             path = sink.finish()
@@ -751,8 +757,10 @@ class SpoolWriter:
 
     def append(self, t_us: int, kind: int, char_uuid: str, payload: bytes, conn_id: int) -> None:
         """Append one record (journaled now, fsynced within ``journal_fsync_s``)."""
-        os.write(self._fd, jr.encode_record(self.next_seq, t_us, conn_id, int(kind), char_uuid,
-                                            bytes(payload)))  # fmt: skip
+        os.write(
+            self._fd,
+            jr.encode_record(self.next_seq, t_us, conn_id, int(kind), char_uuid, bytes(payload)),
+        )
         self._pending_records += 1
         self._pending_bytes += len(payload)
         self.next_seq += 1
