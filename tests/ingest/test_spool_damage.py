@@ -13,7 +13,9 @@ import pyarrow as pa
 import pytest
 
 from glutewake.devices.base import RawRecords, RecordKind
+from glutewake.ingest.status import stream_status
 from glutewake.store import journal
+from glutewake.store.datadir import DataDir
 from glutewake.store.quarantine import QUARANTINE_DIR, DamageReport
 from glutewake.store.spool import (
     JOURNAL_NAME,
@@ -25,6 +27,7 @@ from glutewake.store.spool import (
     list_segments,
     read_segment,
     read_segment_parts,
+    spool_folders,
     write_segment,
 )
 
@@ -68,30 +71,37 @@ def test_every_flipped_journal_byte_costs_exactly_its_record(tmp_path: Path) -> 
         _, _, _, _, uuid_len, payload_len = journal.HEADER.unpack_from(clean, start)
         starts.append(start + journal.HEADER.size + uuid_len + payload_len + journal.CRC.size)
     assert starts[-1] == len(clean)
+    recovered = random.Random(4).sample(range(len(clean)), 25)
     for pos in range(len(clean)):
-        folder = tmp_path / f"flip{pos}"
-        folder.mkdir()
         damaged = bytearray(clean)
         damaged[pos] ^= 1 << (pos % 8)
-        (folder / JOURNAL_NAME).write_bytes(damaged)
-        writer = SpoolWriter(folder, INFO)  # start-up recovers the journal
-        writer.close()
         hit = next(k for k in range(n) if starts[k] <= pos < starts[k + 1])
+        survivors = [k for k in range(n) if k != hit]
+        read = journal.read_journal_bytes(bytes(damaged), seq_floor=-1)
+        assert read.seq.tolist() == survivors, pos
+        assert read.records.payload == [_payload(k) for k in survivors], pos
+        [stretch] = read.damage
+        # a record's loss is counted exactly from the numbers around it; the last one's
+        # follower is unknown
+        assert stretch.records_lost == (1 if hit < n - 1 else None), pos
+        if pos not in recovered:
+            continue
+        # the collector's start-up recovery, end to end, at a sample of the positions
+        folder = tmp_path / f"flip{pos}"
+        folder.mkdir()
+        (folder / JOURNAL_NAME).write_bytes(damaged)
+        writer = SpoolWriter(folder, INFO)
+        writer.close()
         seq, payloads = _spooled(folder)
-        assert seq == [k for k in range(n) if k != hit], pos
-        assert payloads == [_payload(k) for k in range(n) if k != hit], pos
+        assert seq == survivors and payloads == [_payload(k) for k in survivors], pos
         [report] = _reports(folder)
         assert report.kind == "journal" and report.quarantined
         [part] = report.parts
-        # a record's loss is counted exactly from the numbers around it; the last one's
-        # follower is unknown
-        assert part.records_lost == (1 if hit < n - 1 else None), pos
+        assert part.records_lost == stretch.records_lost
         assert part.start_us == (1_000_000 + (hit - 1) * 50_000 if hit else None)
         # the damaged journal is kept, byte for byte, beside its report
-        kept = folder / QUARANTINE_DIR / report.file
-        assert kept.read_bytes() == bytes(damaged)
+        assert (folder / QUARANTINE_DIR / report.file).read_bytes() == bytes(damaged)
         assert writer.next_seq == (n if hit < n - 1 else n - 1)
-        shutil.rmtree(folder)
 
 
 def test_journal_resynchronises_past_a_damaged_stretch(tmp_path: Path) -> None:
@@ -102,13 +112,11 @@ def test_journal_resynchronises_past_a_damaged_stretch(tmp_path: Path) -> None:
     contents = journal.read_journal(tmp_path / JOURNAL_NAME)
     [stretch] = contents.damage
     lost = set(range(40)) - set(contents.seq.tolist())
-    assert stretch.records_lost == len(lost) and lost == set(
-        range(stretch.seq_before + 1, stretch.seq_after)  # type: ignore[operator]
-    )
+    assert stretch.seq_before is not None and stretch.seq_after is not None
+    assert lost == set(range(stretch.seq_before + 1, stretch.seq_after))
+    assert stretch.records_lost == len(lost) > 0
     assert contents.seq.tolist() == sorted(contents.seq.tolist())
-    assert [p for p, s in zip(contents.records.payload, contents.seq, strict=True)] == [
-        _payload(int(s)) for s in contents.seq
-    ]
+    assert contents.records.payload == [_payload(int(s)) for s in contents.seq]
 
 
 def test_torn_tail_is_reported_as_a_torn_write(tmp_path: Path) -> None:
@@ -207,3 +215,46 @@ def test_collector_starts_past_an_unreadable_last_segment(tmp_path: Path) -> Non
     assert payloads == [b"y"] and seq[0] > 4  # never a record number used twice
     [report] = _reports(tmp_path)
     assert report.parts[0].part == "whole file" and report.parts[0].start_us == 1_000
+
+
+def test_a_damaged_journal_record_shows_in_status_as_damage_and_loss(
+    small_study: tuple[DataDir, object], tmp_path: Path
+) -> None:
+    source, _ = small_study
+    data_dir = DataDir(tmp_path / "study")
+    shutil.copytree(source.root, data_dir.root)
+    folder = next(f for f in spool_folders(data_dir.spool) if "C0-FF-EE" in f.name)
+    [before] = [r for r in stream_status(data_dir) if r["stream"] == "emg"]
+    # the EMG board's records as a crashed collector leaves them: all in the journal
+    parts = [read_segment(p) for p in list_segments(folder)]
+    info = parts[0][0]
+    lines = []
+    for _, recs, seq in parts:
+        for i in range(len(recs)):
+            lines.append(
+                journal.encode_record(
+                    int(seq[i]),
+                    int(recs.t_us[i]),
+                    int(recs.conn_id[i]),
+                    int(recs.kind[i]),
+                    recs.char_uuid[i],
+                    recs.payload[i],
+                )
+            )
+    for path in list_segments(folder):
+        path.unlink()
+    hit = len(lines) // 2  # a data notification in the middle of the exercise session
+    offset = sum(len(line) for line in lines[:hit]) + journal.HEADER.size + 40
+    data = bytearray(b"".join(lines))
+    data[offset] ^= 0x10
+    (folder / JOURNAL_NAME).write_bytes(bytes(data))
+
+    SpoolWriter(folder, info).close()  # a collector starting: the journal is recovered
+
+    [after] = [r for r in stream_status(data_dir) if r["stream"] == "emg"]
+    assert (after["damaged_parts"], after["damaged_records"]) == (1, 1)
+    samples_per_packet = before["samples_received"] - after["samples_received"]
+    assert samples_per_packet > 0  # the damaged packet's samples are missing ...
+    # ... and counted as lost: the device's clock ran on through them
+    assert after["samples_lost"] - before["samples_lost"] == samples_per_packet
+    assert after["samples_expected"] == before["samples_expected"]

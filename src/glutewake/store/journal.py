@@ -186,10 +186,14 @@ def records_from_rows(rows: list[JournalRecord]) -> tuple[RawRecords, np.ndarray
 
 def read_journal(path: Path) -> JournalContents:
     """Read a whole journal (a live one too: a record being written shows as a torn end)."""
-    data = path.read_bytes()
+    return read_journal_bytes(path.read_bytes())
+
+
+def read_journal_bytes(data: bytes, *, seq_floor: int | None = None) -> JournalContents:
+    """A journal's bytes read back (``seq_floor``: the record before them, as for :func:`scan`)."""
     rows: list[JournalRecord] = []
     damage: list[JournalDamage] = []
-    for item in scan(data):
+    for item in scan(data, seq_floor=seq_floor):
         (rows if isinstance(item, JournalRecord) else damage).append(item)  # type: ignore[arg-type]
     records, seq = records_from_rows(rows)
     return JournalContents(records, seq, damage)
