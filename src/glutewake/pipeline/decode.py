@@ -15,13 +15,7 @@ from glutewake.ingest.spool_scan import battery_levels
 from glutewake.pipeline.rows import ProcessSummary, Recording, Rows, us_to_dt
 from glutewake.store import samples as sample_store
 from glutewake.store.datadir import DataDir, safe_component
-from glutewake.store.quarantine import (
-    QUARANTINE_DIR,
-    DamageReport,
-    move_aside,
-    now_iso,
-    write_report,
-)
+from glutewake.store.quarantine import QUARANTINE_DIR, move_aside, new_report, write_report
 from glutewake.store.samples import NewRecording
 from glutewake.store.spool import (
     SegmentRead,
@@ -161,14 +155,12 @@ def _report_damage(
         if not got.damaged:
             continue
         name = seg.rsplit("/", 1)[-1]
-        report = DamageReport(
-            file=name,
+        report = new_report(
+            name,
             original=name,
             kind="segment",
             quarantined=False,
-            participant_id=got.info.participant_id,
-            device_id=got.info.device_id,
-            detected_at=now_iso(),
+            owner=(got.info.participant_id, got.info.device_id),
             parts=tuple(got.damaged),
         )
         write_report(store, folder, report)

@@ -71,6 +71,28 @@ class DamageReport:
         return cls(**raw, parts=parts)
 
 
+def new_report(
+    file: str,
+    *,
+    original: str,
+    kind: str,
+    quarantined: bool,
+    owner: tuple[str, str],
+    parts: tuple[DamagedPart, ...],
+) -> DamageReport:
+    """A report detected now; ``owner`` is ``(participant_id, device_id)``."""
+    return DamageReport(
+        file=file,
+        original=original,
+        kind=kind,
+        quarantined=quarantined,
+        participant_id=owner[0],
+        device_id=owner[1],
+        detected_at=now_iso(),
+        parts=parts,
+    )
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from glutewake import __version__
 from glutewake.devices.base import RawRecords
 from glutewake.store import journal as jr
-from glutewake.store.quarantine import DamagedPart, DamageReport, move_aside, now_iso
+from glutewake.store.quarantine import DamagedPart, DamageReport, move_aside, new_report
 from glutewake.store.storage import SEGMENT_GLOB, Store
 
 log = logging.getLogger(__name__)
@@ -507,17 +507,13 @@ def unreadable_segment_report(
     end_us = min(ends) if ends else None
     if start_us is not None and end_us is not None:
         end_us = max(end_us, start_us)
-    participant, device = (
-        (owner.participant_id, owner.device_id) if owner else _folder_ids(store.location, folder)
-    )
-    return DamageReport(
-        file=name,
+    ids = (owner.participant_id, owner.device_id) if owner else _folder_ids(store.location, folder)
+    return new_report(
+        name,
         original=name,
         kind="segment",
         quarantined=True,
-        participant_id=participant,
-        device_id=device,
-        detected_at=now_iso(),
+        owner=ids,
         parts=(
             DamagedPart(
                 part="whole file",
@@ -742,14 +738,12 @@ class SpoolWriter:
             )
             for d in damage
         )
-        report = DamageReport(
-            file=name,
+        report = new_report(
+            name,
             original=JOURNAL_NAME,
             kind="journal",
             quarantined=True,
-            participant_id=self.info.participant_id,
-            device_id=self.info.device_id,
-            detected_at=now_iso(),
+            owner=(self.info.participant_id, self.info.device_id),
             parts=parts,
         )
         move_aside(Store.of(self.folder), "", JOURNAL_NAME, report)
