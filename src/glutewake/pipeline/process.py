@@ -220,6 +220,11 @@ def process(
                 on_wait=on_wait,
             )
     summary = ProcessSummary()
+    if not data_dir.catalog.exists() and (data_dir.root / ledger.LEDGER_NAME).exists():
+        summary.warnings.append(
+            f"{data_dir.catalog} is missing but {ledger.LEDGER_NAME} holds the bookkeeping: "
+            "'glutewake rebuild' would have brought participants, phases and symptoms back"
+        )
     via = _Catalog(data_dir, wait_s, on_wait)
     via.write_saved(summary)
     before = pending.catalog_state(data_dir)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glutewake import __version__
+from glutewake.store.ledger import LEDGER_NAME
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,7 +39,7 @@ log.addHandler(logging.NullHandler())
 #: appended to errors that mean the catalog file itself is damaged
 REBUILD_HINT = (
     " (if the file is damaged or lost, 'glutewake rebuild' recreates it from the spool, the "
-    "samples and bookkeeping.jsonl)"
+    f"samples and {LEDGER_NAME})"
 )
 
 
@@ -996,6 +997,8 @@ def open_read(
         If it stays locked by a writer for longer than ``timeout_s``.
     """
     if not data_dir.catalog.exists():
+        if (data_dir.root / LEDGER_NAME).exists():
+            raise CatalogMissingError(f"no catalog at {data_dir.catalog}{REBUILD_HINT}")
         raise CatalogMissingError(
             f"no catalog at {data_dir.catalog} (run 'glutewake process' or 'glutewake demo' first)"
         )
