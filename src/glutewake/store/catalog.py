@@ -43,8 +43,6 @@ REBUILD_HINT = (
 )
 
 
-
-
 def damage_hint(exc: BaseException) -> str:
     """:data:`REBUILD_HINT` if ``exc`` says the catalog file is damaged, else ``""``."""
     text = str(exc)
