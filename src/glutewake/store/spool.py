@@ -223,37 +223,43 @@ class SegmentSink:
             if self._first is None:
                 self._first = (int(records.t_us[lo]), int(seq[lo]))
             self._write(
-                pa.table(
-                    {
-                        "record_seq": pa.array(seq[lo:hi], pa.int64()),
-                        "t_us": pa.array(records.t_us[lo:hi], pa.int64()),
-                        "kind": pa.array(records.kind[lo:hi], pa.int8()),
-                        "conn_id": pa.array(records.conn_id[lo:hi], pa.int64()),
-                        "char_uuid": pa.array(records.char_uuid[lo:hi], pa.string()),
-                        "payload": pa.array(records.payload[lo:hi], pa.binary()),
-                    },
-                    schema=self.schema,
+                self._table(
+                    seq[lo:hi],
+                    records.t_us[lo:hi],
+                    records.kind[lo:hi],
+                    records.conn_id[lo:hi],
+                    records.char_uuid[lo:hi],
+                    records.payload[lo:hi],
                 )
             )
 
     def _flush(self) -> None:
         if not self._rows:
             return
-        seq, t_us, kind, conn, uuid, payload = (list(c) for c in zip(*self._rows, strict=True))
-        self._write(
-            pa.table(
-                {
-                    "record_seq": pa.array(seq, pa.int64()),
-                    "t_us": pa.array(t_us, pa.int64()),
-                    "kind": pa.array(kind, pa.int8()),
-                    "conn_id": pa.array(conn, pa.int64()),
-                    "char_uuid": pa.array(uuid, pa.string()),
-                    "payload": pa.array(payload, pa.binary()),
-                },
-                schema=self.schema,
-            )
-        )
+        seq, t_us, kind, conn, uuid, payload = zip(*self._rows, strict=True)
+        self._write(self._table(seq, t_us, kind, conn, list(uuid), list(payload)))
         self._rows = []
+
+    def _table(
+        self,
+        seq: Sequence[int] | np.ndarray,
+        t_us: Sequence[int] | np.ndarray,
+        kind: Sequence[int] | np.ndarray,
+        conn_id: Sequence[int] | np.ndarray,
+        char_uuid: list[str],
+        payload: list[bytes],
+    ) -> pa.Table:
+        """The columns built from their buffers: ``pa.array`` would import pandas (50 MB of a
+        collector's memory) on its first call."""
+        columns = [
+            _fixed(seq, np.int64, pa.int64()),
+            _fixed(t_us, np.int64, pa.int64()),
+            _fixed(kind, np.int8, pa.int8()),
+            _fixed(conn_id, np.int64, pa.int64()),
+            _variable([u.encode() for u in char_uuid], pa.string()),
+            _variable(payload, pa.binary()),
+        ]
+        return pa.Table.from_arrays(columns, schema=self.schema)
 
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
@@ -287,6 +293,19 @@ class SegmentSink:
             if self._fh is not None:
                 self._fh.close()
         self._tmp.unlink(missing_ok=True)
+
+
+def _fixed(values: Sequence[int] | np.ndarray, dtype: type, arrow_type: pa.DataType) -> pa.Array:
+    data: np.ndarray = np.ascontiguousarray(values, dtype=dtype)
+    return pa.Array.from_buffers(arrow_type, len(data), [None, pa.py_buffer(data)])
+
+
+def _variable(values: list[bytes], arrow_type: pa.DataType) -> pa.Array:
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum([len(v) for v in values], out=offsets[1:])
+    return pa.Array.from_buffers(
+        arrow_type, len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))]
+    )
 
 
 def write_segment(
