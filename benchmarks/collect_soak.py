@@ -20,9 +20,11 @@ accelerometers, two glutewake-open EMG boards) and samples the collector's resid
 10 s: a background collector that runs for weeks must be flat. After it, the spool is grown to
 ``--spool-gb`` by copies of its own segments, and ``glutewake status`` is timed on it (it reads
 the collector's counts, never the spool), next to ``status --rescan`` on the original spool (the
-old way: decode everything)::
+old way: decode everything). ``--segment-s 240`` rotates the spool every 4 minutes: 15 rotations
+in the hour, the first one (which sets up the Parquet writer once, about 14 MB) inside the first
+5 minutes, which the growth figure leaves out::
 
-    python benchmarks/collect_soak.py --memory --minutes 60 --segment-s 900
+    python benchmarks/collect_soak.py --memory --minutes 62 --segment-s 240
 """
 
 from __future__ import annotations
