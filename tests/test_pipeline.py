@@ -176,7 +176,7 @@ def test_battery_readings_become_qc_rows_once(
     import numpy as np
 
     from glutewake.devices.base import RawRecords, RecordKind
-    from glutewake.ingest.status import BATTERY_LEVEL_UUID
+    from glutewake.ingest.spool_scan import BATTERY_LEVEL_UUID
     from glutewake.store.spool import list_segments, read_segment, spool_folders, write_segment
 
     source, _ = small_study

@@ -24,7 +24,8 @@ from glutewake.ingest.peripheral import (
     VirtualPeripheral,
     parse_faults,
 )
-from glutewake.ingest.status import battery_levels, stream_status
+from glutewake.ingest.spool_scan import battery_levels
+from glutewake.ingest.status import stream_status
 from glutewake.store.datadir import DataDir
 from tests.ingest.test_ble_toy_profile import PROFILE, ToyVirtualDevice
 from tests.ingest.test_collector import BUMBLE, CFG, FAST, spool_records

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from glutewake.devices.base import RecordKind
-from glutewake.ingest.status import read_spool, stream_status
+from glutewake.ingest.spool_scan import read_spool
+from glutewake.ingest.status import stream_status
 from glutewake.store.datadir import DataDir
 from glutewake.store.spool import list_segments, read_segment, spool_folders
 
@@ -79,9 +80,9 @@ def test_concurrent_read_then_sigkill_loses_under_one_second(tmp_path: Path) -> 
     try:
         wait_for_data(data, proc)
         # while it collects, the spool reads concurrently (segments + live journal)
-        first = stream_status(data)
+        first = stream_status(data, rescan=True)
         time.sleep(0.4)
-        second = stream_status(data)
+        second = stream_status(data, rescan=True)
         [row1], [row2] = first, second
         assert row1["stream"] == "emg" and row1["samples_received"] > 0
         assert row2["samples_received"] > row1["samples_received"]
@@ -98,6 +99,7 @@ def test_concurrent_read_then_sigkill_loses_under_one_second(tmp_path: Path) -> 
     [folder] = spool_folders(data.spool)
     assert (folder / "journal.bin").exists()  # the kill left a journal behind
 
+    time.sleep(1.0)  # the collector stays dead a while: data the device sent is lost
     restart = start_collector(data, 1.5, log)
     assert restart.wait(60) == 0, log.read_text()
     assert not (folder / "journal.bin").exists() and not list(folder.glob("*.tmp"))
@@ -124,6 +126,18 @@ def test_concurrent_read_then_sigkill_loses_under_one_second(tmp_path: Path) -> 
     assert seq16.size > 20 and np.all(np.diff(seq16) % 65536 == 1)
     # the restarted run resumed the numbering of connections
     assert records.conn_id.max() > records.conn_id.min()
+
+    # status shows what the kill cost: the device's clock ran on while nobody listened, from
+    # the killed run's last sample to the restarted run's first (1 kHz EMG)
+    emg_t = np.sort(gw_open.PROFILE.decode_records(records, {}).streams["emg"].t_us)
+    hole_s = float(np.diff(emg_t).max()) / 1e6
+    assert hole_s > 1.0
+    [row] = stream_status(data)
+    assert row["counted_from"] == "collector"  # carried across the kill by the status file
+    assert row["samples_lost"] == pytest.approx(hole_s * 1000, rel=0.02)
+    [scan] = stream_status(data, rescan=True)
+    assert row["samples_received"] == scan["samples_received"] == emg_t.size
+    assert row["samples_expected"] == scan["samples_expected"]
 
 
 def test_sigterm_stops_streams_flushes_and_exits_cleanly(tmp_path: Path) -> None:

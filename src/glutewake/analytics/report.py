@@ -325,6 +325,11 @@ def _qc_items(d: DayData) -> list[str]:
         f"lowest battery level {battery:.0f}%" if battery is not None
         else "battery level not recorded"
     )
+    damaged = (d.qc or {}).get("damaged_parts") or 0
+    if damaged:
+        items.append(f"{damaged} damaged part(s) of the raw recording could not be used: about "
+                     f"{(d.qc or {}).get('damage_min') or 0:.0f} min of data lost "
+                     "(glutewake sql \"select * from spool_damage\")")
     if d.symptoms:
         sy = d.symptoms
         items.append(f"pain today (0-10): lower back {num(sy['lower_back_pain'])}, hip "

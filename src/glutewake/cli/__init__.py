@@ -87,7 +87,16 @@ def cmd_process(args: argparse.Namespace) -> int:
                 runner.connect()
             except OSError as exc:
                 raise CliError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-            summary = process(data_dir, progress=progress, redo=args.redo, runner=runner)
+            summary = process(
+                data_dir,
+                progress=progress,
+                redo=args.redo,
+                runner=runner,
+                wait_s=args.wait,
+                on_wait=lambda why: print(
+                    f"waiting up to {args.wait:g} s for the catalog: {why}", file=sys.stderr
+                ),
+            )
     except TaskError as exc:
         raise CliError(f"{exc} (nothing was written; --on-error skip writes the rest)") from None
     for warning in summary.warnings:
@@ -113,12 +122,37 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from glutewake.pipeline.rebuild import rebuild
+
+    data_dir = _data_dir(args)
+    if not data_dir.exists():
+        raise CliError(f"data directory {data_dir.root} does not exist")
+    progress, bar = progress_factory(show_progress(args))
+    with bar if bar is not None else contextlib.nullcontext():
+        summary = rebuild(data_dir, progress=progress, workers=args.workers)
+    if summary.previous_catalog is not None:
+        print(f"the previous catalog was moved to {summary.previous_catalog}")
+    done = summary.process
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"rebuilt {data_dir.catalog}: {summary.ledger_entries} bookkeeping entries replayed, "
+        f"{summary.imported_recordings} imported recording(s), {done.spool_files} spool file(s) "
+        f"decoded, {done.participant_days} participant-day(s) and {done.exercise_sessions} "
+        "exercise session(s) derived"
+    )
+    for task, key, error in done.failures:
+        print(f"error: {task} task {key} failed: {error}", file=sys.stderr)
+    return 1 if done.failures else 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import dataclasses
 
     import duckdb
 
-    from glutewake.store.catalog import open_read
+    from glutewake.store.catalog import damage_hint, open_read
     from glutewake.store.user_query import run_read_query
 
     data_dir = _data_dir(args)
@@ -132,7 +166,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         try:
             frame = run_read_query(con, query)
         except duckdb.Error as exc:
-            raise CliError(f"query failed: {_first_line(exc)}") from exc
+            raise CliError(f"query failed: {_first_line(exc)}{damage_hint(exc)}") from exc
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
@@ -299,7 +333,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from glutewake.ingest.status import stream_status
 
-    streams = stream_status(_data_dir(args))
+    streams = stream_status(_data_dir(args), rescan=args.rescan)
     if args.json:
         print(json.dumps(streams, indent=2, default=str))
         return 0
@@ -366,6 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--redo", action="store_true", help="re-decode and re-derive everything")
     p.add_argument(
+        "--wait",
+        type=parse_positive,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for the catalog while another process has it open, a read-only "
+        "query included (default 600; 'inf': no limit); finished results are kept if it runs out",
+    )
+    p.add_argument(
         "--workers",
         type=parse_workers,
         default=1,
@@ -400,6 +442,17 @@ def build_parser() -> argparse.ArgumentParser:
         "exit 1; default) or stop (write nothing)",
     )
     p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser(
+        "rebuild",
+        parents=[common],
+        help="recreate the catalog from the bookkeeping ledger, the spool and the samples",
+        description="Recreate the catalog: the old one is moved aside (never deleted), the "
+        "bookkeeping ledger (bookkeeping.jsonl) is replayed, every spool file is decoded again "
+        "and every day derived again. Use it when catalog.duckdb is damaged or lost.",
+    )
+    p.add_argument("--workers", type=parse_workers, default=1, metavar="N", help="processes to use")
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser(
         "sql",
@@ -536,6 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common], help="collection health per stream")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--rescan",
+        action="store_true",
+        help="count every device from its whole spool instead of the collector's running "
+        "counts (slow on a large spool)",
+    )
     p.set_defaults(func=cmd_status)
     return parser
 
@@ -574,8 +633,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose >= 2:
             raise
         if not _expected(exc):
+            from glutewake.store.catalog import damage_hint
+
             log.debug("unexpected error", exc_info=True)
-            _fail(f"{type(exc).__name__}: {exc} (run with -vv for the traceback)")
+            hint = damage_hint(exc) or " (run with -vv for the traceback)"
+            _fail(f"{type(exc).__name__}: {exc}{hint}")
         _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
 
 

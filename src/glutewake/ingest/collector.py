@@ -45,10 +45,11 @@ from glutewake.ingest.supervisor import (
     MtuTooSmallError,
     ProfileNotFoundError,
     config_for,
+    status_path,
     utc_now_us,
 )
 from glutewake.store.datadir import DataDir
-from glutewake.store.ids import check_participant_id, device_component, participant_component
+from glutewake.store.ids import check_participant_id
 from glutewake.store.private import FILE_MODE, private_dir
 
 __all__ = [
@@ -83,7 +84,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-STATUS_DIRNAME = "status"
 LOG_NAME = "collect.log"
 
 EXIT_OK = 0
@@ -140,16 +140,6 @@ async def in_daemon_thread(fn: Callable[[], None], *, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- status output
-def status_path(data_dir: DataDir, participant_id: str, device_id: str) -> Path:
-    """Where the collector writes one device's status JSON.
-
-    A participant id holds no ``.``, so the first ``.`` ends it: no two (participant, device)
-    pairs share a file.
-    """
-    name = f"{participant_component(participant_id)}.{device_component(device_id)}.json"
-    return data_dir.root / STATUS_DIRNAME / name
-
-
 def write_status(path: Path, status: dict[str, Any]) -> None:
     """Write a status JSON atomically, readable by the owner only."""
     private_dir(path.parent)
@@ -641,7 +631,7 @@ async def _collect_simulated(
     plan = parse_faults(faults)
     async with BumbleRadio() as radio:
         peripherals = await start_virtual_peripherals(
-            radio, names, config=config, faults=plan, duration_s=duration_s
+            radio, names, config=config, faults=plan, duration_s=duration_s, keep_log=False
         )
         specs = [DeviceSpec(p.address, p.profile, p.config) for p in peripherals]
         return await run_collection(

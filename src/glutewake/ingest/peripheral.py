@@ -15,7 +15,8 @@ its stream on its own, and a peer that only supports a small MTU.
 
 The peripheral keeps a ground-truth log (:attr:`VirtualPeripheral.sent`) of every data
 notification it put on the link while a subscriber was connected, so tests can check that the
-spool holds each exactly once.
+spool holds each exactly once. ``keep_log=False`` keeps only the counts (``sent_count``,
+``dropped_count``): ``collect --simulate`` runs for hours and its memory must stay flat.
 """
 
 from __future__ import annotations
@@ -305,6 +306,7 @@ class VirtualPeripheral:
         battery_pct: int | None = None,
         battery_drain_pct_per_min: float | None = None,
         read_uuids: tuple[str, ...] = (),
+        keep_log: bool = True,
     ) -> None:
         self.radio = radio
         self.profile = profile
@@ -340,8 +342,11 @@ class VirtualPeripheral:
         self.extra_read_uuids = tuple(u.lower() for u in read_uuids)
         self.layout = device.gatt_layout() or self._profile_layout()
         self.name = name or self.layout.advertised_name
+        self.keep_log = keep_log
         self.sent: list[SentNotification] = []
         self.dropped: list[SentNotification] = []
+        self.sent_count = 0
+        self.dropped_count = 0
         #: (utc t_us, event, detail) for 'connect', 'disconnect', 'unreachable', 'reachable', 'stop'
         self.events: list[tuple[int, str, str]] = []
         self.connection_count = 0
@@ -623,7 +628,9 @@ class VirtualPeripheral:
             await self._bumble.notify_subscribers(char, payload)
             return
         if self._rng.random() < self.faults.drop_p:
-            self.dropped.append(SentNotification(self.clock(), link.index, uuid, payload))
+            self.dropped_count += 1
+            if self.keep_log:
+                self.dropped.append(SentNotification(self.clock(), link.index, uuid, payload))
             return
         if self._held is None and self._rng.random() < self.faults.reorder_p:
             self._held = (uuid, payload)
@@ -649,7 +656,9 @@ class VirtualPeripheral:
         if not cccd or not cccd[0] & 0x01:
             return
         await self._bumble.notify_subscribers(char, payload)
-        self.sent.append(SentNotification(self.clock(), link.index, uuid, payload, duplicate))
+        self.sent_count += 1
+        if self.keep_log:
+            self.sent.append(SentNotification(self.clock(), link.index, uuid, payload, duplicate))
 
     async def _pump(self) -> None:
         losses = list(self.faults.link_losses)

@@ -147,8 +147,13 @@ async def start_virtual_peripherals(
     faults: FaultPlan | None = None,
     duration_s: float | None = None,
     seed: int = 0,
+    keep_log: bool = True,
 ) -> list[VirtualPeripheral]:
-    """Start one advertising virtual peripheral per profile name on ``radio``."""
+    """Start one advertising virtual peripheral per profile name on ``radio``.
+
+    ``keep_log=False``: the peripherals count what they send instead of logging every
+    notification (a long simulated collection stays flat in memory).
+    """
     from glutewake.ingest.supervisor import config_for
 
     peripherals = []
@@ -160,7 +165,9 @@ async def start_virtual_peripherals(
         device = virtual_device_for(
             name, cfg, start_us=start_us, duration_s=length_s, seed=seed + k
         )
-        peripheral = VirtualPeripheral(radio, profile, device, config=cfg, faults=faults)
+        peripheral = VirtualPeripheral(
+            radio, profile, device, config=cfg, faults=faults, keep_log=keep_log
+        )
         await peripheral.start()
         peripherals.append(peripheral)
     return peripherals

@@ -20,13 +20,15 @@ import random
 import struct
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from glutewake.devices import DeviceProfile
 from glutewake.devices.base import RecordKind
 from glutewake.ingest.adapter import NoAdapterError, start_scanner
-from glutewake.ingest.spool_thread import CollectorError, LiveQc, SpoolWriterThread, _last_conn_id
+from glutewake.ingest.spool_thread import CollectorError, LiveQc, SpoolWriterThread, catch_up
 from glutewake.store.datadir import DataDir
+from glutewake.store.ids import device_component, participant_component
 from glutewake.store.spool import SpoolInfo, SpoolWriter
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ class CollectorSettings:
     gatt_timeout_s: float = 10.0
     battery_interval_s: float = 300.0
     status_interval_s: float = 2.0
-    qc_interval_s: float = 30.0
+    qc_interval_s: float = 5.0
     mtu_failures: int = 3
     journal_fsync_s: float = 1.0
     segment_s: float | None = None
@@ -138,6 +140,28 @@ class Backends:
 
     def client_kwargs(self) -> dict[str, Any]:
         return {} if self.client is None else {"backend": self.client}
+
+
+STATUS_DIRNAME = "status"
+
+
+def status_path(data_dir: DataDir, participant_id: str, device_id: str) -> Path:
+    """Where the collector writes one device's status JSON.
+
+    A participant id holds no ``.``, so the first ``.`` ends it: no two (participant, device)
+    pairs share a file.
+    """
+    name = f"{participant_component(participant_id)}.{device_component(device_id)}.json"
+    return data_dir.root / STATUS_DIRNAME / name
+
+
+def _previous_status(path: Path) -> dict[str, Any] | None:
+    """The status file an earlier run left (None if none or unreadable)."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
 
 
 def utc_now_us() -> int:
@@ -250,6 +274,9 @@ class DeviceSupervisor:
         )
         self.writer: SpoolWriter | None = None
         self.live_qc: LiveQc | None = None
+        # an earlier run's counts, carried in this run's status file until the spool opens:
+        # the first status writes (while scanning) must not erase them
+        self._carried = _previous_status(status_path(data_dir, participant_id, spec.target)) or {}
         self.last_rx_mono = 0.0
         self._link_down = asyncio.Event()
         self._conn_id = 0
@@ -399,8 +426,14 @@ class DeviceSupervisor:
                 journal_fsync_s=self.settings.journal_fsync_s,
             )
         self.live_qc = LiveQc(self.profile, self.config)
+        previous = _previous_status(status_path(self.data_dir, self.participant_id, address))
+        if previous is not None and previous.get("spool_dir") == str(folder):
+            # counts continue across runs: what a crashed run spooled after its last status
+            # file is counted now, and the time it was away shows as expected, not received
+            self.live_qc.restore(previous.get("live_qc") or {})
+            catch_up(self.live_qc, folder)
         self.writer_thread.add(self.writer, self.live_qc)
-        self._conn_id = _last_conn_id(folder)
+        self._conn_id = self.writer.last_conn_id
         self.status.spool_dir = str(folder)
 
     # ---- main loop
@@ -722,7 +755,10 @@ class DeviceSupervisor:
             "stream_restarts": s.stream_restarts,
             "last_error": s.last_error,
             "queue_depth": depth,
-            "spool_dir": s.spool_dir,
+            "spool_dir": s.spool_dir or self._carried.get("spool_dir"),
+            "live_qc": (
+                self._carried.get("live_qc") if self.live_qc is None else self.live_qc.state()
+            ),
             "pid": os.getpid(),
             "updated_t_us": now_us,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from typing import Any
@@ -10,13 +11,22 @@ import numpy as np
 
 from glutewake.devices import RecordKind, get_profile
 from glutewake.devices.base import Gap, RawRecords
-from glutewake.ingest.status import battery_levels
+from glutewake.ingest.spool_scan import battery_levels
 from glutewake.pipeline.rows import ProcessSummary, Recording, Rows, us_to_dt
 from glutewake.store import samples as sample_store
 from glutewake.store.datadir import DataDir
 from glutewake.store.ids import device_component
+from glutewake.store.quarantine import QUARANTINE_DIR, move_aside, new_report, write_report
 from glutewake.store.samples import NewRecording
-from glutewake.store.spool import SpoolError, SpoolInfo, concat_records
+from glutewake.store.spool import (
+    SegmentRead,
+    SpoolError,
+    SpoolInfo,
+    concat_records,
+    read_store_segment,
+    unreadable_segment_report,
+)
+from glutewake.store.storage import Store
 
 #: DISCONNECT payload of a clean stop by the host (anything else is a lost link)
 HOST_STOP = "host_stop"
@@ -49,36 +59,44 @@ def _decode_folder(
     """Decode the connections touched by new segments of one device spool folder.
 
     ``folder`` and its finished ``segments`` (in record order) are relative to the data
-    directory's store (the strings ``spool_files.path`` records).
+    directory's store (the strings ``spool_files.path`` records). A segment that cannot be read
+    at all is moved aside and reported (:mod:`glutewake.store.quarantine`); one with damaged row
+    groups is reported and its intact rows decoded; either way the rest of the folder goes on.
     """
     store = data_dir.store
-    sizes = {seg: store.size(seg) for seg in segments}
+    sizes: dict[str, int] = {}
+    for seg in segments:
+        with contextlib.suppress(FileNotFoundError):  # moved aside meanwhile
+            sizes[seg] = store.size(seg)
+    segments = [s for s in segments if s in sizes]
     new = [s for s in segments if s not in known or known[s][0] != sizes[s]]
     if not new:
         return
-    loaded: dict[str, tuple[SpoolInfo, RawRecords, np.ndarray]] = {}
+    loaded: dict[str, SegmentRead] = {}
+    unreadable: dict[str, str] = {}
     for seg in new:
-        try:
-            loaded[seg] = store.read_spool_segment(seg)
-        except SpoolError as exc:
-            summary.warnings.append(str(exc))
-    affected = {int(c) for _, recs, _ in loaded.values() for c in np.unique(recs.conn_id)}
+        _load(store, seg, loaded, unreadable)
+    affected = {int(c) for got in loaded.values() for c in np.unique(got.records.conn_id)}
     # older segments holding the start of an affected connection carry its settings exchange
     for seg in segments:
         if seg in loaded or seg not in known:
             continue
         _, lo, hi = known[seg]
         if any(lo <= c <= hi for c in affected):
-            loaded[seg] = store.read_spool_segment(seg)
-    ordered = sorted(loaded.items(), key=lambda kv: int(kv[1][2][0]))
-    for seg, (info, recs, _) in ordered:
+            _load(store, seg, loaded, unreadable)
+    _report_damage(store, folder, segments, loaded, unreadable, summary)
+    if not loaded:
+        return
+    ordered = sorted(loaded.items(), key=lambda kv: int(kv[1].seq[0]))
+    for seg, got in ordered:
         if seg in new:
+            recs = got.records
             rows.spool_files.append(
                 {
                     "path": seg,
-                    "participant_id": info.participant_id,
-                    "device_id": info.device_id,
-                    "profile": info.profile,
+                    "participant_id": got.info.participant_id,
+                    "device_id": got.info.device_id,
+                    "profile": got.info.profile,
                     "n_records": len(recs),
                     "size_bytes": sizes[seg],
                     "first_time": us_to_dt(int(recs.t_us.min())),
@@ -88,17 +106,70 @@ def _decode_folder(
                     "processed_at": dt.datetime.now(dt.UTC),
                 }
             )
-    all_records = concat_records(r for _, (_, r, _) in ordered)
-    all_seq = np.concatenate([s for _, (_, _, s) in ordered])
-    infos = [i for _, (i, _, _) in ordered]
+    all_records = concat_records(got.records for _, got in ordered)
+    all_seq = np.concatenate([got.seq for _, got in ordered])
     conn_info: dict[int, SpoolInfo] = {}
-    for info, (_, recs, _) in zip(infos, (v for _, v in ordered), strict=True):
-        for c in np.unique(recs.conn_id):
-            conn_info.setdefault(int(c), info)
+    for _, got in ordered:
+        for c in np.unique(got.records.conn_id):
+            conn_info.setdefault(int(c), got.info)
     for conn_id in sorted(affected):
         info = conn_info[conn_id]
         records, _ = _select_conn(all_records, all_seq, conn_id)
         _decode_connection(data_dir, info, conn_id, records, rows, summary)
+
+
+def _load(
+    store: Store, seg: str, loaded: dict[str, SegmentRead], unreadable: dict[str, str]
+) -> None:
+    """Read one segment into ``loaded``, or note why it cannot be read in ``unreadable``."""
+    try:
+        got = read_store_segment(store, seg)
+    except SpoolError as exc:
+        if store.exists(seg):  # else: moved aside by an earlier attempt of this task
+            unreadable[seg] = str(exc).removeprefix(f"{seg}: ")
+        return
+    if len(got.records):
+        loaded[seg] = got
+    else:
+        unreadable[seg] = "; ".join(sorted({p.reason for p in got.damaged})) or "no records"
+
+
+def _report_damage(
+    store: Store,
+    folder: str,
+    segments: list[str],
+    loaded: dict[str, SegmentRead],
+    unreadable: dict[str, str],
+    summary: ProcessSummary,
+) -> None:
+    """Move unreadable segments aside and write the reports of damaged ones."""
+    names = [s.rsplit("/", 1)[-1] for s in segments]
+    owner = next(iter(loaded.values())).info if loaded else None
+    for seg, reason in unreadable.items():
+        name = seg.rsplit("/", 1)[-1]
+        report = unreadable_segment_report(store, folder, name, reason, names, owner)
+        move_aside(store, folder, name, report)
+        summary.warnings.append(
+            f"{seg}: {reason}; moved to {folder}/{QUARANTINE_DIR}/ (recorded in spool_damage)"
+        )
+    for seg, got in loaded.items():
+        if not got.damaged:
+            continue
+        name = seg.rsplit("/", 1)[-1]
+        report = new_report(
+            name,
+            original=name,
+            kind="segment",
+            quarantined=False,
+            owner=(got.info.participant_id, got.info.device_id),
+            parts=tuple(got.damaged),
+        )
+        write_report(store, folder, report)
+        lost = sum(p.records_lost or 0 for p in got.damaged)
+        summary.warnings.append(
+            f"{seg}: {len(got.damaged)} of {got.row_groups} row group(s) failed their checks "
+            f"({lost} record(s) lost, recorded in spool_damage); the rest was decoded"
+        )
 
 
 def _decode_connection(

@@ -8,14 +8,17 @@ for moments only (readers retry briefly meanwhile).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from glutewake.pipeline import emg_sessions
+from glutewake.pipeline import emg_sessions, pending
 from glutewake.pipeline.decode import decode_task, store_stream
+from glutewake.pipeline.imported import IMPORTED_OP, imported_entry
 from glutewake.pipeline.parallel import TaskFailure, TaskRunner
 from glutewake.pipeline.rows import (
     ProcessError,
@@ -29,20 +32,63 @@ from glutewake.pipeline.rows import (
     record_failure,
 )
 from glutewake.pipeline.sitting import DAY_CONTEXT_S, THIGH_IMU_PROFILES, derive_sitting
-from glutewake.pipeline.write import write_rows
-from glutewake.store import catalog
+from glutewake.pipeline.write import write_damage, write_rows
+from glutewake.store import catalog, ledger
 from glutewake.store.datadir import DataDir
+from glutewake.store.quarantine import read_reports, report_rows
 from glutewake.store.samples import NewRecording
 
 if TYPE_CHECKING:
     from glutewake.ingest.importers import ImportSummary
 
 
-def _known_state(data_dir: DataDir) -> tuple[dict[str, tuple[int, int, int]], dict[str, str], dict]:
+@dataclass
+class _Catalog:
+    """How a run reaches the catalog: how long it waits for it, who is told about a wait, and
+    the catalog state its results are computed on (see :mod:`glutewake.pipeline.pending`)."""
+
+    data_dir: DataDir
+    wait_s: float = 30.0
+    on_wait: catalog.WaitHook | None = None
+    state: list[int] = field(default_factory=list)
+
+    def read(self) -> contextlib.AbstractContextManager[Any]:
+        return catalog.open_read(self.data_dir, timeout_s=self.wait_s, on_wait=self.on_wait)
+
+    def write(self, rows: Rows) -> None:
+        """Write a run's rows, or keep them in ``pending/`` if the catalog stays busy."""
+        try:
+            write_rows(self.data_dir, rows, wait_s=self.wait_s, on_wait=self.on_wait)
+        except catalog.CatalogBusyError as exc:
+            path = pending.save(self.data_dir, rows, self.state)
+            raise ProcessError(
+                f"{exc}. This run's results are kept in {path}; the next 'glutewake process' "
+                "writes them first"
+            ) from exc
+        self.state = pending.catalog_state(self.data_dir)
+
+    def write_saved(self, summary: ProcessSummary) -> None:
+        """Write the results earlier runs had to keep, if nothing was written since."""
+        for path in pending.saved(self.data_dir):
+            state, rows = pending.load(path)
+            if state == pending.catalog_state(self.data_dir):
+                write_rows(self.data_dir, rows, wait_s=self.wait_s, on_wait=self.on_wait)
+                summary.warnings.append(f"wrote the results an earlier run kept in {path}")
+            else:
+                summary.warnings.append(
+                    f"{path}: the catalog was written after these results were computed; "
+                    "this run computes them again"
+                )
+            path.unlink()
+
+
+def _known_state(
+    data_dir: DataDir, via: _Catalog | None = None
+) -> tuple[dict[str, tuple[int, int, int]], dict[str, str], dict]:
     """Spool files already processed, participants' time zones and device settings."""
     if not data_dir.catalog.exists():
         return {}, {}, {}
-    with catalog.open_read(data_dir) as con:
+    with (via or _Catalog(data_dir)).read() as con:
         files = {
             str(path): (int(size), int(lo), int(hi))
             for path, size, lo, hi in con.execute(
@@ -75,7 +121,7 @@ def _stored_recordings(
     if not data_dir.catalog.exists():
         return {}, set()
     with catalog.open_read(data_dir) as con:
-        pending = {
+        waiting = {
             (str(p), str(d))
             for p, d in con.execute(
                 "SELECT participant_id, device_id FROM devices WHERE rederive_pending"
@@ -134,7 +180,7 @@ def _stored_recordings(
                 qc={},
             )
         )
-    return out, pending
+    return out, waiting
 
 
 def add_recordings(
@@ -157,8 +203,34 @@ def add_recordings(
     rows = Rows()
     for new in recordings:
         store_stream(data_dir, new, 0, rows, summary)
+    # what the sample files alone cannot give back, for 'glutewake rebuild' (the ledger)
+    entry = imported_entry(rows)
     _derive(data_dir, rows, tzs, devices, summary, progress, TaskRunner())
-    write_rows(data_dir, rows, extra_rows)
+
+    def in_transaction(con: Any) -> None:
+        ledger.append(con, IMPORTED_OP, entry)  # before the import's bookkeeping, as replayed
+        if extra_rows is not None:
+            extra_rows(con)
+
+    write_rows(data_dir, rows, in_transaction)
+    return summary
+
+
+def derive_recordings(
+    data_dir: DataDir,
+    recordings: Sequence[Recording],
+    *,
+    progress: ProgressHook = no_progress,
+    runner: TaskRunner | None = None,
+) -> ProcessSummary:
+    """Derive the participant-days and exercise sessions of recordings whose rows are already
+    in the catalog (a rebuild's imported recordings), from their sample files."""
+    summary = ProcessSummary()
+    _, tzs, devices = _known_state(data_dir)
+    rows = Rows(recordings=list(recordings))
+    _derive(data_dir, rows, tzs, devices, summary, progress, runner or TaskRunner())
+    rows.recordings = []  # written already (with their QC rows, which a rewrite would replace)
+    write_rows(data_dir, rows)
     return summary
 
 
@@ -170,6 +242,8 @@ def process(
     workers: int = 1,
     runner: TaskRunner | None = None,
     batch_participants: int = 100,
+    wait_s: float = 600.0,
+    on_wait: catalog.WaitHook | None = None,
 ) -> ProcessSummary:
     """Decode new spool data, run the detectors, and update the catalog; idempotent.
 
@@ -195,6 +269,14 @@ def process(
     batch_participants : int
         Participants decoded, derived and written together: the rows waiting for the catalog
         stay bounded by one batch (tasks within a batch still run in parallel).
+    wait_s : float
+        How long to wait for the catalog when another process has it open (``math.inf``: as
+        long as it takes). A read-only query blocks the write too: DuckDB allows no writer while
+        any process has the file open. If the wait runs out, the batch's finished results are
+        kept in ``DATA/pending/`` (:mod:`glutewake.pipeline.pending`) and the next run writes
+        them first.
+    on_wait : callable, optional
+        Told once per wait what the run waits for (the CLI prints it).
 
     Returns
     -------
@@ -211,10 +293,23 @@ def process(
                 redo=redo,
                 runner=own,
                 batch_participants=batch_participants,
+                wait_s=wait_s,
+                on_wait=on_wait,
             )
     summary = ProcessSummary()
-    known, tzs, devices = _known_state(data_dir)
-    failed = _known_failures(data_dir)
+    if not data_dir.catalog.exists() and (data_dir.root / ledger.LEDGER_NAME).exists():
+        summary.warnings.append(
+            f"{data_dir.catalog} is missing but {ledger.LEDGER_NAME} holds the bookkeeping: "
+            "'glutewake rebuild' would have brought participants, phases and symptoms back"
+        )
+    via = _Catalog(data_dir, wait_s, on_wait)
+    via.write_saved(summary)
+    before = pending.catalog_state(data_dir)
+    known, tzs, devices = _known_state(data_dir, via)
+    failed = _known_failures(via)
+    via.state = pending.catalog_state(data_dir)
+    if via.state != before:  # written while being read: no basis to keep results on
+        via.state = []
     if redo:
         known = {}
     # each decode task gets its own folder's entries only: the whole study's would be pickled
@@ -228,7 +323,7 @@ def process(
     by_participant: dict[str, list[str]] = {}
     for folder in folders:
         by_participant.setdefault(_folder_participant(folder) or "", []).append(folder)
-    again, pending = _stored_recordings(data_dir, redo)
+    again, pending_devices = _stored_recordings(data_dir, redo)
     participants = sorted(
         set(by_participant) | {str(f["participant_id"]) for f in failed} | set(again)
     )
@@ -251,10 +346,39 @@ def process(
             runner,
             (
                 [r for p in sorted(batch) for r in again.get(p, [])],
-                {d for d in pending if d[0] in batch},
+                {d for d in pending_devices if d[0] in batch},
             ),
+            via,
         )
+    _sync_damage(via, summary)
     return summary
+
+
+def _damage_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in ("file", "part", "reason", "records_lost", "quarantined"))
+
+
+def _sync_damage(via: _Catalog, summary: ProcessSummary) -> None:
+    """Make ``spool_damage`` what the damage reports in the spool say (written only if changed).
+
+    The reports (``quarantine/*.json`` in the device folders) are the durable record: the
+    collector writes them for damaged journals, decode tasks for damaged segments.
+    """
+    data_dir = via.data_dir
+    rows = [
+        row
+        for folder, report in read_reports(data_dir.store, "spool/participant_id=*/device=*")
+        for row in report_rows(folder, report)
+    ]
+    known: set[tuple[Any, ...]] = set()
+    if data_dir.catalog.exists():
+        with via.read() as con:
+            frame = catalog.query_frame(con, "SELECT * FROM spool_damage")
+        known = {_damage_key(r) for r in frame.iter_rows(named=True)}
+    if {_damage_key(r) for r in rows} == known:
+        return
+    write_damage(data_dir, rows, wait_s=via.wait_s, on_wait=via.on_wait)
+    summary.damaged_parts = len(rows)
 
 
 def _process_batch(
@@ -269,7 +393,8 @@ def _process_batch(
     progress: ProgressHook,
     decode_bar: Callable[[int], None],
     runner: TaskRunner,
-    stored: tuple[list[Recording], set[tuple[str, str]]] = ([], set()),
+    stored: tuple[list[Recording], set[tuple[str, str]]],
+    via: _Catalog,
 ) -> None:
     """Decode, derive and write one batch of participants; ``failed`` are their earlier
     failures (decoding retries itself: a failed folder's segments were never marked done);
@@ -295,13 +420,19 @@ def _process_batch(
         summary.samples += part_summary.samples
         summary.warnings += part_summary.warnings
     summary.spool_files += len(rows.spool_files)
-    again, pending = stored
-    if not rows.spool_files and not retry and not rows.failures and not again and not pending:
+    again, pending_devices = stored
+    if (
+        not rows.spool_files
+        and not retry
+        and not rows.failures
+        and not again
+        and not pending_devices
+    ):
         return
-    rows.rederived_devices |= pending
+    rows.rederived_devices |= pending_devices
     _derive(data_dir, rows, tzs, devices, summary, progress, runner, retry, again)
     summary.retried += len({(f["task"], f["key"]) for f in failed} & rows.attempted)
-    write_rows(data_dir, rows)
+    via.write(rows)
 
 
 def _folder_participant(folder: str) -> str | None:
@@ -311,11 +442,11 @@ def _folder_participant(folder: str) -> str | None:
     return None
 
 
-def _known_failures(data_dir: DataDir) -> list[dict[str, Any]]:
+def _known_failures(via: _Catalog) -> list[dict[str, Any]]:
     """Failed tasks of earlier runs, to be retried."""
-    if not data_dir.catalog.exists():
+    if not via.data_dir.catalog.exists():
         return []
-    with catalog.open_read(data_dir) as con:
+    with via.read() as con:
         return [
             {"task": str(t), "key": str(k), "participant_id": p, "args": json.loads(a or "{}")}
             for t, k, p, a in con.execute(

@@ -47,6 +47,8 @@ class ProcessSummary:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     #: earlier failures retried in this run
     retried: int = 0
+    #: damaged spool parts now in ``spool_damage`` (set when the table changed in this run)
+    damaged_parts: int | None = None
 
 
 @dataclass

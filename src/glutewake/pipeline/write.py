@@ -11,7 +11,7 @@ import polars as pl
 
 from glutewake import __version__
 from glutewake.pipeline.rows import Rows, us_to_dt
-from glutewake.store import catalog
+from glutewake.store import catalog, ledger
 from glutewake.store.datadir import DataDir
 
 
@@ -20,9 +20,15 @@ def _frame(records: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def write_rows(
-    data_dir: DataDir, rows: Rows, extra_rows: Callable[[Any], None] | None = None
+    data_dir: DataDir,
+    rows: Rows,
+    extra_rows: Callable[[Any], None] | None = None,
+    *,
+    wait_s: float = 30.0,
+    on_wait: catalog.WaitHook | None = None,
 ) -> None:
-    """Replace the derived rows this run recomputed, in one short read-write transaction."""
+    """Replace the derived rows this run recomputed, in one short read-write transaction
+    (waiting up to ``wait_s`` for the catalog; ``on_wait`` is told what it waits for)."""
     recs = pl.DataFrame(
         [
             {
@@ -53,7 +59,10 @@ def write_rows(
     )
     day_keys = _day_keys(rows.days)
     sitting_keys = _day_keys(rows.sitting_days)
-    with catalog.open_write(data_dir) as con:
+    with (
+        catalog.open_write(data_dir, timeout_s=wait_s, on_wait=on_wait) as con,
+        ledger.transaction(con),
+    ):
         con.execute("BEGIN TRANSACTION")
         try:
             if rows.spool_files:
@@ -170,6 +179,24 @@ def _clear_rederived(con: Any, rows: Rows) -> None:
             "WHERE participant_id = ? AND device_id = ?",
             [pid, device_id],
         )
+def write_damage(
+    data_dir: DataDir,
+    rows: list[dict[str, Any]],
+    *,
+    wait_s: float = 30.0,
+    on_wait: catalog.WaitHook | None = None,
+) -> None:
+    """Replace ``spool_damage`` with ``rows`` (every damage report's parts) in one transaction."""
+    with catalog.open_write(data_dir, timeout_s=wait_s, on_wait=on_wait) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM spool_damage")
+            if rows:
+                _insert_by_name(con, "spool_damage", [_frame(rows)])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
 
 
 def _write_failures(con: Any, rows: Rows) -> None:

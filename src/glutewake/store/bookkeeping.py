@@ -3,7 +3,9 @@ record of which files were imported.
 
 Functions taking a connection run inside the caller's write transaction (the pipeline's, for an
 import's rows); :func:`write` opens the catalog briefly for one of them. This module and the
-pipeline are the only writers of the catalog.
+pipeline are the only writers of the catalog. Every change is also written to the ledger
+(``DATA/bookkeeping.jsonl``, :mod:`glutewake.store.ledger`) with the exact values written, so
+that ``glutewake rebuild`` can :func:`replay` it into a new catalog.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from glutewake.store import ledger
 from glutewake.store.catalog import CatalogError, open_read, open_write
 from glutewake.store.ids import InvalidIdError, check_participant_id, device_component
 
@@ -122,27 +125,19 @@ def upsert_participant(
     check_tz(tz)
     if baseline_start and baseline_end and baseline_end < baseline_start:
         raise BookkeepingError("baseline end date is before its start date")
-    con.execute(
-        """
-        INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?, ?, now())
-        ON CONFLICT (participant_id) DO UPDATE SET
-            tz = excluded.tz,
-            baseline_start = coalesce(excluded.baseline_start, participants.baseline_start),
-            baseline_end = coalesce(excluded.baseline_end, participants.baseline_end),
-            goal_sitting_min = coalesce(excluded.goal_sitting_min, participants.goal_sitting_min),
-            goal_breaks_per_sitting_hour = coalesce(excluded.goal_breaks_per_sitting_hour,
-                                                    participants.goal_breaks_per_sitting_hour),
-            notes = coalesce(excluded.notes, participants.notes)
-        """,
-        [
-            participant_id,
-            tz,
-            baseline_start,
-            baseline_end,
-            goal_sitting_min,
-            goal_breaks_per_sitting_hour,
-            notes,
-        ],
+    _apply(
+        con,
+        "participant",
+        {
+            "participant_id": participant_id,
+            "tz": tz,
+            "baseline_start": baseline_start,
+            "baseline_end": baseline_end,
+            "goal_sitting_min": goal_sitting_min,
+            "goal_breaks_per_sitting_hour": goal_breaks_per_sitting_hour,
+            "notes": notes,
+            "created_at": _now(),
+        },
     )
 
 
@@ -157,9 +152,10 @@ def set_phase(
     if phase not in (1, 2, 3):
         raise BookkeepingError(f"phase must be 1, 2 or 3, not {phase}")
     _require_participant(con, participant_id)
-    con.execute(
-        "INSERT OR REPLACE INTO phases VALUES (?, ?, ?, ?)",
-        [participant_id, phase, start_date, note],
+    _apply(
+        con,
+        "phase",
+        {"participant_id": participant_id, "phase": phase, "start_date": start_date, "note": note},
     )
 
 
@@ -180,9 +176,18 @@ def log_symptoms(
     if lower_back is None and hip is None and knee is None:
         raise BookkeepingError("give at least one pain rating (lower back, hip or knee)")
     _require_participant(con, participant_id)
-    con.execute(
-        "INSERT OR REPLACE INTO symptoms VALUES (?, ?, ?, ?, ?, ?, now())",
-        [participant_id, local_date, lower_back, hip, knee, note],
+    _apply(
+        con,
+        "symptoms",
+        {
+            "participant_id": participant_id,
+            "local_date": local_date,
+            "lower_back_pain": lower_back,
+            "hip_pain": hip,
+            "knee_pain": knee,
+            "note": note,
+            "logged_at": _now(),
+        },
     )
 
 
@@ -258,17 +263,17 @@ def set_device(
             or (roles is not None and roles != before[1])
         )
     )
-    con.execute(
-        """
-        INSERT INTO devices (device_id, participant_id, profile, placement, channel_roles)
-        VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (participant_id, device_id) DO UPDATE SET
-            profile = excluded.profile,
-            placement = coalesce(excluded.placement, devices.placement),
-            channel_roles = coalesce(excluded.channel_roles, devices.channel_roles),
-            rederive_pending = devices.rederive_pending OR ?
-        """,
-        [device_id, participant_id, profile, placement, roles, changed],
+    _apply(
+        con,
+        "device",
+        {
+            "device_id": device_id,
+            "participant_id": participant_id,
+            "profile": profile,
+            "placement": placement,
+            "channel_roles": roles,
+            "rederive": bool(changed),
+        },
     )
 
 
@@ -301,10 +306,13 @@ def register_placement(
 def forget_unseen_device(data_dir: DataDir, participant_id: str, device_id: str) -> None:
     """Remove a registered device that never delivered data (an import that failed)."""
     with open_write(data_dir) as con:
-        con.execute(
-            "DELETE FROM devices WHERE participant_id = ? AND device_id = ? AND first_seen IS NULL",
+        unseen = con.execute(
+            "SELECT count(*) FROM devices WHERE participant_id = ? AND device_id = ? "
+            "AND first_seen IS NULL",
             [participant_id, device_id],
-        )
+        ).fetchone()
+        if unseen and unseen[0]:
+            _apply(con, "forget_device", {"participant_id": participant_id, "device_id": device_id})
 
 
 def imported_hashes(data_dir: DataDir, participant_id: str) -> set[str]:
@@ -331,19 +339,19 @@ def insert_import_file(
     recordings: Sequence[str],
 ) -> None:
     """Record one imported file (its hash makes a second import of it a no-op)."""
-    con.execute(
-        "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
-        "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            sha256,
-            participant_id,
-            str(path),
-            fmt,
-            path.stat().st_size,
-            rows,
-            ",".join(recordings),
-            dt.datetime.now(dt.UTC),
-        ],
+    _apply(
+        con,
+        "import_file",
+        {
+            "sha256": sha256,
+            "participant_id": participant_id,
+            "path": str(path),
+            "format": fmt,
+            "size_bytes": path.stat().st_size,
+            "rows_read": rows,
+            "recordings": ",".join(recordings),
+            "imported_at": _now(),
+        },
     )
 
 
@@ -359,18 +367,145 @@ def insert_import_qc(
 ) -> None:
     """One ``qc`` row of kind ``import`` for one recording of an imported file."""
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    con.execute(
+    _apply(
+        con,
+        "import_qc",
+        {
+            "participant_id": participant_id,
+            "recording_id": recording_id,
+            "start_time": epoch + dt.timedelta(microseconds=int(start_us)),
+            "end_time": epoch + dt.timedelta(microseconds=int(end_us)),
+            "value": fs_measured_hz,
+            "detail": json.dumps(detail, sort_keys=True, default=str),
+        },
+    )
+
+
+#: each ledger operation: its SQL and the order of its parameters (the values written to the
+#: ledger, so that a replay writes exactly the same rows)
+_SQL: dict[str, tuple[str, tuple[str, ...]]] = {
+    "participant": (
+        """
+        INSERT INTO participants VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (participant_id) DO UPDATE SET
+            tz = excluded.tz,
+            baseline_start = coalesce(excluded.baseline_start, participants.baseline_start),
+            baseline_end = coalesce(excluded.baseline_end, participants.baseline_end),
+            goal_sitting_min = coalesce(excluded.goal_sitting_min, participants.goal_sitting_min),
+            goal_breaks_per_sitting_hour = coalesce(excluded.goal_breaks_per_sitting_hour,
+                                                    participants.goal_breaks_per_sitting_hour),
+            notes = coalesce(excluded.notes, participants.notes)
+        """,
+        (
+            "participant_id",
+            "tz",
+            "baseline_start",
+            "baseline_end",
+            "goal_sitting_min",
+            "goal_breaks_per_sitting_hour",
+            "notes",
+            "created_at",
+        ),
+    ),
+    "phase": (
+        "INSERT OR REPLACE INTO phases VALUES (?, ?, ?, ?)",
+        ("participant_id", "phase", "start_date", "note"),
+    ),
+    "symptoms": (
+        "INSERT OR REPLACE INTO symptoms VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            "participant_id",
+            "local_date",
+            "lower_back_pain",
+            "hip_pain",
+            "knee_pain",
+            "note",
+            "logged_at",
+        ),
+    ),
+    "device": (
+        """
+        INSERT INTO devices (device_id, participant_id, profile, placement, channel_roles)
+        VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (participant_id, device_id) DO UPDATE SET
+            profile = excluded.profile,
+            placement = coalesce(excluded.placement, devices.placement),
+            channel_roles = coalesce(excluded.channel_roles, devices.channel_roles),
+            rederive_pending = devices.rederive_pending OR coalesce(?, false)
+        """,
+        ("device_id", "participant_id", "profile", "placement", "channel_roles", "rederive"),
+    ),
+    "forget_device": (
+        "DELETE FROM devices WHERE participant_id = ? AND device_id = ? AND first_seen IS NULL",
+        ("participant_id", "device_id"),
+    ),
+    "import_file": (
+        "INSERT OR REPLACE INTO import_files (sha256, participant_id, path, format, "
+        "size_bytes, rows_read, recordings, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            "sha256",
+            "participant_id",
+            "path",
+            "format",
+            "size_bytes",
+            "rows_read",
+            "recordings",
+            "imported_at",
+        ),
+    ),
+    "import_qc": (
         "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
         "end_time, value, detail) VALUES (?, ?, NULL, 'import', ?, ?, ?, ?)",
-        [
-            participant_id,
-            recording_id,
-            epoch + dt.timedelta(microseconds=int(start_us)),
-            epoch + dt.timedelta(microseconds=int(end_us)),
-            fs_measured_hz,
-            json.dumps(detail, sort_keys=True, default=str),
-        ],
+        ("participant_id", "recording_id", "start_time", "end_time", "value", "detail"),
+    ),
+    "import_flag": (
+        "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
+        "end_time, value, detail) VALUES (?, ?, NULL, 'import_flag', NULL, NULL, NULL, ?)",
+        ("participant_id", "recording_id", "detail"),
+    ),
+}
+#: operations of more than one statement: name -> function(con, row)
+_MULTI: dict[str, Callable[[duckdb.DuckDBPyConnection, dict[str, Any]], None]] = {}
+def _forget_import_rows(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    ids = list(row.get("recordings") or [])
+    if ids:
+        con.execute("DELETE FROM qc WHERE list_contains(?, recording_id)", [ids])
+        con.execute("DELETE FROM recordings WHERE list_contains(?, recording_id)", [ids])
+    con.execute(
+        "DELETE FROM import_files WHERE participant_id = ? AND sha256 = ?",
+        [row["participant_id"], row["sha256"]],
     )
+
+
+_MULTI["forget_import"] = _forget_import_rows
+OPERATIONS = frozenset(_SQL) | frozenset(_MULTI)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _apply(con: duckdb.DuckDBPyConnection, op: str, row: dict[str, Any]) -> None:
+    """Run one operation and write it to the ledger (:mod:`glutewake.store.ledger`)."""
+    replay(con, op, row)
+    ledger.append(con, op, row)
+
+
+def replay(con: duckdb.DuckDBPyConnection, op: str, row: dict[str, Any]) -> None:
+    """Write one ledger entry's change to the catalog (no ledger entry is written).
+
+    Raises
+    ------
+    BookkeepingError
+        If ``op`` is not a bookkeeping operation.
+    """
+    if op in _MULTI:
+        _MULTI[op](con, row)
+        return
+    if op not in _SQL:
+        raise BookkeepingError(f"unknown bookkeeping operation {op!r}")
+    sql, names = _SQL[op]
+    con.execute(sql, [row.get(name) for name in names])
 
 
 def insert_import_flag(
@@ -383,14 +518,11 @@ def insert_import_flag(
     file: Path,
 ) -> None:
     """One ``qc`` row of kind ``import_flag``: something odd an import kept (not silently)."""
-    con.execute(
-        "INSERT INTO qc (participant_id, recording_id, local_date, kind, start_time, "
-        "end_time, value, detail) VALUES (?, ?, NULL, 'import_flag', NULL, NULL, NULL, ?)",
-        [
-            participant_id,
-            recording_id,
-            json.dumps({"flag": flag, "message": message, "file": str(file)}, sort_keys=True),
-        ],
+    detail = json.dumps({"flag": flag, "message": message, "file": str(file)}, sort_keys=True)
+    _apply(
+        con,
+        "import_flag",
+        {"participant_id": participant_id, "recording_id": recording_id, "detail": detail},
     )
 
 
@@ -427,13 +559,9 @@ def forget_import(con: duckdb.DuckDBPyConnection, participant_id: str, sha256: s
     if row is None:
         return []
     ids = [r for r in str(row[0] or "").split(",") if r]
-    if ids:
-        con.execute("DELETE FROM qc WHERE list_contains(?, recording_id)", [ids])
-        con.execute("DELETE FROM recordings WHERE list_contains(?, recording_id)", [ids])
-    con.execute(
-        "DELETE FROM import_files WHERE participant_id = ? AND sha256 = ?",
-        [participant_id, sha256],
-    )
+    # through the ledger: a rebuild must not bring the replaced version back
+    entry = {"participant_id": participant_id, "sha256": sha256, "recordings": ids}
+    _apply(con, "forget_import", entry)
     return ids
 
 
@@ -460,6 +588,7 @@ __all__ = [
     "log_symptoms",
     "parse_channel_roles",
     "register_placement",
+    "replay",
     "require_registered",
     "set_device",
     "set_phase",

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glutewake import __version__
+from glutewake.store.ledger import LEDGER_NAME
 
 if TYPE_CHECKING:
     import duckdb
@@ -33,6 +36,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
+
+
+#: appended to errors that mean the catalog file itself is damaged
+REBUILD_HINT = (
+    " (if the file is damaged or lost, 'glutewake rebuild' recreates it from the spool, the "
+    f"samples and {LEDGER_NAME})"
+)
+
+
+def damage_hint(exc: BaseException) -> str:
+    """:data:`REBUILD_HINT` if ``exc`` says the catalog file is damaged, else ``""``."""
+    text = str(exc)
+    damaged = ("Corrupt database file", "not a valid DuckDB database file", "checksum")
+    return REBUILD_HINT if any(d in text for d in damaged) and "rebuild" not in text else ""
 
 
 class CatalogError(RuntimeError):
@@ -800,6 +817,82 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE devices ADD COLUMN rederive_pending BOOLEAN DEFAULT false;
         """,
     ),
+    Migration(
+        7,
+        "spool_damage (damaged spool files, moved aside or partly read); daily_qc counts it",
+        """
+        CREATE TABLE spool_damage (
+            file VARCHAR NOT NULL,
+            part VARCHAR NOT NULL,
+            original_path VARCHAR NOT NULL,
+            quarantined BOOLEAN NOT NULL,
+            participant_id VARCHAR NOT NULL,
+            device_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            records_lost BIGINT,
+            start_time TIMESTAMPTZ,
+            end_time TIMESTAMPTZ,
+            span_from VARCHAR NOT NULL,
+            detected_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (file, part)
+        );
+
+        CREATE OR REPLACE VIEW daily_qc AS
+        WITH ledger AS (
+            SELECT q.participant_id,
+                   CAST(coalesce(q.local_date, timezone(p.tz, q.start_time)) AS DATE)
+                       AS local_date,
+                   q.kind, q.value
+            FROM qc q JOIN participants p ON p.participant_id = q.participant_id
+            WHERE q.kind LIKE 'gap:%' OR q.kind = 'battery'
+        ),
+        per_day AS (
+            SELECT participant_id, local_date,
+                   count(*) FILTER (WHERE kind LIKE 'gap:%') AS data_gaps,
+                   coalesce(sum(value) FILTER (WHERE kind LIKE 'gap:%'), 0) / 60 AS gap_min,
+                   max(value) FILTER (WHERE kind LIKE 'gap:%') / 60 AS longest_gap_min,
+                   min(value) FILTER (WHERE kind = 'battery') AS battery_min_pct
+            FROM ledger GROUP BY ALL
+        ),
+        -- each damaged part's estimated stretch, in local wall time, cut at local midnights
+        damage AS (
+            SELECT d.participant_id, timezone(p.tz, d.start_time) AS start_local,
+                   timezone(p.tz, coalesce(d.end_time, d.start_time)) AS end_local
+            FROM spool_damage d JOIN participants p ON p.participant_id = d.participant_id
+            WHERE d.start_time IS NOT NULL
+        ),
+        damage_days AS (
+            SELECT participant_id, CAST(g.day AS DATE) AS local_date,
+                   count(*) AS damaged_parts,
+                   sum(greatest(epoch(least(end_local, g.day + INTERVAL 1 DAY))
+                                - epoch(greatest(start_local, g.day)), 0)) / 60 AS damage_min
+            FROM damage, unnest(generate_series(date_trunc('day', start_local),
+                                                date_trunc('day', end_local),
+                                                INTERVAL 1 DAY)) AS g(day)
+            GROUP BY ALL
+        ),
+        days AS (
+            SELECT participant_id, local_date FROM daily_sitting
+            UNION SELECT participant_id, local_date FROM per_day
+            UNION SELECT participant_id, local_date FROM damage_days
+        )
+        SELECT k.participant_id, k.local_date, d.wear_min,
+               coalesce(d.valid_day, false) AS valid_day,
+               CAST(coalesce(g.data_gaps, 0) AS BIGINT) AS data_gaps,
+               coalesce(g.gap_min, 0) AS gap_min,
+               g.longest_gap_min, g.battery_min_pct,
+               CAST(coalesce(x.damaged_parts, 0) AS BIGINT) AS damaged_parts,
+               coalesce(x.damage_min, 0) AS damage_min
+        FROM days k
+        LEFT JOIN daily_sitting d
+            ON d.participant_id = k.participant_id AND d.local_date = k.local_date
+        LEFT JOIN per_day g
+            ON g.participant_id = k.participant_id AND g.local_date = k.local_date
+        LEFT JOIN damage_days x
+            ON x.participant_id = k.participant_id AND x.local_date = k.local_date;
+        """,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -810,24 +903,57 @@ def _is_lock_conflict(exc: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "being used" in text
 
 
-def _connect(path: str, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+#: told what the catalog waits for, once, when a wait begins (e.g. prints it)
+WaitHook = Callable[[str], None]
+
+
+def _holder(exc: Exception, *, read_only: bool) -> str:
+    """Who holds the catalog file, from DuckDB's lock error, and why that blocks us."""
+    text = str(exc)
+    found = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+    who = f"process {found.group(2)} ({Path(found.group(1)).name})" if found else "a process"
+    if read_only:
+        return f"{who} is writing it (nobody can open a DuckDB file while it is written)"
+    if "read-only mode" in text:
+        return (
+            f"{who} has it open read-only (a query: 'glutewake sql', a report, a notebook); "
+            "DuckDB lets no process write a file that another has open, even read-only"
+        )
+    return f"{who} has it open read-write"
+
+
+def _connect(
+    path: str,
+    *,
+    read_only: bool,
+    timeout_s: float,
+    on_wait: WaitHook | None = None,
+    waited_s: float = 0.0,
+) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying while another process holds the file (``waited_s``: time already
+    spent waiting for it elsewhere, for the message)."""
     import duckdb
 
     deadline = time.monotonic() + timeout_s
     delay = 0.02
+    told = False
     while True:
         try:
             return duckdb.connect(path, read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_conflict(exc):
-                raise CatalogError(f"cannot open catalog {path}: {exc}") from exc
+                raise CatalogError(f"cannot open catalog {path}: {exc}{REBUILD_HINT}") from exc
+            holder = _holder(exc, read_only=read_only)
             if time.monotonic() >= deadline:
                 mode = "read-only" if read_only else "read-write"
                 raise CatalogBusyError(
-                    f"catalog {path} is held by another process; gave up opening it {mode} after "
-                    f"{timeout_s:g} s (close notebooks or queries holding it read-write, or retry)"
+                    f"cannot open catalog {path} {mode}: {holder}; gave up after "
+                    f"{round(timeout_s + waited_s, 1):g} s"
                 ) from exc
-            time.sleep(delay)
+            if on_wait is not None and not told:
+                on_wait(f"catalog {path}: {holder}")
+                told = True
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 2, 0.5)
 
 
@@ -863,28 +989,45 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextlib.contextmanager
 def open_write(
-    data_dir: DataDir, *, timeout_s: float = 30.0
+    data_dir: DataDir, *, timeout_s: float = 30.0, on_wait: WaitHook | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog read-write under the writers' lock, migrating it; keep it briefly.
+
+    ``timeout_s`` bounds the whole wait (for the lock, then the file; ``math.inf``: no bound);
+    ``on_wait`` is told once what it waits for.
 
     Raises
     ------
     CatalogBusyError
-        If another writer holds the lock, or a reader holds the file, for longer than ``timeout_s``.
+        If another writer holds the lock, or any process holds the file (a read-only query
+        too: DuckDB allows no writer then), for longer than ``timeout_s``.
     """
     from filelock import FileLock, Timeout
 
     data_dir.create()
+    started = time.monotonic()
+    deadline = started + timeout_s
     lock = FileLock(str(data_dir.lock), mode=0o600)
     try:
-        lock.acquire(timeout=timeout_s)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if on_wait is not None:
+                on_wait(f"another glutewake job is writing {data_dir.catalog}")
+            lock.acquire(timeout=-1 if math.isinf(timeout_s) else timeout_s)
     except Timeout as exc:
         raise CatalogBusyError(
             f"another glutewake job is writing {data_dir.catalog} (lock {data_dir.lock}); "
             f"gave up after {timeout_s:g} s"
         ) from exc
     try:
-        con = _connect(str(data_dir.catalog), read_only=False, timeout_s=timeout_s)
+        con = _connect(
+            str(data_dir.catalog),
+            read_only=False,
+            timeout_s=max(0.0, deadline - time.monotonic()),
+            on_wait=on_wait,
+            waited_s=time.monotonic() - started,
+        )
         os.chmod(data_dir.catalog, 0o600)  # new, or written 0644 by an older glutewake
         try:
             _migrate(con)
@@ -897,7 +1040,7 @@ def open_write(
 
 @contextlib.contextmanager
 def open_read(
-    data_dir: DataDir, *, timeout_s: float = 10.0
+    data_dir: DataDir, *, timeout_s: float = 10.0, on_wait: WaitHook | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog read-only with a bounded retry (writers hold it only briefly), confined.
 
@@ -918,10 +1061,12 @@ def open_read(
         If it stays locked by a writer for longer than ``timeout_s``.
     """
     if not data_dir.catalog.exists():
+        if (data_dir.root / LEDGER_NAME).exists():
+            raise CatalogMissingError(f"no catalog at {data_dir.catalog}{REBUILD_HINT}")
         raise CatalogMissingError(
             f"no catalog at {data_dir.catalog} (run 'glutewake process' or 'glutewake demo' first)"
         )
-    con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s)
+    con = _connect(str(data_dir.catalog), read_only=True, timeout_s=timeout_s, on_wait=on_wait)
     if _schema_version(con) < SCHEMA_VERSION:
         # a catalog written by an older glutewake: migrate it forward once, briefly, then read
         con.close()

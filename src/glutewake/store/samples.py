@@ -12,6 +12,9 @@ delta-encoded (evenly spaced integers shrink to a few bits each), row groups of 
 that reading one local day skips the row groups outside it; columns are declared non-null, so
 no definition levels are stored. On a 1.7 M-row day of thigh ACC this writes a file 2.4 times
 smaller than polars' defaults did, in 45 % of the CPU time, that reads in 53 % of the time.
+Every page carries a CRC-32 that every read verifies: a flipped bit on disk is a
+:class:`SampleFileError` naming the file, never a silently changed sample (files written before
+checksums still read).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ PARQUET_OPTIONS: dict[str, object] = {
     "column_encoding": {"t_us": "DELTA_BINARY_PACKED", "sample_seq": "DELTA_BINARY_PACKED"},
     "row_group_size": 1 << 17,
     "write_statistics": True,
+    # every page carries a CRC-32, verified on every read: a flipped bit on disk is an error
+    # naming the file, never a silently changed sample
+    "write_page_checksum": True,
 }
 
 
@@ -192,9 +198,11 @@ def _read_window(
             t_col = names.index("t_us")
             groups = []
             for g in range(meta.num_row_groups):
-                stats = meta.row_group(g).column(t_col).statistics
+                chunk = meta.row_group(g).column(t_col)
+                # a damaged type field makes pyarrow abort the process on .statistics
+                stats = chunk.statistics if chunk.physical_type == "INT64" else None
                 unknown = stats is None or not stats.has_min_max
-                if unknown or (stats.max >= start_us and stats.min < end_us):
+                if unknown or (stats.max >= start_us and stats.min < end_us):  # type: ignore[union-attr]
                     groups.append(g)
             if not groups:
                 return None

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 
+#: the finished segments of a device spool folder (named by ``store.spool.segment_name``)
+SEGMENT_GLOB = "seg-*.parquet"
+
+
 class StorageError(RuntimeError):
     """The store cannot be used (names the URL and the reason)."""
 
@@ -79,28 +83,35 @@ class Store:
         return int(fs.size(f"{root}/{rel}"))
 
     def read_table(self, rel: str) -> pa.Table:
-        """A Parquet file as an Arrow table."""
+        """A Parquet file as an Arrow table (page checksums verified where written)."""
         import pyarrow.parquet as pq
 
         # one thread per read: the process job already runs one task per core, and Arrow's
         # thread pool on top of that costs more CPU than it saves
         if self.local:
-            return pq.read_table(Path(self.location) / rel, use_threads=False)
+            return pq.read_table(
+                Path(self.location) / rel, use_threads=False, page_checksum_verification=True
+            )
         fs, root = _filesystem(self.location)
         with fs.open(f"{root}/{rel}", "rb") as fh:
-            return pq.read_table(fh, use_threads=False)
+            return pq.read_table(fh, use_threads=False, page_checksum_verification=True)
 
     @contextlib.contextmanager
     def open_parquet(self, rel: str) -> Iterator[pq.ParquetFile]:
-        """A Parquet file opened for reading selected row groups and columns."""
+        """A Parquet file opened for reading selected row groups and columns; pages that carry
+        a checksum are verified as they are read (files written without one still read)."""
         import pyarrow.parquet as pq
 
         if self.local:
-            with pq.ParquetFile(Path(self.location) / rel) as parquet:
+            path = Path(self.location) / rel
+            with pq.ParquetFile(path, page_checksum_verification=True) as parquet:
                 yield parquet
             return
         fs, root = _filesystem(self.location)
-        with fs.open(f"{root}/{rel}", "rb") as fh, pq.ParquetFile(fh) as parquet:
+        with (
+            fs.open(f"{root}/{rel}", "rb") as fh,
+            pq.ParquetFile(fh, page_checksum_verification=True) as parquet,
+        ):
             yield parquet
 
     def spool_folders(self) -> list[str]:
@@ -110,27 +121,59 @@ class Store:
     def spool_segments(self) -> dict[str, list[str]]:
         """The finished segments of every device spool folder, in record order (relative
         paths), by folder: one listing of the whole tree."""
-        from glutewake.store.spool import SEGMENT_SUFFIX
-
         by_folder: dict[str, list[str]] = {}
-        for seg in self.glob(f"spool/participant_id=*/device=*/seg-*{SEGMENT_SUFFIX}"):
+        for seg in self.glob(f"spool/participant_id=*/device=*/{SEGMENT_GLOB}"):
             by_folder.setdefault(seg.rsplit("/", 1)[0], []).append(seg)
         return by_folder
 
-    def read_spool_segment(self, rel: str) -> tuple[Any, Any, Any]:
-        """One spool segment: ``(SpoolInfo, RawRecords, record numbers)``.
+    @contextlib.contextmanager
+    def open_binary(self, rel: str) -> Iterator[Any]:
+        """A file opened for reading bytes (seekable)."""
+        if self.local:
+            with open(Path(self.location) / rel, "rb") as fh:
+                yield fh
+            return
+        fs, root = _filesystem(self.location)
+        with fs.open(f"{root}/{rel}", "rb") as fh:
+            yield fh
 
-        Raises ``SpoolError`` if the file is not a readable segment.
-        """
-        import pyarrow as pa
+    def exists(self, rel: str) -> bool:
+        if self.local:
+            return (Path(self.location) / rel).exists()
+        fs, root = _filesystem(self.location)
+        return bool(fs.exists(f"{root}/{rel}"))
 
-        from glutewake.store.spool import SpoolError, segment_from_table
-
+    def mtime_us(self, rel: str) -> int | None:
+        """When a file was last written (UTC µs), where the store knows it."""
+        if self.local:
+            return (Path(self.location) / rel).stat().st_mtime_ns // 1000
+        fs, root = _filesystem(self.location)
         try:
-            table = self.read_table(rel)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise SpoolError(f"{rel}: not a readable Parquet spool segment ({exc})") from exc
-        return segment_from_table(table, rel)
+            return int(fs.modified(f"{root}/{rel}").timestamp() * 1e6)
+        except (NotImplementedError, AttributeError, ValueError, OSError):
+            return None
+
+    def read_bytes(self, rel: str) -> bytes:
+        if self.local:
+            return (Path(self.location) / rel).read_bytes()
+        fs, root = _filesystem(self.location)
+        return bytes(fs.cat_file(f"{root}/{rel}"))
+
+    def move(self, rel: str, to_rel: str) -> None:
+        """Move a file within the store (atomic rename on a local disk)."""
+        if not self.local:
+            fs, root = _filesystem(self.location)
+            fs.mv(f"{root}/{rel}", f"{root}/{to_rel}")
+            return
+        src, dst = Path(self.location) / rel, Path(self.location) / to_rel
+        dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.replace(src, dst)
+        for folder in {src.parent, dst.parent}:
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def remove(self, rel: str) -> None:
         """Delete a file (no error if it is already gone)."""
