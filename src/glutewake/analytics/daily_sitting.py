@@ -191,6 +191,91 @@ def posture_runs(
     )
 
 
+def merge_sources(sources: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """One stream of runs from several thigh sources of one participant, first source first.
+
+    Each instant belongs to the first source (in the given priority order) that has a run
+    covering it; a later source fills only the time no earlier one covers. A run cut short by
+    an earlier source keeps the part of its ``duration_s`` that its remaining time holds, so one
+    source alone comes back exactly as it was.
+
+    Parameters
+    ----------
+    sources : sequence of polars.DataFrame
+        Runs (:data:`RUN_SCHEMA`) per source, in priority order; each sorted or not.
+
+    Returns
+    -------
+    polars.DataFrame
+        Runs (:data:`RUN_SCHEMA`) sorted by start; touching parts of one posture and local day
+        joined.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> a = pl.DataFrame({"start_us": [0], "end_us": [10_000_000], "posture": [1],
+    ...                   "duration_s": [10.0], "local_date": [dt.date(2026, 3, 1)]})
+    >>> b = pl.DataFrame({"start_us": [5_000_000], "end_us": [20_000_000], "posture": [2],
+    ...                   "duration_s": [15.0], "local_date": [dt.date(2026, 3, 1)]})
+    >>> merge_sources([a, b])["duration_s"].to_list()
+    [10.0, 10.0]
+    """
+    parts = [
+        s.select(list(RUN_SCHEMA)).cast(RUN_SCHEMA).sort("start_us")  # type: ignore[arg-type]
+        for s in sources
+        if s.height
+    ]
+    if not parts:
+        return pl.DataFrame(schema=RUN_SCHEMA)
+    if len(parts) == 1:
+        return parts[0]
+    # a source's runs may overlap by a fraction of an epoch (epochs start at sample times, so a
+    # clock slower than nominal ends a run after the next one starts): within a source each
+    # run ends where the next begins, with its whole duration
+    bounds = []
+    for s in parts:
+        start, end = s["start_us"].to_numpy(), s["end_us"].to_numpy().copy()
+        end[:-1] = np.minimum(end[:-1], start[1:])
+        bounds.append((start, end))
+    edges = np.unique(np.concatenate([np.r_[start, end] for start, end in bounds]))
+    lo, hi = edges[:-1], edges[1:]
+    # midpoints of the elementary intervals decide which run covers each
+    mid = lo + (hi - lo) // 2
+    owner = np.full(lo.size, -1, dtype=np.int64)
+    run = np.zeros(lo.size, dtype=np.int64)
+    for k, (start, end) in enumerate(bounds):
+        idx = np.searchsorted(start, mid, side="right") - 1
+        inside = (idx >= 0) & (mid < end[np.maximum(idx, 0)]) & (owner < 0)
+        owner[inside] = k
+        run[inside] = idx[inside]
+    keep = owner >= 0
+    lo, hi, owner, run = lo[keep], hi[keep], owner[keep], run[keep]
+    posture = np.empty(lo.size, dtype=np.int8)
+    duration = np.empty(lo.size, dtype=np.float64)
+    day = np.empty(lo.size, dtype=np.int64)
+    for k, s in enumerate(parts):
+        mine = owner == k
+        r = run[mine]
+        start, end = bounds[k][0][r], bounds[k][1][r]
+        share = (hi[mine] - lo[mine]) / np.maximum(end - start, 1)
+        posture[mine] = s["posture"].to_numpy()[r]
+        duration[mine] = s["duration_s"].to_numpy()[r] * share
+        day[mine] = s["local_date"].to_physical().to_numpy()[r]
+    joined = np.zeros(lo.size, dtype=bool)  # True: continues the previous part
+    joined[1:] = (lo[1:] == hi[:-1]) & (posture[1:] == posture[:-1]) & (day[1:] == day[:-1])
+    first = np.flatnonzero(~joined)
+    last = np.append(first[1:], lo.size) - 1
+    return pl.DataFrame(
+        {
+            "start_us": pl.Series(lo[first], dtype=pl.Int64),
+            "end_us": pl.Series(hi[last], dtype=pl.Int64),
+            "posture": pl.Series(posture[first], dtype=pl.Int8),
+            "duration_s": pl.Series(np.add.reduceat(duration, first), dtype=pl.Float64),
+            "local_date": pl.Series(day[first], dtype=pl.Int32).cast(pl.Date),
+        }
+    )
+
+
 @dataclass(frozen=True)
 class SittingTables:
     """What :func:`sitting_from_runs` measures.
@@ -311,19 +396,22 @@ def sitting_from_runs(
             .fill_null(0),
         )
         .with_columns(
-            pl.when(pl.col("wear_min") > 0)
-            .then(100.0 * pl.col("sitting_min") / pl.col("wear_min"))
-            .otherwise(None)
-            .alias("sitting_pct"),
-            pl.when(pl.col("sitting_min") > 0)
-            .then(pl.col("breaks") / (pl.col("sitting_min") / 60.0))
-            .otherwise(None)
-            .alias("breaks_per_sitting_hour"),
             (pl.col("wear_min") >= valid_wear_h * 60.0 - _SLACK_S).alias("valid_day"),
         )
         .sort("local_date")
-        .select(DAILY_COLUMNS)
     )
+    # ratios in numpy: polars divides a one-row column by another kernel than a longer one
+    # (the last bit differs), and a day's figures must not depend on how many days came along
+    wear = daily["wear_min"].to_numpy()
+    sitting = daily["sitting_min"].to_numpy()
+    breaks = daily["breaks"].to_numpy().astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(wear > 0, 100.0 * sitting / wear, np.nan)
+        per_hour = np.where(sitting > 0, breaks / (sitting / 60.0), np.nan)
+    daily = daily.with_columns(
+        pl.Series("sitting_pct", pct, dtype=pl.Float64, nan_to_null=True),
+        pl.Series("breaks_per_sitting_hour", per_hour, dtype=pl.Float64, nan_to_null=True),
+    ).select(DAILY_COLUMNS)
     runs = runs.with_columns(
         pl.Series("bridged", rb.bridged, dtype=pl.Boolean),
         pl.Series("stretch", rb.stretch, dtype=pl.Int64),

@@ -455,6 +455,63 @@ def _known_failures(via: _Catalog) -> list[dict[str, Any]]:
         ]
 
 
+def _on_thigh(
+    rec: Recording, devices: dict[tuple[str, str], tuple[str | None, str | None]]
+) -> bool:
+    """An accelerometer recording worn on the thigh (registered so, or by its profile)."""
+    if rec.stream != "acc":
+        return False
+    placement = devices.get((rec.participant_id, rec.device_id), (None, None))[0]
+    if placement is not None:
+        return placement == "thigh"
+    return rec.profile in THIGH_IMU_PROFILES or rec.profile.startswith("import:")
+
+
+def _read_days(rec: Recording, tz: str) -> list[dt.date]:
+    """Every local day whose read window (the day and its context) holds the recording: a
+    day's posture near midnight depends on its context, so it must not depend on whether the
+    neighbouring day's samples arrived in the same run."""
+    context_us = DAY_CONTEXT_S * 1_000_000
+    day, last = local_date(rec.start_us - context_us, tz), local_date(rec.end_us + context_us, tz)
+    days = []
+    while day <= last:
+        days.append(day)
+        day += dt.timedelta(days=1)
+    return days
+
+
+def _catalog_acc_recordings(data_dir: DataDir, participants: list[str]) -> list[Recording]:
+    """The accelerometer recordings the catalog holds for ``participants``."""
+    if not participants or not data_dir.catalog.exists():
+        return []
+    with catalog.open_read(data_dir) as con:
+        found = con.execute(
+            "SELECT recording_id, participant_id, device_id, profile, epoch_us(start_time), "
+            "epoch_us(end_time), fs_hz FROM recordings "
+            "WHERE stream = 'acc' AND participant_id IN (SELECT unnest(?)) ORDER BY ALL",
+            [participants],
+        ).fetchall()
+    return [
+        Recording(
+            recording_id=str(rid),
+            participant_id=str(pid),
+            device_id=str(dev),
+            profile=str(profile),
+            stream="acc",
+            conn_id=0,
+            start_us=int(t0),
+            end_us=int(t1),
+            n_samples=0,
+            fs_hz=float(fs),
+            channels=(),
+            unit="g",
+            exercise=None,
+            qc={},
+        )
+        for rid, pid, dev, profile, t0, t1, fs in found
+    ]
+
+
 def _derive(
     data_dir: DataDir,
     rows: Rows,
@@ -485,23 +542,20 @@ def _derive(
                 day += dt.timedelta(days=1)
     for rec in recordings:
         tz = tzs.get(rec.participant_id)
-        if tz is None or rec.stream != "acc":
+        if tz is None or not _on_thigh(rec, devices):
             continue
-        placement = devices.get((rec.participant_id, rec.device_id), (None, None))[0]
-        default_thigh = rec.profile in THIGH_IMU_PROFILES or rec.profile.startswith("import:")
-        if (placement is None and not default_thigh) or (
-            placement is not None and placement != "thigh"
-        ):
-            continue
-        # every day whose read window (the day and its context) holds the new samples: a
-        # day's posture near midnight depends on its context, so it must not depend on
-        # whether the neighbouring day's samples arrived in the same run
-        context_us = DAY_CONTEXT_S * 1_000_000
-        day = local_date(rec.start_us - context_us, tz)
-        last = local_date(rec.end_us + context_us, tz)
-        while day <= last:
+        for day in _read_days(rec, tz):
             todo[(rec.participant_id, rec.device_id, day)] = rec.fs_hz
-            day += dt.timedelta(days=1)
+    # sources merge: a day is measured from every thigh source that covers it, so the other
+    # sources of the days touched are read again too (docs/sitting.md, "Several thigh sources")
+    touched = {(pid, day) for pid, _, day in todo}
+    for rec in _catalog_acc_recordings(data_dir, sorted({pid for pid, _ in touched})):
+        tz = tzs.get(rec.participant_id)
+        if tz is None or not _on_thigh(rec, devices):
+            continue
+        for day in _read_days(rec, tz):
+            if (rec.participant_id, day) in touched:
+                todo.setdefault((rec.participant_id, rec.device_id, day), rec.fs_hz)
     for f in retry:
         if f["task"] == "sitting" and f["participant_id"] in tzs:
             a = f["args"]

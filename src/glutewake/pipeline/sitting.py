@@ -172,19 +172,17 @@ def derive_sitting(
 
 def measure_sitting(data_dir: DataDir, rows: Rows, summary: ProcessSummary) -> None:
     """Bouts and daily measures for the participants with new posture in ``rows``."""
+    from glutewake.analytics.daily_sitting import merge_sources
     from glutewake.analytics.sitting_days import measure_days
     from glutewake.signal.posture import PostureParams
 
+    by_day: dict[tuple[str, dt.date], list[tuple[tuple[bool, str], pl.DataFrame]]] = {}
+    profiles = _device_profiles(data_dir, rows)
+    for (pid, dev, day), runs in rows.posture_runs.items():
+        by_day.setdefault((pid, day), []).append((_source_priority(profiles, pid, dev), runs))
     fresh: dict[str, dict[dt.date, pl.DataFrame]] = {}
-    for (pid, dev, day), runs in sorted(rows.posture_runs.items(), key=lambda kv: kv[0]):
-        mine = fresh.setdefault(pid, {})
-        if day in mine:
-            summary.warnings.append(
-                f"participant {pid!r} has thigh data from more than one device on {day}: "
-                f"only the first device's posture is used ({dev!r} is left out)"
-            )
-            continue
-        mine[day] = runs
+    for (pid, day), sources in sorted(by_day.items()):
+        fresh.setdefault(pid, {})[day] = merge_sources([r for _, r in sorted(sources)])
     if not fresh:
         return
     params = PostureParams()
@@ -205,6 +203,29 @@ def measure_sitting(data_dir: DataDir, rows: Rows, summary: ProcessSummary) -> N
             rows.bouts.append(measured.bouts.with_columns(label))
             for runs in days.values():
                 rows.periods.append(_periods(runs).with_columns(label[0]))
+
+
+def _source_priority(
+    profiles: dict[tuple[str, str], str], pid: str, device_id: str
+) -> tuple[bool, str]:
+    """Where thigh sources overlap in time, collected data wins over imported, then the device
+    id decides (docs/sitting.md, "Several thigh sources"): the same whatever ran first."""
+    return profiles.get((pid, device_id), "").startswith("import:"), device_id
+
+
+def _device_profiles(data_dir: DataDir, rows: Rows) -> dict[tuple[str, str], str]:
+    profiles = {key: str(dev["profile"]) for key, dev in rows.devices.items()}
+    if data_dir.catalog.exists():
+        from glutewake.store.catalog import open_read
+
+        with open_read(data_dir) as con:
+            for pid, dev, profile in con.execute(
+                "SELECT participant_id, device_id, profile FROM devices"
+            ).fetchall():
+                profiles.setdefault((str(pid), str(dev)), str(profile))
+    for rec in rows.recordings:
+        profiles.setdefault((rec.participant_id, rec.device_id), rec.profile)
+    return profiles
 
 
 class _StoredPosture:

@@ -166,7 +166,7 @@ class Store:
             fs.mv(f"{root}/{rel}", f"{root}/{to_rel}")
             return
         src, dst = Path(self.location) / rel, Path(self.location) / to_rel
-        dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(dst.parent)
         os.replace(src, dst)
         for folder in {src.parent, dst.parent}:
             fd = os.open(folder, os.O_RDONLY)
